@@ -1,0 +1,28 @@
+"""KFP component: evaluate a trained model, log KFP metrics and the confusion matrix, and gate it."""
+
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
+from movinet_pipeline.images import TRAINER_IMAGE
+
+
+@dsl.component(base_image=TRAINER_IMAGE, install_kfp_package=False)
+def evaluate(model: Input[Model], examples: Input[Dataset], evaluation: Output[Artifact], metrics: Output[Metrics],
+             confusion: Output[ClassificationMetrics], report: Output[HTML]) -> bool:
+    """Returns whether the model is blessed (may be registered)."""
+    import shutil
+    from pathlib import Path
+
+    from components.evaluate.evaluator import REPORT, evaluate as run_evaluation
+    from movinet_pipeline.logs import setup_logging
+
+    setup_logging()
+    figures, verdict = run_evaluation(model.path, examples.path, evaluation.path)
+    metrics.log_metric(f"{figures.subset}_top1_accuracy", figures.top1_accuracy)
+    metrics.log_metric(f"{figures.subset}_top{figures.top_k}_accuracy", figures.top_k_accuracy)
+    for per_class in figures.per_class:
+        metrics.log_metric(f"f1_{per_class.label}", per_class.f1)
+    confusion.log_confusion_matrix(figures.labels, figures.confusion_matrix)
+    shutil.copy(Path(evaluation.path) / REPORT, report.path)
+    evaluation.metadata.update(verdict)
+    return verdict["blessed"]

@@ -1,0 +1,167 @@
+"""export_dataset logic: a Dataloop download folder -> the exported-dataset contract (manifest + labels).
+
+Input is what `dataset.download(local_path, annotation_options=[dl.ViewAnnotationOptions.JSON])` writes:
+`items/<remote dir>/<file>` and `json/<remote dir>/<stem>.json` (item JSON with `annotations`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from movinet_pipeline import contracts
+from movinet_pipeline.contracts import ErrorEntry, ManifestEntry
+
+log = logging.getLogger(__name__)
+STEP = "export_dataset"
+
+
+class ExportError(RuntimeError):
+    """The export cannot produce a usable dataset; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    clips: int
+    clips_per_subset: dict[str, int]
+    labels: list[str]
+    skipped: int
+
+
+def subset_of(item: dict) -> str | None:
+    """Subset from the item's top folder (`/train/...`) or, failing that, its ML-subset tag."""
+    top = item.get("dir", "/").strip("/").split("/")[0]
+    if top in contracts.SUBSETS:
+        return top
+    tags = item.get("metadata", {}).get("system", {}).get("tags", {}) or {}
+    for subset in contracts.SUBSETS:
+        if tags.get(subset):
+            return subset
+    return None
+
+
+def clips_of(item: dict, video: str) -> list[ManifestEntry]:
+    """One manifest entry per `class` annotation; its frame range bounds the clip."""
+    system = item.get("metadata", {}).get("system", {})
+    fps = system.get("fps")
+    subset = subset_of(item)
+    entries = []
+    for annotation in item.get("annotations") or []:
+        if annotation.get("type") != "class" or not annotation.get("label"):
+            continue
+        frames = (annotation.get("metadata") or {}).get("system") or {}
+        start = int(frames.get("frame") or 0)
+        end = frames.get("endFrame")
+        entries.append(
+            ManifestEntry(
+                item_id=item["id"],
+                video=video,
+                label=annotation["label"],
+                subset=subset or "",
+                start_frame=start,
+                end_frame=int(end) if end is not None and int(end) >= start else None,
+                fps=float(fps) if fps else None,
+            )
+        )
+    return entries
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        return
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def export_local(source: str | Path, output: str | Path) -> ExportSummary:
+    """Export a Dataloop download folder at `source` into `output`.
+
+    Items that are not videos, have no class label, sit in no subset, or whose JSON is unreadable are reported
+    in `errors.jsonl` and skipped; the export fails only when train or validation ends up empty.
+    """
+    source, output = Path(source), Path(output)
+    json_root = source / "json"
+    if not json_root.is_dir():
+        raise ExportError(f"{source} is not a Dataloop download folder: {json_root} is missing")
+    output.mkdir(parents=True, exist_ok=True)
+    entries: list[ManifestEntry] = []
+    errors: list[ErrorEntry] = []
+    dataset_ids: set[str] = set()
+    for json_path in sorted(json_root.rglob("*.json")):
+        name = str(json_path.relative_to(source))
+        try:
+            item = json.loads(json_path.read_text())
+            filename = item["filename"]
+        except (json.JSONDecodeError, KeyError, UnicodeDecodeError) as error:
+            errors.append(ErrorEntry(item=name, reason=f"unreadable item JSON: {error!r}", step=STEP))
+            continue
+        mimetype = item.get("metadata", {}).get("system", {}).get("mimetype", "")
+        video = Path("items") / filename.lstrip("/")
+        if not mimetype.startswith("video/"):
+            errors.append(ErrorEntry(item=filename, reason=f"not a video (mimetype {mimetype!r})", step=STEP))
+            continue
+        if not (source / video).is_file():
+            errors.append(ErrorEntry(item=filename, reason=f"video file {video} is missing", step=STEP))
+            continue
+        clips = clips_of(item, str(video))
+        if not clips:
+            errors.append(ErrorEntry(item=filename, reason="no class annotation (unlabelled)", step=STEP))
+            continue
+        if not clips[0].subset:
+            errors.append(ErrorEntry(item=filename, reason="in no subset folder (/train, /validation, /test) "
+                                     "and no ML-subset tag", step=STEP))
+            continue
+        dataset_ids.add(item.get("datasetId") or "")
+        _link_or_copy(source / video, output / video)
+        _link_or_copy(json_path, output / json_path.relative_to(source))
+        entries.extend(clips)
+    summary = _finish(output, entries, errors)
+    write_export_info(output, f"local:{source.resolve()}", ",".join(sorted(filter(None, dataset_ids))))
+    return summary
+
+
+def fingerprint(output: Path) -> str:
+    """Content key of an export: the manifest plus every video's size, so new data means a new key."""
+    digest = hashlib.sha256((output / contracts.MANIFEST).read_bytes())
+    for entry in contracts.read_manifest(output):
+        digest.update(f"{entry.video}:{(output / entry.video).stat().st_size}".encode())
+    return digest.hexdigest()
+
+
+def write_export_info(output: Path, source: str, dataset_id: str) -> None:
+    info = {"source": source, "dataset_id": dataset_id, "export_fingerprint": fingerprint(output)}
+    (output / contracts.EXPORT_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+
+def _finish(output: Path, entries: list[ManifestEntry], errors: list[ErrorEntry]) -> ExportSummary:
+    per_subset = Counter(entry.subset for entry in entries)
+    for subset in ("train", "validation"):
+        if not per_subset[subset]:
+            raise ExportError(
+                f"subset {subset!r} has no labelled clip (found {dict(per_subset) or 'none'}, "
+                f"{len(errors)} item(s) skipped; see the reasons above)"
+                + "".join(f"\n  {e.item}: {e.reason}" for e in errors[:10])
+            )
+    labels = sorted({entry.label for entry in entries})
+    train_labels = {entry.label for entry in entries if entry.subset == "train"}
+    for label in labels:
+        if label not in train_labels:
+            log.warning("label %r has no training clip; the model cannot learn it", label)
+    contracts.write_jsonl(output / contracts.MANIFEST, entries)
+    contracts.write_labels(output, labels)
+    contracts.write_jsonl(output / contracts.ERRORS, errors)
+    for error in errors:
+        log.warning("skipped %s: %s", error.item, error.reason)
+    summary = ExportSummary(len(entries), dict(sorted(per_subset.items())), labels, len(errors))
+    log.info("exported %d clips %s, %d labels, %d item(s) skipped -> %s",
+             summary.clips, summary.clips_per_subset, len(labels), summary.skipped, output)
+    return summary

@@ -1,0 +1,19 @@
+"""KFP component: fine-tune a base-mode MoViNet on the TFRecords."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
+
+from movinet_pipeline.images import TRAINER_IMAGE
+
+
+@dsl.component(base_image=TRAINER_IMAGE, install_kfp_package=False)
+def train(examples: Input[Dataset], config: Input[Artifact], model: Output[Model]):
+    """Writes the model contract (SavedModel, weights file, labels, config, history, TensorBoard logs)."""
+    from components.train.trainer import train as run_training
+    from movinet_pipeline.config import read_config
+    from movinet_pipeline.logs import setup_logging
+
+    setup_logging()
+    summary = run_training(examples.path, model.path, read_config(config.path))
+    model.metadata.update({"framework": "tensorflow", "best_val_accuracy": summary.best_val_accuracy,
+                           "epochs": summary.epochs, "pretrained": summary.pretrained})

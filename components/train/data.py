@@ -1,0 +1,70 @@
+"""tf.data input over the examples contract: parse, pick frames, decode JPEGs, crop, batch, prefetch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+
+from movinet_pipeline.records import IMAGE_KEY, LABEL_INDEX_KEY, RECORD_SUFFIX
+
+
+def record_files(examples_dir: str | Path, subset: str) -> list[str]:
+    files = sorted(str(p) for p in (Path(examples_dir) / subset).glob(f"*{RECORD_SUFFIX}"))
+    if not files:
+        raise FileNotFoundError(f"no {subset} TFRecords under {Path(examples_dir) / subset}")
+    return files
+
+
+def _frame_positions(stored: tf.Tensor, n_frames: int, training: bool) -> tf.Tensor:
+    """Positions of `n_frames` evenly strided stored frames: a random window in training, the centre otherwise."""
+    step = tf.maximum(1, stored // n_frames)
+    span = (n_frames - 1) * step + 1
+    room = tf.maximum(0, stored - span)
+    offset = tf.random.uniform([], 0, room + 1, dtype=tf.int32) if training else room // 2
+    return tf.minimum(offset + tf.range(n_frames) * step, stored - 1)
+
+
+def _crop(frames: tf.Tensor, imgz: int, training: bool, flip: bool) -> tf.Tensor:
+    """Random crop (+ optional flip) in training, centre crop otherwise, to [T, imgz, imgz, 3]."""
+    shape = tf.shape(frames)
+    short = tf.minimum(shape[1], shape[2])
+    if_small = tf.cast(tf.math.ceil(tf.cast(shape[1:3], tf.float32) * imgz / tf.cast(short, tf.float32)), tf.int32)
+    frames = tf.cond(short < imgz, lambda: tf.cast(tf.image.resize(frames, if_small), tf.uint8), lambda: frames)
+    shape = tf.shape(frames)
+    if training:
+        frames = tf.image.random_crop(frames, [shape[0], imgz, imgz, 3])
+        if flip:
+            frames = tf.cond(tf.random.uniform([]) < 0.5, lambda: tf.reverse(frames, [2]), lambda: frames)
+    else:
+        top, left = (shape[1] - imgz) // 2, (shape[2] - imgz) // 2
+        frames = frames[:, top : top + imgz, left : left + imgz, :]
+    return frames
+
+
+def parse_clip(serialized: tf.Tensor, n_frames: int, imgz: int, training: bool, flip: bool = False):
+    """One serialized SequenceExample -> (float32 frames [n_frames, imgz, imgz, 3] in [0, 1], label)."""
+    context, sequence = tf.io.parse_single_sequence_example(
+        serialized,
+        context_features={LABEL_INDEX_KEY: tf.io.FixedLenFeature([], tf.int64)},
+        sequence_features={IMAGE_KEY: tf.io.FixedLenSequenceFeature([], tf.string)},
+    )
+    encoded = sequence[IMAGE_KEY]
+    positions = _frame_positions(tf.shape(encoded)[0], n_frames, training)
+    frames = tf.map_fn(lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3), tf.gather(encoded, positions),
+                       fn_output_signature=tf.uint8)
+    frames = _crop(frames, imgz, training, flip)
+    frames = tf.ensure_shape(tf.cast(frames, tf.float32) / 255.0, [n_frames, imgz, imgz, 3])
+    return frames, tf.cast(context[LABEL_INDEX_KEY], tf.int32)
+
+
+def clip_dataset(examples_dir: str | Path, subset: str, n_frames: int, imgz: int, batch_size: int,
+                 training: bool, flip: bool = False, seed: int = 0) -> tf.data.Dataset:
+    """Batched (frames, label) pairs of one subset; shuffled and augmented when `training`."""
+    files = record_files(examples_dir, subset)
+    dataset = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
+    if training:
+        dataset = dataset.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(lambda s: parse_clip(s, n_frames, imgz, training, flip),
+                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

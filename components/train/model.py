@@ -1,0 +1,113 @@
+"""MoViNet classifiers from TF Model Garden (tf-models-official): build, pretrained start, export."""
+
+from __future__ import annotations
+
+import logging
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import tensorflow as tf
+import tf_keras
+from official.projects.movinet.modeling import movinet, movinet_model
+
+from movinet_pipeline.config import PipelineConfig
+
+log = logging.getLogger(__name__)
+
+KINETICS_CLASSES = 600
+HUB_HANDLE = "https://tfhub.dev/tensorflow/movinet/{model_id}/{model_mode}/kinetics-600/classification/{hub_version}"
+GARDEN_CHECKPOINT = "https://storage.googleapis.com/tf_model_garden/vision/movinet/movinet_{model_id}_base.tar.gz"
+NETWORK_TIMEOUT_S = 5
+
+
+def hub_handle(config: PipelineConfig) -> str:
+    """The TF Hub handle of the Kinetics-600 MoViNet named by `model_id`, `model_mode` and `hub_version`."""
+    return HUB_HANDLE.format(model_id=config.model_id, model_mode=config.model_mode, hub_version=config.hub_version)
+
+
+def build_backbone(model_id: str) -> tf_keras.Model:
+    return movinet.Movinet(model_id=model_id, causal=False, use_external_states=False)
+
+
+def build_classifier(backbone: tf_keras.Model, num_classes: int, n_frames: int | None = None,
+                     imgz: int | None = None) -> movinet_model.MovinetClassifier:
+    model = movinet_model.MovinetClassifier(backbone=backbone, num_classes=num_classes)
+    model.build([None, n_frames, imgz, imgz, 3])
+    return model
+
+
+def _checkpoint_prefix(path: Path) -> str:
+    """A checkpoint prefix from a prefix, a directory holding one, or a .tar.gz of such a directory."""
+    if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
+        target = Path(tempfile.mkdtemp(prefix="movinet-ckpt-"))
+        with tarfile.open(path) as archive:
+            archive.extractall(target, filter="data")
+        path = target
+    if path.is_dir():
+        prefix = tf.train.latest_checkpoint(str(path))
+        if prefix is None:
+            index = sorted(path.rglob("*.index"))
+            if not index:
+                raise FileNotFoundError(f"no TF checkpoint found in {path}")
+            prefix = str(index[0])[: -len(".index")]
+        return prefix
+    return str(path)
+
+
+def restore_backbone(backbone: tf_keras.Model, checkpoint: str | Path, checkpoint_classes: int) -> None:
+    """Restore backbone weights from a Model Garden classifier checkpoint (the head is left behind).
+
+    The checkpoint's classifier has another number of classes than ours, so restore into a wrapper shaped like
+    the checkpoint that shares our backbone.
+    """
+    prefix = _checkpoint_prefix(Path(checkpoint))
+    wrapper = build_classifier(backbone, checkpoint_classes)
+    status = tf.train.Checkpoint(model=wrapper).restore(prefix)
+    status.expect_partial().assert_existing_objects_matched()
+    log.info("restored %s backbone weights from %s", backbone.name, prefix)
+
+
+def _download_garden_checkpoint(model_id: str) -> Path:
+    url = GARDEN_CHECKPOINT.format(model_id=model_id)
+    cache = Path.home() / ".cache" / "movinet-pipeline"
+    cache.mkdir(parents=True, exist_ok=True)
+    target = cache / Path(url).name
+    if not target.exists():
+        with urllib.request.urlopen(url, timeout=NETWORK_TIMEOUT_S) as response:
+            partial = target.with_suffix(".part")
+            partial.write_bytes(response.read())
+            partial.rename(target)
+    return target
+
+
+def pretrained_backbone(config: PipelineConfig) -> tuple[tf_keras.Model, str]:
+    """A backbone and where its weights came from: a local checkpoint, Model Garden's Kinetics-600 checkpoint,
+    or nothing (from scratch) when no pretrained source is reachable. Never hangs on the network."""
+    backbone = build_backbone(config.model_id)
+    if config.pretrained == "none":
+        return backbone, "none (from scratch, by configuration)"
+    if config.pretrained != "auto":
+        restore_backbone(backbone, config.pretrained, KINETICS_CLASSES)
+        return backbone, config.pretrained
+    try:
+        checkpoint = _download_garden_checkpoint(config.model_id)
+    except (urllib.error.URLError, OSError, TimeoutError) as error:
+        log.warning("no pretrained MoViNet-%s reachable (%s; TF Hub handle %s): training from scratch",
+                    config.model_id.upper(), getattr(error, "reason", error), hub_handle(config))
+        return backbone, "none (no pretrained source reachable)"
+    restore_backbone(backbone, checkpoint, KINETICS_CLASSES)
+    return backbone, str(checkpoint)
+
+
+def export_saved_model(model: tf_keras.Model, path: str | Path) -> None:
+    """Save a base-mode SavedModel whose `serving_default` takes float32 `image` [B, T, H, W, 3] in [0, 1]."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.float32, name="image")])
+    def serve(image: tf.Tensor) -> dict[str, tf.Tensor]:
+        logits = model(image, training=False)
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
+
+    tf.saved_model.save(model, str(path), signatures={"serving_default": serve})

@@ -1,0 +1,127 @@
+"""train logic: fine-tune a base-mode MoViNet on the examples and save the model contract.
+
+Output (the model contract): `saved_model/`, the weights file named by `weights_filename`, `labels.json`,
+`config.json`, `history.json`, `logs/` (TensorBoard) and `checkpoints/` (resumable: a restarted run with the same
+output continues from the last finished epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import tensorflow as tf
+import tf_keras
+
+from components.train import data, model as modeling
+from movinet_pipeline import contracts
+from movinet_pipeline.config import PipelineConfig, write_config
+
+log = logging.getLogger(__name__)
+HISTORY = "history.json"
+SAVED_MODEL = "saved_model"
+
+
+class TrainError(RuntimeError):
+    """Training cannot start or finish; the message says why."""
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    epochs: int
+    best_val_accuracy: float
+    pretrained: str
+    seconds: float
+
+
+def _optimizer(config: PipelineConfig) -> tf_keras.optimizers.Optimizer:
+    if config.optimizer == "adam":
+        return tf_keras.optimizers.Adam(config.learning_rate)
+    if config.optimizer == "rmsprop":
+        return tf_keras.optimizers.RMSprop(config.learning_rate, rho=0.9, momentum=0.9, epsilon=1.0)
+    return tf_keras.optimizers.SGD(config.learning_rate, momentum=0.9)
+
+
+class _EpochLog(tf_keras.callbacks.Callback):
+    """One readable log line per epoch (KFP logs are line based; no progress-bar control characters)."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.epochs = epochs
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        figures = " ".join(f"{k}={v:.4f}" for k, v in sorted((logs or {}).items()))
+        log.info("epoch %d/%d %s (%.0fs elapsed)", epoch + 1, self.epochs, figures, time.monotonic() - self.started)
+
+
+def _sparse_loss(label_smoothing: float):
+    def loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+        one_hot = tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), tf.shape(logits)[-1])
+        return tf_keras.losses.categorical_crossentropy(one_hot, logits, from_logits=True,
+                                                        label_smoothing=label_smoothing)
+
+    return loss
+
+
+def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConfig) -> TrainSummary:
+    """Fine-tune on `examples_dir/train`, select the best epoch on `validation`, save the model contract."""
+    if config.model_mode != "base":
+        raise TrainError("training is base mode only (model_mode=stream is for inference); set model_mode=base")
+    examples_dir, output_dir = Path(examples_dir), Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    labels = contracts.read_labels(examples_dir)
+    tf_keras.utils.set_random_seed(config.seed)
+    train_data = data.clip_dataset(examples_dir, "train", config.n_frames, config.imgz, config.batch_size,
+                                   training=True, flip=config.random_flip, seed=config.seed)
+    validation_data = data.clip_dataset(examples_dir, "validation", config.n_frames, config.imgz,
+                                        config.batch_size, training=False)
+    backbone, pretrained = modeling.pretrained_backbone(config)
+    classifier = modeling.build_classifier(backbone, len(labels), config.n_frames, config.imgz)
+    classifier.compile(optimizer=_optimizer(config), loss=_sparse_loss(config.label_smoothing),
+                       metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    checkpoints = output_dir / "checkpoints"
+    best_weights = checkpoints / "best.weights.h5"
+    callbacks = [
+        tf_keras.callbacks.BackupAndRestore(str(checkpoints / "backup")),
+        tf_keras.callbacks.ModelCheckpoint(str(best_weights), monitor="val_accuracy", mode="max",
+                                           save_best_only=True, save_weights_only=True),
+        tf_keras.callbacks.TensorBoard(str(output_dir / "logs")),
+        tf_keras.callbacks.CSVLogger(str(checkpoints / "history.csv"), append=True),
+        _EpochLog(config.num_epochs),
+    ]
+    log.info("training MoViNet-%s (base) on %d labels: %d epochs, batch %d, %d frames at %dx%d, lr %g; "
+             "pretrained: %s", config.model_id.upper(), len(labels), config.num_epochs, config.batch_size,
+             config.n_frames, config.imgz, config.imgz, config.learning_rate, pretrained)
+    started = time.monotonic()
+    classifier.fit(train_data, validation_data=validation_data, epochs=config.num_epochs, callbacks=callbacks,
+                   verbose=0)
+    seconds = time.monotonic() - started
+    history = _read_history(checkpoints / "history.csv")
+    if best_weights.exists():
+        classifier.load_weights(str(best_weights))
+    classifier.save_weights(str(output_dir / config.weights_filename))
+    modeling.export_saved_model(classifier, output_dir / SAVED_MODEL)
+    contracts.write_labels(output_dir, labels)
+    write_config(config, output_dir / "config.json")
+    (output_dir / HISTORY).write_text(json.dumps(history, indent=2) + "\n")
+    best = max(history.get("val_accuracy", [0.0]))
+    log.info("trained in %.0fs; best validation accuracy %.3f; model -> %s", seconds, best, output_dir)
+    return TrainSummary(len(history.get("epoch", [])), best, pretrained, seconds)
+
+
+def _read_history(csv_path: Path) -> dict[str, list[float]]:
+    """Per-epoch metrics from the CSV log (it spans restarts, unlike keras' in-memory History)."""
+    lines = csv_path.read_text().splitlines() if csv_path.exists() else []
+    if not lines:
+        return {}
+    keys = lines[0].split(",")
+    rows: dict[int, list[str]] = {}
+    for line in lines[1:]:
+        if line and not line.startswith("epoch"):
+            values = line.split(",")
+            rows[int(values[0])] = values  # a resumed epoch replaces the interrupted one
+    return {key: [float(rows[e][i]) for e in sorted(rows)] for i, key in enumerate(keys)}

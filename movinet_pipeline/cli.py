@@ -1,0 +1,222 @@
+"""`movinet-pipeline`: run the whole pipeline locally, compile it, or run any one step on plain folders."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from movinet_pipeline.config import KEY_HELP, PROFILES, ConfigError, PipelineConfig, resolve_config
+
+log = logging.getLogger("movinet_pipeline")
+
+EPILOG = ("Configuration precedence: built-in defaults < --profile < --config FILE < flags. "
+          "Beam options for the TFRecord job go after `--` (e.g. -- --runner=DataflowRunner --project=p).")
+
+
+class UsageError(Exception):
+    """A command-line mistake; printed as one line."""
+
+
+def add_config_flags(parser: argparse.ArgumentParser, profile_default: str | None) -> None:
+    group = parser.add_argument_group("configuration", "every key of the one configuration (see README table)")
+    group.add_argument("--config", metavar="FILE", help="YAML or JSON file of configuration keys")
+    group.add_argument("--profile", choices=sorted(PROFILES) + ["none"], default=profile_default,
+                       help="preset applied under the config file and flags"
+                            + (f" (default: {profile_default} when no --source is given)" if profile_default else ""))
+    defaults = PipelineConfig()
+    for field in dataclasses.fields(PipelineConfig):
+        group.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, metavar=str(field.type).upper(),
+                           help=f"{KEY_HELP[field.name]} [default: {getattr(defaults, field.name)}]")
+
+
+def config_from_args(args: argparse.Namespace, default_profile: str | None = None) -> PipelineConfig:
+    overrides = {field.name: getattr(args, field.name) for field in dataclasses.fields(PipelineConfig)}
+    profile = args.profile if args.profile is not None else default_profile
+    return resolve_config(None if profile == "none" else profile, args.config, overrides)
+
+
+def _require_empty(path: Path, flag: str) -> None:
+    if path.exists() and any(path.iterdir()):
+        raise UsageError(f"{flag} {path} is not empty; choose a new folder (nothing is overwritten)")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from movinet_pipeline.local_run import run_local
+    from movinet_pipeline.sample_data import generate_sample_dataset
+
+    config = config_from_args(args, default_profile=None if args.source else "cpu-sample")
+    output = Path(args.output)
+    _require_empty(output, "--output")
+    source = args.source
+    if not source:
+        source = str(generate_sample_dataset(output / "sample-data"))
+        log.info("no --source: using the bundled sample dataset (%s) with the %s profile", source,
+                 args.profile or "cpu-sample")
+    started = time.monotonic()
+    result = run_local(source, config, output, args.registry, args.run_id, " ".join(args.beam_args))
+    print_run_summary(result, time.monotonic() - started)
+
+
+def print_run_summary(result, seconds: float) -> None:
+    print(f"\nPipeline run {result.run_dir.name} finished in {seconds / 60:.1f} min.")
+    for task, path in result.outputs.items():
+        print(f"  {task:16s} {path}")
+    metrics = result.metrics
+    print(f"  report           {result.outputs['evaluate'] / 'report.html'}")
+    print(f"Evaluation on {metrics['subset']} ({metrics['clips']} clips): top-1 accuracy "
+          f"{metrics['top1_accuracy']:.3f}, top-{metrics['top_k']} accuracy {metrics['top_k_accuracy']:.3f}")
+    print(f"Verdict: {'blessed' if result.verdict['blessed'] else 'NOT blessed'} ({result.verdict['reason']})")
+    print(f"Registered model: {result.registered}" if result.registered else "Not registered.")
+
+
+def cmd_compile(args: argparse.Namespace) -> None:
+    from pipelines.compile import compile_pipeline
+
+    path = compile_pipeline(args.pipeline, args.output)
+    print(f"compiled the {args.pipeline} pipeline to {path}")
+
+
+def cmd_sample_data(args: argparse.Namespace) -> None:
+    from movinet_pipeline.sample_data import SampleSpec, generate_sample_dataset
+
+    spec = SampleSpec(train_per_class=args.train_per_class, validation_per_class=args.validation_per_class,
+                      seed=args.seed)
+    print(generate_sample_dataset(args.output, spec))
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from components.export_dataset.export import export_local
+
+    if str(args.source).startswith("dataloop://"):
+        raise UsageError("dataloop:// sources are not supported yet; download the dataset with dtlpy "
+                         "(dataset.download(..., annotation_options=[JSON])) and pass the folder")
+    _require_empty(Path(args.output), "--output")
+    export_local(args.source, args.output)
+
+
+def cmd_build_tfrecords(args: argparse.Namespace) -> None:
+    from components.build_tfrecords.beam_pipeline import build_tfrecords
+
+    _require_empty(Path(args.output), "--output")
+    build_tfrecords(args.input, args.output, config_from_args(args), args.beam_args)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from components.train.trainer import train
+
+    train(args.examples, args.output, config_from_args(args))
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from components.evaluate.evaluator import evaluate
+
+    _require_empty(Path(args.output), "--output")
+    evaluate(args.model, args.examples, args.output)
+
+
+def cmd_register(args: argparse.Namespace) -> None:
+    from components.register_model.local_registry import register_local
+
+    print(register_local(args.model, args.evaluation, args.registry, args.run_id, args.dataset))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="movinet-pipeline", description=__doc__, epilog=EPILOG)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs and full tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, epilog=EPILOG)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    run = command("run", cmd_run, "Run the whole pipeline locally (kfp.local): export, TFRecords, train, "
+                  "evaluate, register. With no --source, on the bundled sample with the cpu-sample profile.")
+    run.add_argument("--source", help="Dataloop download folder (items/ + json/); default: the bundled sample")
+    run.add_argument("--registry", help="local model registry folder [default: OUTPUT/registry]")
+    run.add_argument("--output", default="movinet-run", help="empty or new folder for every output "
+                     "[default: ./movinet-run]")
+    run.add_argument("--run-id", default="", help="idempotency key of the registration [default: the run name]")
+    add_config_flags(run, profile_default=None)
+
+    compile_cmd = command("compile", cmd_compile, "Compile a pipeline to KFP YAML (default: training -> "
+                          "pipeline.yaml).")
+    compile_cmd.add_argument("--pipeline", default="training", choices=["training"])
+    compile_cmd.add_argument("--output", help="output YAML [default: pipeline.yaml]")
+
+    sample = command("sample-data", cmd_sample_data, "Write the bundled synthetic dataset (moving squares, "
+                     "4 directions) in Dataloop's download layout.")
+    sample.add_argument("--output", required=True, help="empty or new folder")
+    sample.add_argument("--train-per-class", type=int, default=24)
+    sample.add_argument("--validation-per-class", type=int, default=8)
+    sample.add_argument("--seed", type=int, default=0)
+
+    export = command("export", cmd_export, "Export a dataset to the exported-dataset contract "
+                     "(manifest.jsonl, labels.json).")
+    export.add_argument("--source", required=True, help="Dataloop download folder (items/ + json/)")
+    export.add_argument("--output", required=True, help="empty or new folder")
+
+    records = command("build-tfrecords", cmd_build_tfrecords, "Decode, sample and encode clips into sharded "
+                      "SequenceExample TFRecords with Apache Beam.")
+    records.add_argument("--input", required=True, help="an exported dataset folder")
+    records.add_argument("--output", required=True, help="empty or new folder")
+    add_config_flags(records, profile_default=None)
+
+    train = command("train", cmd_train, "Fine-tune a base-mode MoViNet on TFRecords; resumes from the "
+                    "checkpoints in --output.")
+    train.add_argument("--examples", required=True, help="a build-tfrecords output folder")
+    train.add_argument("--output", required=True, help="model folder (reuse it to resume an interrupted run)")
+    add_config_flags(train, profile_default=None)
+
+    evaluate = command("evaluate", cmd_evaluate, "Evaluate a trained model: metrics.json, verdict.json, "
+                       "report.html.")
+    evaluate.add_argument("--model", required=True, help="a train output folder")
+    evaluate.add_argument("--examples", required=True, help="a build-tfrecords output folder")
+    evaluate.add_argument("--output", required=True, help="empty or new folder")
+
+    register = command("register", cmd_register, "Register a model in a local registry folder (the model JSON "
+                       "Dataloop would get, plus artifacts).")
+    register.add_argument("--model", required=True, help="a train output folder")
+    register.add_argument("--evaluation", required=True, help="an evaluate output folder")
+    register.add_argument("--registry", required=True, help="local registry folder")
+    register.add_argument("--run-id", required=True, help="idempotency key: the same id updates, never duplicates")
+    register.add_argument("--dataset", help="the exported dataset folder, for lineage")
+    return parser
+
+
+def split_beam_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    argv = list(argv)
+    if "--" in argv:
+        index = argv.index("--")
+        return argv[:index], argv[index + 1 :]
+    return argv, []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    own, beam_args = split_beam_args(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(own)
+    args.beam_args = beam_args
+    from movinet_pipeline.logs import setup_logging
+
+    setup_logging(args.verbose)
+    try:
+        args.handler(args)
+    except (ConfigError, UsageError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
+        print(f"movinet-pipeline {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - one readable line, the traceback only on --verbose
+        if args.verbose:
+            raise
+        print(f"movinet-pipeline {args.command}: {type(error).__name__}: {error} (rerun with -v for details)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

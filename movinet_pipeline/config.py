@@ -1,0 +1,236 @@
+"""The one typed, validated configuration shared by the CLI, the pipeline, the components and the registry.
+
+Precedence: built-in defaults < profile < config file < flags (see `resolve_config`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+MODEL_IDS = ("a0", "a1", "a2", "a3", "a4", "a5")
+MODEL_MODES = ("base", "stream")
+HUB_VERSIONS = (1, 2, 3)
+SAMPLINGS = ("uniform", "stride")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the key, the value and what is allowed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelineConfig:
+    """Every setting of a run. The first nine keys are the ones Dataloop's MoViNet users already know."""
+
+    hub_version: int = 3
+    model_id: str = "a0"
+    model_mode: str = "base"
+    imgz: int = 224
+    batch_size: int = 2
+    num_epochs: int = 8
+    n_frames: int = 13
+    top_k: int = 3
+    learning_rate: float = 0.001
+    # ours
+    seed: int = 42
+    sampling: str = "uniform"
+    frame_step: int = 2
+    record_frames: int = 0
+    record_short_side: int = 0
+    jpeg_quality: int = 90
+    num_shards: int = 2
+    pretrained: str = "auto"
+    optimizer: str = "adam"
+    label_smoothing: float = 0.1
+    random_flip: bool = True
+    min_accuracy: float = 0.0
+    weights_filename: str = "model.weights.h5"
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def frames_per_record(self) -> int:
+        """Frames stored per clip: more than `n_frames`, so training can jitter in time."""
+        return self.record_frames or 2 * self.n_frames
+
+    @property
+    def short_side(self) -> int:
+        """Short side of stored frames: larger than `imgz`, so training can crop in space."""
+        return self.record_short_side or round(self.imgz * 8 / 7)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> "PipelineConfig":
+        return from_mapping({**self.to_dict(), **changes})
+
+
+KEY_HELP: dict[str, str] = {
+    "hub_version": "TF Hub version of the pretrained MoViNet (Kinetics-600): 1, 2 or 3.",
+    "model_id": "MoViNet architecture, a0 (smallest, fastest) to a5 (largest).",
+    "model_mode": "Serving mode the model is registered for: base or stream. Training is always base mode.",
+    "imgz": "Square input resolution (pixels) the model trains and predicts at.",
+    "batch_size": "Global training batch size (across all replicas).",
+    "num_epochs": "Training epochs.",
+    "n_frames": "Frames per clip fed to the model.",
+    "top_k": "How many top labels evaluation and prediction report.",
+    "learning_rate": "Peak learning rate.",
+    "seed": "Seed for sampling, shuffling and initialisation.",
+    "sampling": "Frame sampling: uniform (spread over the clip) or stride (every frame_step-th frame).",
+    "frame_step": "Frame step for stride sampling.",
+    "record_frames": "Frames stored per clip in the TFRecords; 0 means 2 x n_frames.",
+    "record_short_side": "Short side (pixels) of stored frames; 0 means 8/7 x imgz.",
+    "jpeg_quality": "JPEG quality (1-100) of stored frames.",
+    "num_shards": "TFRecord shards per subset.",
+    "pretrained": "Pretrained start: auto (TF Hub if reachable, else from scratch), none, or a local path.",
+    "optimizer": "Optimizer: adam, rmsprop or sgd.",
+    "label_smoothing": "Label smoothing of the training loss (0 to <1).",
+    "random_flip": "Random horizontal flips in training (turn off when left/right matters).",
+    "min_accuracy": "Evaluation gate: minimum top-1 accuracy to register (the model must also beat chance).",
+    "weights_filename": "File name of the tf_keras weights file in the model artifacts.",
+}
+
+_POSITIVE_INTS = ("imgz", "batch_size", "num_epochs", "n_frames", "top_k", "frame_step", "num_shards")
+_NON_NEGATIVE_INTS = ("record_frames", "record_short_side", "seed")
+_CHOICES: dict[str, tuple[Any, ...]] = {
+    "model_id": MODEL_IDS,
+    "model_mode": MODEL_MODES,
+    "hub_version": HUB_VERSIONS,
+    "sampling": SAMPLINGS,
+    "optimizer": OPTIMIZERS,
+}
+
+
+def _fail(key: str, value: Any, allowed: str) -> None:
+    raise ConfigError(f"invalid {key}={value!r}: {allowed}")
+
+
+def validate(config: PipelineConfig) -> None:
+    """Raise ConfigError naming the first key whose value is not allowed."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        expected = {"int": int, "float": (int, float), "str": str, "bool": bool}[str(field.type)]
+        if isinstance(value, bool) and field.type != "bool" or not isinstance(value, expected):
+            _fail(field.name, value, f"expected a {field.type}")
+    for key, allowed in _CHOICES.items():
+        if getattr(config, key) not in allowed:
+            _fail(key, getattr(config, key), "allowed: " + ", ".join(map(str, allowed)))
+    for key in _POSITIVE_INTS:
+        if getattr(config, key) < 1:
+            _fail(key, getattr(config, key), "must be >= 1")
+    for key in _NON_NEGATIVE_INTS:
+        if getattr(config, key) < 0:
+            _fail(key, getattr(config, key), "must be >= 0")
+    if config.imgz < 32:
+        _fail("imgz", config.imgz, "must be >= 32 (MoViNet downsamples 32x)")
+    if not 0 < config.learning_rate <= 10:
+        _fail("learning_rate", config.learning_rate, "must be in (0, 10]")
+    if not 1 <= config.jpeg_quality <= 100:
+        _fail("jpeg_quality", config.jpeg_quality, "must be in 1..100")
+    if not 0 <= config.label_smoothing < 1:
+        _fail("label_smoothing", config.label_smoothing, "must be in [0, 1)")
+    if not 0 <= config.min_accuracy <= 1:
+        _fail("min_accuracy", config.min_accuracy, "must be in [0, 1]")
+    if config.record_frames and config.record_frames < config.n_frames:
+        _fail("record_frames", config.record_frames, f"must be 0 or >= n_frames ({config.n_frames})")
+    if config.record_short_side and config.record_short_side < config.imgz:
+        _fail("record_short_side", config.record_short_side, f"must be 0 or >= imgz ({config.imgz})")
+    if not config.weights_filename.endswith(".h5") or "/" in config.weights_filename:
+        _fail("weights_filename", config.weights_filename, "must be a plain file name ending in .h5")
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Turn strings from flags or YAML into the field's type; leave other values for `validate`."""
+    field_type = {f.name: f.type for f in dataclasses.fields(PipelineConfig)}[key]
+    if not isinstance(value, str):
+        if field_type == "float" and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+    try:
+        if field_type == "int":
+            return int(value)
+        if field_type == "float":
+            return float(value)
+    except ValueError:
+        _fail(key, value, f"expected a {field_type}")
+    if field_type == "bool":
+        lowered = value.strip().lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        _fail(key, value, "expected true or false")
+    return value
+
+
+def from_mapping(values: Mapping[str, Any]) -> PipelineConfig:
+    """Build a config from a mapping, rejecting unknown keys by name."""
+    known = {f.name for f in dataclasses.fields(PipelineConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown configuration key(s): {', '.join(unknown)}; known keys: {', '.join(sorted(known))}")
+    return PipelineConfig(**{key: _coerce(key, value) for key, value in values.items()})
+
+
+# The CPU profile: sized so the bundled sample trains to well above chance on 2 CPU cores in minutes.
+PROFILES: dict[str, dict[str, Any]] = {
+    "cpu-sample": {
+        "imgz": 32,
+        "n_frames": 8,
+        "batch_size": 8,
+        "num_epochs": 15,
+        "learning_rate": 0.001,
+        "random_flip": False,
+        "label_smoothing": 0.0,
+        "num_shards": 2,
+    },
+}
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML or JSON mapping of configuration keys."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
+    try:
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"config file {path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {error}") from error
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys to values, got {type(values).__name__}")
+    return values
+
+
+def resolve_config(
+    profile: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> PipelineConfig:
+    """Defaults < profile < config file < overrides (flags)."""
+    values: dict[str, Any] = {}
+    if profile:
+        if profile not in PROFILES:
+            raise ConfigError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
+        values.update(PROFILES[profile])
+    if config_file:
+        values.update(load_config_file(config_file))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return from_mapping(values)
+
+
+def write_config(config: PipelineConfig, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
+
+
+def read_config(path: str | Path) -> PipelineConfig:
+    return from_mapping(json.loads(Path(path).read_text()))

@@ -1,0 +1,77 @@
+"""Run the training pipeline locally through kfp.local (SubprocessRunner, no cluster) and report its outputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from movinet_pipeline.config import PipelineConfig
+
+log = logging.getLogger(__name__)
+SEED_KEYS = ("hub_version", "model_id", "model_mode", "imgz", "batch_size", "num_epochs", "n_frames", "top_k",
+             "learning_rate")
+TASK_OUTPUTS = {
+    "export-dataset": "dataset",
+    "build-tfrecords": "examples",
+    "train": "model",
+    "evaluate": "evaluation",
+    "register-model": "registered",
+}
+
+
+@dataclass(frozen=True)
+class LocalRunResult:
+    run_dir: Path
+    outputs: dict[str, Path]  # task name -> its main output folder
+    metrics: dict
+    verdict: dict
+    registered: Path | None
+
+
+def pipeline_arguments(source: str, config: PipelineConfig, registry: str, run_id: str,
+                       beam_options: str) -> dict:
+    """The pipeline's parameters for a configuration: the seed keys by name, our keys as JSON."""
+    values = config.to_dict()
+    extra = {key: value for key, value in values.items() if key not in SEED_KEYS}
+    return {"source": source, **{key: values[key] for key in SEED_KEYS},
+            "extra_config": json.dumps(extra, sort_keys=True), "beam_options": beam_options,
+            "registry": registry, "run_id": run_id}
+
+
+def run_local(source: str | Path, config: PipelineConfig, output: str | Path, registry: str | Path | None = None,
+              run_id: str = "", beam_options: str = "") -> LocalRunResult:
+    """Run every step under kfp.local in this Python environment; outputs go under `output/kfp`."""
+    from kfp import local
+
+    from pipelines.training import training_pipeline
+
+    output = Path(output).resolve()
+    pipeline_root = output / "kfp"
+    registry_path = Path(registry).resolve() if registry else output / "registry"
+    warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
+    log.info("running the pipeline locally (kfp.local SubprocessRunner); outputs under %s", pipeline_root)
+    training_pipeline(**pipeline_arguments(str(Path(source).resolve()), config, str(registry_path), run_id,
+                                           beam_options))
+    result = collect_outputs(pipeline_root)
+    registered = [p.parent for p in registry_path.glob("*/model.json")
+                  if json.loads(p.read_text())["metadata"]["system"]["lineage"]["run_id"] in (run_id, result.run_dir.name)]
+    return dataclasses.replace(result, registered=registered[0] if registered else None)
+
+
+def collect_outputs(pipeline_root: Path) -> LocalRunResult:
+    """Find the newest run under `pipeline_root` and the folders its tasks wrote."""
+    runs = sorted((p for p in pipeline_root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    if not runs:
+        raise FileNotFoundError(f"no pipeline run found under {pipeline_root}")
+    run_dir = runs[-1]
+    outputs = {task: path for task, key in TASK_OUTPUTS.items()
+               for path in run_dir.glob(f"{task}/{key}") if path.exists()}
+    evaluation = outputs["evaluate"]
+    metrics = json.loads((evaluation / "metrics.json").read_text())
+    verdict = json.loads((evaluation / "verdict.json").read_text())
+    return LocalRunResult(run_dir, outputs, metrics, verdict, None)

@@ -1,0 +1,26 @@
+"""Logging set-up shared by the CLI and the components: one readable line per event, TensorFlow kept quiet."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+
+def quiet_tensorflow() -> None:
+    """Keep TensorFlow's C++ start-up noise (CUDA probing, oneDNN notes) out of the logs; call before importing TF."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    quiet_tensorflow()
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        force=True,
+    )
+    for noisy in ("apache_beam", "absl", "tensorflow", "h5py", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

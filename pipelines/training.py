@@ -1,0 +1,55 @@
+"""The training pipeline: make_config -> export_dataset -> build_tfrecords -> train -> evaluate -> [blessed] register."""
+
+from kfp import dsl
+
+from components.build_tfrecords.component import build_tfrecords
+from components.evaluate.component import evaluate
+from components.export_dataset.component import export_dataset
+from components.make_config.component import make_config
+from components.register_model.component import register_model
+from components.train.component import train
+
+PIPELINE_NAME = "movinet-training"
+
+
+@dsl.pipeline(name=PIPELINE_NAME, description="Fine-tune a MoViNet video classifier on a Dataloop dataset and "
+              "register it back (export, Beam TFRecords, train, evaluate, gate, register).")
+def training_pipeline(
+    source: str,
+    hub_version: int = 3,
+    model_id: str = "a0",
+    model_mode: str = "base",
+    imgz: int = 224,
+    batch_size: int = 2,
+    num_epochs: int = 8,
+    n_frames: int = 13,
+    top_k: int = 3,
+    learning_rate: float = 0.001,
+    extra_config: str = "{}",
+    beam_options: str = "",
+    registry: str = "",
+    run_id: str = "",
+):
+    """`source`: dataset to train on; `extra_config`: JSON of further configuration keys (see README);
+    `beam_options`: Beam flags for the TFRecord job; `registry`: local registry folder (empty: the step's output);
+    `run_id`: idempotency key of the registration (empty: the pipeline job's name)."""
+    config_task = make_config(hub_version=hub_version, model_id=model_id, model_mode=model_mode, imgz=imgz,
+                              batch_size=batch_size, num_epochs=num_epochs, n_frames=n_frames, top_k=top_k,
+                              learning_rate=learning_rate, extra_config=extra_config)
+    config_task.set_display_name("validate configuration")
+    export_task = export_dataset(source=source).after(config_task)
+    export_task.set_display_name("export dataset")
+    examples_task = build_tfrecords(dataset=export_task.outputs["dataset"], config=config_task.outputs["config"],
+                                    beam_options=beam_options)
+    examples_task.set_display_name("build TFRecords (Beam)")
+    train_task = train(examples=examples_task.outputs["examples"], config=config_task.outputs["config"])
+    train_task.set_display_name("fine-tune MoViNet")
+    evaluate_task = evaluate(model=train_task.outputs["model"], examples=examples_task.outputs["examples"])
+    evaluate_task.set_display_name("evaluate and gate")
+    with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP condition syntax)
+        register_task = register_model(model=train_task.outputs["model"],
+                                       evaluation=evaluate_task.outputs["evaluation"],
+                                       dataset=export_task.outputs["dataset"], registry=registry,
+                                       run_id=run_id,
+                                       job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)
+        register_task.set_display_name("register model")
