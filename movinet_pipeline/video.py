@@ -43,9 +43,11 @@ def sample_indices(start: int, end: int, count: int, sampling: str = "uniform", 
 
 
 def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
-    """(width, height) scaled so that the short side equals `short_side`, keeping aspect (even, >= 2)."""
+    """(width, height) scaled so that the short side equals `short_side`, keeping aspect."""
     scale = short_side / min(width, height)
-    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+    if width <= height:
+        return short_side, max(short_side, round(height * scale))
+    return max(short_side, round(width * scale)), short_side
 
 
 def _open(path: str) -> av.container.InputContainer:

@@ -1,0 +1,70 @@
+import json
+import shutil
+
+import pytest
+
+from components.export_dataset.export import ExportError, export_local
+from movinet_pipeline import contracts
+
+
+def test_manifest_lists_every_clip_with_its_range_and_subset(exported_dir, sample_dir):
+    entries = list(contracts.read_manifest(exported_dir))
+    assert len(entries) == 4 * (3 + 2)
+    assert {e.subset for e in entries} == {"train", "validation"}
+    for entry in entries:
+        assert (exported_dir / entry.video).is_file()
+        assert entry.start_frame == 0 and entry.end_frame == 23 and entry.fps == 12.0
+        assert entry.video.startswith(f"items/{entry.subset}/{entry.label}_")
+    assert contracts.read_labels(exported_dir) == ["down", "left", "right", "up"]
+    info = json.loads((exported_dir / contracts.EXPORT_INFO).read_text())
+    assert len(info["export_fingerprint"]) == 64 and info["dataset_id"]
+
+
+def _copy(sample_dir, tmp_path):
+    target = tmp_path / "src"
+    shutil.copytree(sample_dir, target)
+    return target
+
+
+def test_bad_items_are_reported_not_fatal(sample_dir, tmp_path):
+    source = _copy(sample_dir, tmp_path)
+    (source / "json" / "train" / "broken.json").write_text("{not json")
+    unlabelled = json.loads((source / "json" / "train" / "up_000.json").read_text())
+    unlabelled["annotations"] = []
+    (source / "json" / "train" / "up_000.json").write_text(json.dumps(unlabelled))
+    image = dict(unlabelled, filename="/train/photo.jpg")
+    image["metadata"] = {"system": {"mimetype": "image/jpeg"}}
+    (source / "json" / "train" / "photo.json").write_text(json.dumps(image))
+    summary = export_local(source, tmp_path / "out")
+    errors = {e.item: e.reason for e in contracts.read_errors(tmp_path / "out" / contracts.ERRORS)}
+    assert summary.skipped == 3 and summary.clips == 4 * 5 - 1
+    assert "unreadable item JSON" in errors["json/train/broken.json"]
+    assert errors["/train/up_000.mp4"] == "no class annotation (unlabelled)"
+    assert "not a video" in errors["/train/photo.jpg"]
+
+
+def test_frame_range_annotations_become_clips_of_that_range(sample_dir, tmp_path):
+    source = _copy(sample_dir, tmp_path)
+    path = source / "json" / "train" / "up_001.json"
+    item = json.loads(path.read_text())
+    second = json.loads(json.dumps(item["annotations"][0]))
+    item["annotations"][0]["metadata"]["system"].update(frame=0, endFrame=9)
+    second["metadata"]["system"].update(frame=12, endFrame=20)
+    second["label"] = "up-late"
+    item["annotations"].append(second)
+    path.write_text(json.dumps(item))
+    export_local(source, tmp_path / "out")
+    clips = [e for e in contracts.read_manifest(tmp_path / "out") if e.video == "items/train/up_001.mp4"]
+    assert [(c.label, c.start_frame, c.end_frame) for c in clips] == [("up", 0, 9), ("up-late", 12, 20)]
+
+
+def test_empty_validation_subset_is_a_clear_error(sample_dir, tmp_path):
+    source = _copy(sample_dir, tmp_path)
+    shutil.rmtree(source / "json" / "validation")
+    with pytest.raises(ExportError, match="subset 'validation' has no labelled clip"):
+        export_local(source, tmp_path / "out")
+
+
+def test_not_a_download_folder(tmp_path):
+    with pytest.raises(ExportError, match="not a Dataloop download folder"):
+        export_local(tmp_path, tmp_path / "out")

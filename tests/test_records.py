@@ -1,0 +1,115 @@
+"""The examples contract: TFRecords of SequenceExamples in Model Garden's video layout."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from components.build_tfrecords.beam_pipeline import BuildError, build_tfrecords
+from components.train.data import clip_dataset
+from movinet_pipeline import contracts
+from movinet_pipeline.config import PipelineConfig
+from movinet_pipeline.records import ClipRecord, parse_clip, serialize_clip
+
+CONFIG = PipelineConfig(imgz=32, n_frames=4, record_frames=6, num_shards=2)
+
+
+@pytest.fixture(scope="module")
+def examples_dir(exported_dir, tmp_path_factory):
+    output = tmp_path_factory.mktemp("examples") / "records"
+    build_tfrecords(exported_dir, output, CONFIG, ["--direct_running_mode=in_memory"])
+    return output
+
+
+def _records(path):
+    return [bytes(r.numpy()) for r in tf.data.TFRecordDataset(sorted(map(str, path.glob("*.tfrecord"))))]
+
+
+def test_plain_protobuf_records_equal_tensorflows_bytes():
+    clip = ClipRecord([b"\xff\xd8a", b"\xff\xd8b"], 3, "up", "item-1", [0, 7], 12.5)
+    example = tf.train.SequenceExample()
+    context = example.context.feature
+    context["clip/label/index"].int64_list.value.append(3)
+    context["clip/label/text"].bytes_list.value.append(b"up")
+    context["clip/media_id"].bytes_list.value.append(b"item-1")
+    context["clip/frame_indices"].int64_list.value.extend([0, 7])
+    context["clip/source_fps"].float_list.value.append(12.5)
+    for jpeg in clip.jpeg_frames:
+        example.feature_lists.feature_list["image/encoded"].feature.add().bytes_list.value.append(jpeg)
+    assert serialize_clip(clip) == example.SerializeToString(deterministic=True)
+    assert parse_clip(serialize_clip(clip)) == clip
+
+
+def test_beam_writes_sharded_subsets_labels_stats(examples_dir, exported_dir):
+    assert len(list((examples_dir / "train").glob("*.tfrecord"))) == 2
+    assert contracts.read_labels(examples_dir) == contracts.read_labels(exported_dir)
+    stats = json.loads((examples_dir / contracts.STATS).read_text())
+    assert stats["clips"] == 20 and stats["skipped"] == 0
+    assert stats["clips_per_subset_label"]["train"] == {"down": 3, "left": 3, "right": 3, "up": 3}
+    assert stats["frames"] == 20 * CONFIG.frames_per_record
+
+
+def test_records_round_trip_to_the_manifest(examples_dir, exported_dir):
+    manifest = {(e.item_id, e.subset): e for e in contracts.read_manifest(exported_dir)}
+    labels = contracts.read_labels(exported_dir)
+    for subset in ("train", "validation"):
+        for raw in _records(examples_dir / subset):
+            clip = parse_clip(raw)
+            entry = manifest[(clip.media_id, subset)]
+            assert labels[clip.label_index] == clip.label_text == entry.label
+            assert clip.frame_indices == [0, 5, 9, 14, 18, 23]
+            assert clip.source_fps == pytest.approx(12.0)
+            image = Image.open(io.BytesIO(clip.jpeg_frames[0]))
+            assert image.format == "JPEG" and min(image.size) == CONFIG.short_side
+
+
+def test_model_gardens_own_decoder_reads_the_records(examples_dir):
+    from official.vision.dataloaders import video_input
+
+    decoder = video_input.Decoder(image_key="image/encoded", label_key="clip/label/index")
+    raw = _records(examples_dir / "validation")[0]
+    decoded = decoder.decode(tf.constant(raw))
+    ours = parse_clip(raw)
+    assert decoded["clip/label/index"].numpy().tolist() == [ours.label_index]
+    assert decoded["image/encoded"].shape[0] == CONFIG.frames_per_record
+    frames = [tf.io.decode_jpeg(jpeg).numpy() for jpeg in decoded["image/encoded"]]
+    for frame, jpeg in zip(frames, ours.jpeg_frames):
+        reference = np.asarray(Image.open(io.BytesIO(jpeg)), dtype=np.int16)
+        assert frame.shape == reference.shape
+        assert np.abs(frame.astype(np.int16) - reference).mean() < 1.0  # two JPEG decoders, same picture
+
+
+def test_training_input_yields_model_shaped_batches(examples_dir):
+    batch, labels = next(iter(clip_dataset(examples_dir, "train", CONFIG.n_frames, CONFIG.imgz, 4, training=True)))
+    assert batch.shape == (4, CONFIG.n_frames, 32, 32, 3) and batch.dtype == tf.float32
+    assert 0.0 <= float(tf.reduce_min(batch)) and float(tf.reduce_max(batch)) <= 1.0
+    assert set(labels.numpy()) <= {0, 1, 2, 3}
+
+
+def test_a_bad_video_is_reported_and_the_rest_still_built(exported_dir, tmp_path):
+    import shutil
+
+    source = tmp_path / "dataset"
+    shutil.copytree(exported_dir, source)
+    broken = next(e for e in contracts.read_manifest(source) if e.subset == "train")
+    (source / broken.video).unlink()
+    (source / broken.video).write_bytes(b"\x00" * 100)
+    stats = build_tfrecords(source, tmp_path / "out", CONFIG, ["--direct_running_mode=in_memory"])
+    assert stats["clips"] == 19 and stats["skipped"] == 1
+    (error,) = contracts.read_errors(tmp_path / "out" / contracts.ERRORS)
+    assert error.item == broken.video and "VideoDecodeError" in error.reason and error.step == "build_tfrecords"
+
+
+def test_every_video_failing_fails_the_step_with_a_summary(exported_dir, tmp_path):
+    import shutil
+
+    source = tmp_path / "dataset"
+    shutil.copytree(exported_dir, source)
+    for entry in contracts.read_manifest(source):
+        (source / entry.video).unlink(missing_ok=True)
+        (source / entry.video).write_bytes(b"junk")
+    with pytest.raises(BuildError, match="every clip failed"):
+        build_tfrecords(source, tmp_path / "out", CONFIG, ["--direct_running_mode=in_memory"])
