@@ -103,11 +103,18 @@ def pretrained_backbone(config: PipelineConfig) -> tuple[tf_keras.Model, str]:
 
 
 def export_saved_model(model: tf_keras.Model, path: str | Path) -> None:
-    """Save a base-mode SavedModel whose `serving_default` takes float32 `image` [B, T, H, W, 3] in [0, 1]."""
+    """Save a base-mode SavedModel whose `serving_default` takes float32 `image` [B, T, H, W, 3] in [0, 1].
+
+    Only the variables and the serving function are saved (not every Keras layer's traced call), which keeps the
+    export fast; the tf_keras weights file is the way back to a Keras model.
+    """
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.float32, name="image")])
     def serve(image: tf.Tensor) -> dict[str, tf.Tensor]:
         logits = model(image, training=False)
         return {"logits": logits, "probabilities": tf.nn.softmax(logits)}
 
-    tf.saved_model.save(model, str(path), signatures={"serving_default": serve})
+    module = tf.Module()
+    module.model_variables = list(model.variables)
+    module.serve = serve
+    tf.saved_model.save(module, str(path), signatures={"serving_default": serve})

@@ -1,0 +1,23 @@
+# One command each: `make run` (the whole pipeline on the bundled sample), `make test` (what CI runs).
+PYTHON ?= python3.11
+VENV ?= .venv
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test compile lint
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -c requirements.lock -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(VENV)/bin/movinet-pipeline run $(ARGS)
+
+test: setup
+	$(VENV)/bin/python -m pytest $(ARGS)
+
+compile: setup
+	$(VENV)/bin/movinet-pipeline compile

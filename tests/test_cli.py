@@ -1,0 +1,70 @@
+"""The command line: --help documents every key, bad input fails in one readable line, steps run alone."""
+
+import subprocess
+import sys
+
+import pytest
+
+from movinet_pipeline.cli import main
+from movinet_pipeline.config import KEY_HELP
+from tests.conftest import REPO
+
+
+def _cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "movinet_pipeline.cli", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_run_help_documents_every_configuration_key():
+    completed = _cli("run", "--help")
+    assert completed.returncode == 0
+    help_text = " ".join(completed.stdout.split())
+    for key in KEY_HELP:
+        assert f"--{key.replace('_', '-')}" in help_text, key
+    assert "--source" in help_text and "--config" in help_text and "cpu-sample" in help_text
+
+
+@pytest.mark.parametrize("command", ["export", "build-tfrecords", "train", "evaluate", "register", "sample-data",
+                                     "compile"])
+def test_every_step_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: movinet-pipeline" in capsys.readouterr().out
+
+
+def test_invalid_value_fails_before_any_work_in_one_line(tmp_path):
+    completed = _cli("run", "--model-id", "a7", "--output", str(tmp_path / "out"))
+    assert completed.returncode == 2
+    assert completed.stderr.strip() == ("movinet-pipeline run: error: invalid model_id='a7': "
+                                        "allowed: a0, a1, a2, a3, a4, a5")
+    assert not (tmp_path / "out").exists()
+
+
+def test_stream_mode_training_is_refused_up_front(tmp_path, capsys):
+    assert main(["train", "--examples", str(tmp_path), "--output", str(tmp_path / "m"),
+                 "--model-mode", "stream"]) == 1
+    assert "training is base mode only" in capsys.readouterr().err
+
+
+def test_output_that_holds_user_data_is_never_overwritten(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("precious")
+    assert main(["run", "--output", str(tmp_path)]) == 2
+    assert "is not empty" in capsys.readouterr().err
+    assert (tmp_path / "keep.txt").read_text() == "precious"
+
+
+def test_steps_run_alone_on_plain_folders(sample_dir, tmp_path):
+    assert main(["export", "--source", str(sample_dir), "--output", str(tmp_path / "dataset")]) == 0
+    assert (tmp_path / "dataset" / "manifest.jsonl").exists()
+    assert main(["build-tfrecords", "--input", str(tmp_path / "dataset"), "--output", str(tmp_path / "examples"),
+                 "--imgz", "32", "--n-frames", "4", "--", "--direct_running_mode=in_memory"]) == 0
+    assert list((tmp_path / "examples" / "validation").glob("*.tfrecord"))
+
+
+def test_config_file_is_read(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("imgz: 8\n")
+    assert main(["build-tfrecords", "--input", str(tmp_path), "--output", str(tmp_path / "o"),
+                 "--config", str(config)]) == 2
+    assert "invalid imgz=8" in capsys.readouterr().err

@@ -1,0 +1,97 @@
+"""The README's main job: `movinet-pipeline run` on the bundled sample, locally through kfp.local, learns."""
+
+import json
+
+import pytest
+
+from movinet_pipeline import contracts
+
+pytestmark = pytest.mark.e2e
+
+
+def test_run_prints_every_output_and_the_final_metrics(pipeline_run):
+    stdout = pipeline_run["stdout"]
+    for task in ("export-dataset", "build-tfrecords", "train", "evaluate", "register-model"):
+        assert task in stdout
+    assert "top-1 accuracy" in stdout and "Registered model:" in stdout
+
+
+def test_the_model_learned_the_temporal_task(pipeline_run):
+    metrics = pipeline_run["metrics"]
+    assert metrics["subset"] == "validation" and metrics["clips"] == 32
+    assert metrics["top1_accuracy"] >= 0.8, metrics  # chance is 0.25; a frame-order-blind model is capped lower
+    assert metrics["top_k_accuracy"] >= metrics["top1_accuracy"]
+    assert sum(map(sum, metrics["confusion_matrix"])) == 32
+
+
+def test_model_contract(pipeline_run):
+    model = pipeline_run["model"]
+    config = json.loads((model / "config.json").read_text())
+    assert (config["imgz"], config["n_frames"], config["batch_size"]) == (32, 8, 8)  # the cpu-sample profile
+    assert (model / config["weights_filename"]).is_file()
+    assert (model / "saved_model" / "saved_model.pb").is_file()
+    assert contracts.read_labels(model) == ["down", "left", "right", "up"]
+    history = json.loads((model / "history.json").read_text())
+    assert len(history["val_accuracy"]) == config["num_epochs"]
+    assert list((model / "logs").rglob("events.out.tfevents.*"))
+
+
+def test_weights_file_loads_into_a_fresh_movinet_classifier_and_matches_the_saved_model(pipeline_run):
+    import numpy as np
+    import tensorflow as tf
+
+    from components.train.data import clip_dataset
+    from components.train.model import build_backbone, build_classifier
+
+    model_dir, examples = pipeline_run["model"], pipeline_run["examples"]
+    classifier = build_classifier(build_backbone("a0"), 4, 8, 32)
+    classifier.load_weights(str(model_dir / "model.weights.h5"))
+    frames, _ = next(iter(clip_dataset(examples, "validation", 8, 32, 4, training=False)))
+    served = tf.saved_model.load(str(model_dir / "saved_model")).signatures["serving_default"](image=frames)
+    np.testing.assert_allclose(classifier(frames, training=False).numpy(), served["logits"].numpy(), atol=1e-4)
+
+
+def test_evaluation_contract_and_report(pipeline_run):
+    evaluation = pipeline_run["evaluation"]
+    verdict = json.loads((evaluation / "verdict.json").read_text())
+    assert verdict["blessed"] is True and "chance" in verdict["reason"]
+    report = (evaluation / "report.html").read_text()
+    assert "Confusion matrix" in report and "<svg" in report
+    run_dir = pipeline_run["run_dir"]
+    executor_output = json.loads((run_dir / "evaluate" / "executor_output.json").read_text()) \
+        if (run_dir / "evaluate" / "executor_output.json").exists() else None
+    confusion = run_dir / "evaluate" / "confusion"
+    assert confusion.exists() or executor_output is not None
+
+
+def test_registered_model_holds_what_dataloop_would_get(pipeline_run):
+    entry_dir = pipeline_run["registry"] / "movinet-a0-e2e-test"
+    model_json = json.loads((entry_dir / "model.json").read_text())
+    assert model_json["status"] == "trained"
+    assert model_json["labels"] == ["down", "left", "right", "up"]
+    configuration = model_json["configuration"]
+    assert configuration["weights_filename"] == "model.weights.h5"
+    assert configuration["id_to_label_map"] == {"0": "down", "1": "left", "2": "right", "3": "up"}
+    assert configuration["label_to_id_map"]["up"] == 3
+    for key in ("hub_version", "model_id", "model_mode", "imgz", "batch_size", "num_epochs", "n_frames", "top_k",
+                "learning_rate"):
+        assert key in configuration
+    lineage = model_json["metadata"]["system"]["lineage"]
+    assert lineage["run_id"] == "e2e-test" and len(lineage["export_fingerprint"]) == 64
+    assert {m["figure"] for m in model_json["metrics"]} >= {"accuracy", "loss", "top1_accuracy"}
+    for artifact in model_json["artifacts"]:
+        assert (entry_dir / artifact["path"]).stat().st_size == artifact["bytes"]
+    assert any(a["filename"] == "model.weights.h5" for a in model_json["artifacts"])
+
+
+def test_registering_the_same_run_again_updates_and_another_run_is_separate(pipeline_run, tmp_path):
+    import shutil
+
+    from components.register_model.local_registry import register_local
+
+    registry = tmp_path / "registry"
+    shutil.copytree(pipeline_run["registry"], registry)
+    args = (pipeline_run["model"], pipeline_run["evaluation"], registry)
+    register_local(*args, run_id="e2e-test", dataset_dir=pipeline_run["dataset"])
+    register_local(*args, run_id="another-run", dataset_dir=pipeline_run["dataset"])
+    assert sorted(p.name for p in registry.iterdir()) == ["movinet-a0-another-run", "movinet-a0-e2e-test"]
