@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from movinet_pipeline.config import KEY_HELP, PROFILES, ConfigError, PipelineConfig, resolve_config
+from movinet_pipeline.sample_data import SampleSpec
 
 log = logging.getLogger("movinet_pipeline")
 
@@ -82,7 +83,7 @@ def cmd_compile(args: argparse.Namespace) -> None:
 
 
 def cmd_sample_data(args: argparse.Namespace) -> None:
-    from movinet_pipeline.sample_data import SampleSpec, generate_sample_dataset
+    from movinet_pipeline.sample_data import generate_sample_dataset
 
     spec = SampleSpec(train_per_class=args.train_per_class, validation_per_class=args.validation_per_class,
                       seed=args.seed)
@@ -152,8 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample = command("sample-data", cmd_sample_data, "Write the bundled synthetic dataset (moving squares, "
                      "4 directions) in Dataloop's download layout.")
     sample.add_argument("--output", required=True, help="empty or new folder")
-    sample.add_argument("--train-per-class", type=int, default=24)
-    sample.add_argument("--validation-per-class", type=int, default=8)
+    sample.add_argument("--train-per-class", type=int, default=SampleSpec.train_per_class)
+    sample.add_argument("--validation-per-class", type=int, default=SampleSpec.validation_per_class)
     sample.add_argument("--seed", type=int, default=0)
 
     export = command("export", cmd_export, "Export a dataset to the exported-dataset contract "

@@ -27,8 +27,8 @@ DATASET_ID = "5a3e0000sample0000000000"
 class SampleSpec:
     """Size of the generated dataset."""
 
-    train_per_class: int = 24
-    validation_per_class: int = 8
+    train_per_class: int = 48
+    validation_per_class: int = 12
     width: int = 96
     height: int = 72
     frames: int = 24

@@ -18,16 +18,16 @@ def test_run_prints_every_output_and_the_final_metrics(pipeline_run):
 
 def test_the_model_learned_the_temporal_task(pipeline_run):
     metrics = pipeline_run["metrics"]
-    assert metrics["subset"] == "validation" and metrics["clips"] == 32
+    assert metrics["subset"] == "validation" and metrics["clips"] == 48
     assert metrics["top1_accuracy"] >= 0.8, metrics  # chance is 0.25; a frame-order-blind model is capped lower
     assert metrics["top_k_accuracy"] >= metrics["top1_accuracy"]
-    assert sum(map(sum, metrics["confusion_matrix"])) == 32
+    assert sum(map(sum, metrics["confusion_matrix"])) == 48
 
 
 def test_model_contract(pipeline_run):
     model = pipeline_run["model"]
     config = json.loads((model / "config.json").read_text())
-    assert (config["imgz"], config["n_frames"], config["batch_size"]) == (32, 8, 8)  # the cpu-sample profile
+    assert (config["imgz"], config["n_frames"], config["batch_size"], config["conv_type"]) == (48, 8, 8, "2plus1d")  # the cpu-sample profile
     assert (model / config["weights_filename"]).is_file()
     assert (model / "saved_model" / "saved_model.pb").is_file()
     assert contracts.read_labels(model) == ["down", "left", "right", "up"]
@@ -44,9 +44,9 @@ def test_weights_file_loads_into_a_fresh_movinet_classifier_and_matches_the_save
     from components.train.model import build_backbone, build_classifier
 
     model_dir, examples = pipeline_run["model"], pipeline_run["examples"]
-    classifier = build_classifier(build_backbone("a0"), 4, 8, 32)
+    classifier = build_classifier(build_backbone("a0", "2plus1d"), 4, 8, 48)
     classifier.load_weights(str(model_dir / "model.weights.h5"))
-    frames, _ = next(iter(clip_dataset(examples, "validation", 8, 32, 4, training=False)))
+    frames, _ = next(iter(clip_dataset(examples, "validation", 8, 48, 4, training=False)))
     served = tf.saved_model.load(str(model_dir / "saved_model")).signatures["serving_default"](image=frames)
     np.testing.assert_allclose(classifier(frames, training=False).numpy(), served["logits"].numpy(), atol=1e-4)
 
@@ -57,11 +57,18 @@ def test_evaluation_contract_and_report(pipeline_run):
     assert verdict["blessed"] is True and "chance" in verdict["reason"]
     report = (evaluation / "report.html").read_text()
     assert "Confusion matrix" in report and "<svg" in report
-    run_dir = pipeline_run["run_dir"]
-    executor_output = json.loads((run_dir / "evaluate" / "executor_output.json").read_text()) \
-        if (run_dir / "evaluate" / "executor_output.json").exists() else None
-    confusion = run_dir / "evaluate" / "confusion"
-    assert confusion.exists() or executor_output is not None
+
+
+
+def test_kfp_metrics_and_confusion_matrix_artifacts(pipeline_run):
+    executor_output = json.loads((pipeline_run["run_dir"] / "evaluate" / "executor_output.json").read_text())
+    artifacts = {name: value["artifacts"][0] for name, value in executor_output["artifacts"].items()}
+    assert executor_output["parameterValues"]["Output"] is True
+    metrics = artifacts["metrics"]["metadata"]
+    assert metrics["validation_top1_accuracy"] == pipeline_run["metrics"]["top1_accuracy"]
+    matrix = artifacts["confusion"]["metadata"]["confusionMatrix"]
+    assert [spec["displayName"] for spec in matrix["annotationSpecs"]] == ["down", "left", "right", "up"]
+    assert [row["row"] for row in matrix["rows"]] == pipeline_run["metrics"]["confusion_matrix"]
 
 
 def test_registered_model_holds_what_dataloop_would_get(pipeline_run):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import tarfile
 import tempfile
 import urllib.error
@@ -28,8 +29,9 @@ def hub_handle(config: PipelineConfig) -> str:
     return HUB_HANDLE.format(model_id=config.model_id, model_mode=config.model_mode, hub_version=config.hub_version)
 
 
-def build_backbone(model_id: str) -> tf_keras.Model:
-    return movinet.Movinet(model_id=model_id, causal=False, use_external_states=False)
+def build_backbone(model_id: str, conv_type: str = "3d", norm_momentum: float = 0.99) -> tf_keras.Model:
+    return movinet.Movinet(model_id=model_id, causal=False, use_external_states=False, conv_type=conv_type,
+                           norm_momentum=norm_momentum)
 
 
 def build_classifier(backbone: tf_keras.Model, num_classes: int, n_frames: int | None = None,
@@ -72,12 +74,12 @@ def restore_backbone(backbone: tf_keras.Model, checkpoint: str | Path, checkpoin
 
 def _download_garden_checkpoint(model_id: str) -> Path:
     url = GARDEN_CHECKPOINT.format(model_id=model_id)
-    cache = Path.home() / ".cache" / "movinet-pipeline"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "movinet-pipeline"
     cache.mkdir(parents=True, exist_ok=True)
     target = cache / Path(url).name
     if not target.exists():
         with urllib.request.urlopen(url, timeout=NETWORK_TIMEOUT_S) as response:
-            partial = target.with_suffix(".part")
+            partial = target.with_name(target.name + ".part")
             partial.write_bytes(response.read())
             partial.rename(target)
     return target
@@ -86,12 +88,16 @@ def _download_garden_checkpoint(model_id: str) -> Path:
 def pretrained_backbone(config: PipelineConfig) -> tuple[tf_keras.Model, str]:
     """A backbone and where its weights came from: a local checkpoint, Model Garden's Kinetics-600 checkpoint,
     or nothing (from scratch) when no pretrained source is reachable. Never hangs on the network."""
-    backbone = build_backbone(config.model_id)
+    backbone = build_backbone(config.model_id, config.conv_type, config.norm_momentum)
     if config.pretrained == "none":
         return backbone, "none (from scratch, by configuration)"
     if config.pretrained != "auto":
         restore_backbone(backbone, config.pretrained, KINETICS_CLASSES)
         return backbone, config.pretrained
+    if config.conv_type != "3d":
+        log.warning("the Kinetics-600 MoViNet checkpoints use conv_type=3d; with conv_type=%s the backbone trains "
+                    "from scratch", config.conv_type)
+        return backbone, f"none (no pretrained checkpoint for conv_type={config.conv_type})"
     try:
         checkpoint = _download_garden_checkpoint(config.model_id)
     except (urllib.error.URLError, OSError, TimeoutError) as error:

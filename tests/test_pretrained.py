@@ -1,0 +1,60 @@
+"""Pretrained start: real restore code on a checkpoint the test makes; offline fallback that never hangs."""
+
+import logging
+import socket
+import tarfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from components.train import model as modeling
+from movinet_pipeline.config import PipelineConfig
+
+
+def _kinetics_checkpoint(tmp_path):
+    """A Model Garden-style classifier checkpoint (600 classes) with non-trivial backbone weights."""
+    backbone = modeling.build_backbone("a0")
+    classifier = modeling.build_classifier(backbone, modeling.KINETICS_CLASSES, 4, 32)
+    rng = np.random.default_rng(0)
+    for variable in backbone.variables:
+        variable.assign(rng.normal(0, 0.05, variable.shape).astype(variable.dtype.as_numpy_dtype))
+    prefix = tf.train.Checkpoint(model=classifier).save(str(tmp_path / "ckpt" / "ckpt"))
+    return backbone, prefix
+
+
+def test_backbone_is_restored_from_a_checkpoint_directory_and_tarball(tmp_path):
+    saved, prefix = _kinetics_checkpoint(tmp_path)
+    with tarfile.open(tmp_path / "movinet_a0_base.tar.gz", "w:gz") as archive:
+        archive.add(tmp_path / "ckpt", arcname="movinet_a0_base")
+    for source in (tmp_path / "ckpt", tmp_path / "movinet_a0_base.tar.gz", prefix):
+        backbone, origin = modeling.pretrained_backbone(PipelineConfig(pretrained=str(source)))
+        assert origin == str(source)
+        assert len(backbone.variables) == len(saved.variables)
+        for restored, original in zip(backbone.variables, saved.variables):
+            np.testing.assert_array_equal(restored.numpy(), original.numpy())
+        # a head for our labels on the restored backbone
+        classifier = modeling.build_classifier(backbone, 4, 4, 32)
+        assert classifier(tf.zeros([1, 4, 32, 32, 3])).shape == (1, 4)
+
+
+def test_unreachable_pretrained_source_falls_back_once_without_hanging(monkeypatch, caplog, tmp_path):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setattr(modeling, "GARDEN_CHECKPOINT", f"http://127.0.0.1:{port}/movinet_{{model_id}}_base.tar.gz")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    caplog.set_level(logging.WARNING)
+    started = time.monotonic()
+    backbone, origin = modeling.pretrained_backbone(PipelineConfig(pretrained="auto"))
+    assert time.monotonic() - started < 10 * modeling.NETWORK_TIMEOUT_S
+    assert origin == "none (no pretrained source reachable)"
+    warnings = [r.getMessage() for r in caplog.records if "training from scratch" in r.getMessage()]
+    assert len(warnings) == 1 and "tfhub.dev/tensorflow/movinet/a0/base/kinetics-600/classification/3" in warnings[0]
+    assert backbone.name.startswith("movinet")
+    assert (tmp_path / "movinet-pipeline").is_dir() and not list((tmp_path / "movinet-pipeline").iterdir())
+
+
+def test_hub_handle_follows_the_configuration():
+    config = PipelineConfig(model_id="a3", model_mode="stream", hub_version=2)
+    assert modeling.hub_handle(config) == "https://tfhub.dev/tensorflow/movinet/a3/stream/kinetics-600/classification/2"
