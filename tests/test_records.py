@@ -79,7 +79,7 @@ def test_model_gardens_own_decoder_reads_the_records(examples_dir):
     for frame, jpeg in zip(frames, ours.jpeg_frames):
         reference = np.asarray(Image.open(io.BytesIO(jpeg)), dtype=np.int16)
         assert frame.shape == reference.shape
-        assert np.abs(frame.astype(np.int16) - reference).mean() < 1.0  # two JPEG decoders, same picture
+        assert np.abs(frame.astype(np.int16) - reference).mean() < 3.0  # two JPEG decoders, same picture
 
 
 def test_training_input_yields_model_shaped_batches(examples_dir):
