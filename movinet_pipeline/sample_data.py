@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from fractions import Fraction
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,16 +87,32 @@ def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.concatenate(planes)), 0, 255).astype(np.uint8).reshape(height * 3 // 2, width)
 
 
-def encode_h264(frames: np.ndarray, path: Path, fps: int) -> None:
-    """Write frames as an H.264 MP4 (single-threaded, so the bytes are deterministic)."""
-    with av.open(str(path), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=fps)
+CODEC_OPTIONS = {
+    "libx264": {"crf": "18", "preset": "veryfast", "threads": "1"},
+    "libvpx-vp9": {"crf": "30", "b": "0", "deadline": "realtime", "cpu-used": "8", "threads": "1"},
+}
+
+
+def encode_video(frames: np.ndarray, path: Path, fps: int, codec: str = "libx264", keyframe_interval: int | None = None,
+                 timestamps_ms: list[int] | None = None) -> None:
+    """Encode RGB frames [T, H, W, 3] with FFmpeg (single-threaded, so the bytes are deterministic).
+
+    The container follows the file suffix (.mp4, .mov, .webm, .avi, ...). `timestamps_ms` gives each frame's
+    presentation time for a variable-frame-rate video; otherwise frames are 1/fps apart.
+    """
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
         stream.codec_context.thread_count = 1
-        stream.options = {"crf": "18", "preset": "veryfast", "g": str(fps), "threads": "1"}
-        for array in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb_to_yuv420p(array), format="yuv420p")):
+        stream.options = {**CODEC_OPTIONS.get(codec, {}), "g": str(keyframe_interval or fps)}
+        if timestamps_ms is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        for number, array in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(array), format="yuv420p")
+            if timestamps_ms is not None:
+                frame.pts, frame.time_base = timestamps_ms[number], Fraction(1, 1000)
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
@@ -163,7 +180,7 @@ def generate_sample_dataset(output: str | Path, spec: SampleSpec = SampleSpec())
             for index in range(per_class):
                 name = f"{label}_{index:03d}.mp4"
                 video_path = root / "items" / subset / name
-                encode_h264(render_clip(label, spec, rng), video_path, spec.fps)
+                encode_video(render_clip(label, spec, rng), video_path, spec.fps)
                 record = item_json(f"/{subset}", name, label, spec, video_path.stat().st_size)
                 (root / "json" / subset / f"{Path(name).stem}.json").write_text(json.dumps(record, indent=2))
     total = sum(counts.values()) * len(DIRECTIONS)

@@ -6,8 +6,10 @@ decodes, whatever the container header claims.
 
 from __future__ import annotations
 
+import bisect
 import io
 from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -61,33 +63,122 @@ def _open(path: str) -> av.container.InputContainer:
     return container
 
 
-def _decode_targets(path: str, targets: list[int], short_side: int) -> tuple[dict[int, np.ndarray], int, float]:
-    """Decode sequentially up to the last target. Returns the frames found, the frames decoded, and the fps."""
-    wanted = set(targets)
-    last = max(targets)
-    found: dict[int, np.ndarray] = {}
-    decoded = 0
+@dataclass(frozen=True)
+class StreamIndex:
+    """Where every frame is, from demuxing alone (no decoding): frame i has presentation timestamp pts[i]."""
+
+    pts: list[int]
+    keyframes: list[int]  # frame numbers of keyframes, ascending
+
+    @property
+    def frames(self) -> int:
+        return len(self.pts)
+
+    def keyframe_at_or_before(self, frame: int) -> int:
+        return self.keyframes[max(0, bisect.bisect_right(self.keyframes, frame) - 1)] if self.keyframes else 0
+
+
+def index_stream(container: av.container.InputContainer, stream: av.VideoStream) -> StreamIndex | None:
+    """Index the stream's packets; None when packets carry no timestamps (then only sequential decoding is safe)."""
+    entries = []
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            if packet.pts is None:
+                return None
+            entries.append((packet.pts, packet.is_keyframe))
+    except av.FFmpegError:
+        pass  # a damaged tail: index what demuxed
+    entries.sort()
+    return StreamIndex([pts for pts, _ in entries], [i for i, (_, key) in enumerate(entries) if key])
+
+
+class _FrameReader:
+    """Decodes requested frame numbers from an open stream, seeking only when a keyframe lies between the current
+    position and the next target (otherwise decoding forward is cheaper than a seek)."""
+
+    def __init__(self, container: av.container.InputContainer, short_side: int, index: StreamIndex | None) -> None:
+        self.container, self.short_side, self.index = container, short_side, index
+        self.stream = container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        self.number_of_pts = {pts: i for i, pts in enumerate(index.pts)} if index else {}
+        self.position = -1  # frame number of the last frame decoded
+        self.floor = 0  # frames before this one (leading frames of an open GOP after a seek) are skipped
+        self.frames: Iterator[av.VideoFrame] | None = None
+        self.decoded_any = False
+
+    def _convert(self, frame: av.VideoFrame) -> np.ndarray:
+        width, height = resized_size(frame.width, frame.height, self.short_side)
+        return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="AREA")
+
+    def _seek(self, keyframe: int | None) -> None:
+        if self.index is not None and keyframe is not None:
+            self.container.seek(self.index.pts[keyframe], stream=self.stream, backward=True, any_frame=False)
+            self.floor = keyframe
+        self.frames = self.container.decode(self.stream)
+
+    def _number(self, frame: av.VideoFrame) -> int | None:
+        return self.number_of_pts.get(frame.pts) if self.index is not None else self.position + 1
+
+    def read(self, targets: list[int]) -> dict[int, np.ndarray]:
+        """The frames at `targets` that decode (fewer when the stream ends or breaks early)."""
+        wanted = set(targets)
+        found: dict[int, np.ndarray] = {}
+        for target in sorted(wanted):
+            if target <= self.position:
+                continue
+            keyframe = self.index.keyframe_at_or_before(target) if self.index is not None else None
+            if self.frames is None or (keyframe is not None and keyframe > self.position):
+                self._seek(keyframe)
+            try:
+                for frame in self.frames:
+                    number = self._number(frame)
+                    if number is None or number < self.floor or number <= self.position:
+                        continue
+                    self.position, self.decoded_any = number, True
+                    if number in wanted:
+                        found[number] = self._convert(frame)
+                    if number >= target:
+                        break
+                else:
+                    return found  # end of stream
+            except av.FFmpegError as error:
+                if not self.decoded_any:
+                    raise VideoDecodeError(f"no frame decodes: {error}") from error
+                return found  # a damaged tail: keep what decoded
+        return found
+
+
+def _decode(path: str, targets: list[int], short_side: int, index: StreamIndex | None) -> tuple[
+        dict[int, np.ndarray], int]:
+    """Decode the target frames; return them and the number of frames decoded up to the last one reached."""
+    with _open(path) as container:
+        reader = _FrameReader(container, short_side, index)
+        found = reader.read(targets)
+    if not reader.decoded_any:
+        raise VideoDecodeError("the video holds no decodable frame")
+    return found, reader.position + 1
+
+
+def _read_frames(path: str, plan: Callable[[int | None], list[int]], short_side: int) -> tuple[
+        list[int], dict[int, np.ndarray], float]:
+    """Plan targets from the real frame count (None if unknown), decode them, and re-plan over the frames that
+    really decode when the stream ends early."""
     with _open(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
         fps = float(stream.average_rate or stream.guessed_rate or 0)
-        try:
-            for frame in container.decode(stream):
-                if decoded in wanted:
-                    width, height = resized_size(frame.width, frame.height, short_side)
-                    found[decoded] = frame.to_ndarray(
-                        width=width, height=height, format="rgb24", interpolation="AREA"
-                    )
-                decoded += 1
-                if decoded > last:
-                    break
-        except av.FFmpegError as error:
-            if decoded == 0:
-                raise VideoDecodeError(f"no frame decodes: {error}") from error
-            # A truncated tail: keep the frames that did decode.
-    if decoded == 0:
-        raise VideoDecodeError("the video holds no decodable frame")
-    return found, decoded, fps
+        index = index_stream(container, stream)
+    if index is not None and index.frames == 0:
+        raise VideoDecodeError("the video holds no frame")
+    targets = plan(index.frames if index else None)
+    found, decoded = _decode(path, targets, short_side, index)
+    if len(found) < len(set(targets)):
+        targets = plan(decoded)
+        found, decoded = _decode(path, targets, short_side, None)
+        if len(found) < len(set(targets)):
+            raise VideoDecodeError(f"decoding stopped after {decoded} frames on a second pass")
+    return targets, found, fps
 
 
 def read_clip(
@@ -101,20 +192,19 @@ def read_clip(
 ) -> DecodedClip:
     """Sample `count` frames from frames [start, end] (end inclusive; None = to the end) of the video at `path`.
 
-    Headers can lie about the frame count, so when the video ends before the planned frames the clip is
-    re-planned over the frames that really decoded.
+    Headers can lie about the frame count: the clip is planned over the frames the stream really holds (from its
+    packet index), and re-planned over the frames that really decode if decoding ends early.
     """
-    planned_end = end if end is not None else start + max(count * frame_step, count) * 64
-    targets = sample_indices(start, planned_end, count, sampling, frame_step)
-    found, decoded, fps = _decode_targets(path, targets, short_side)
-    if len(found) < len(set(targets)):
-        real_end = decoded - 1
-        if real_end < start:
-            raise VideoDecodeError(f"clip starts at frame {start} but the video has only {decoded} frames")
-        targets = sample_indices(start, real_end, count, sampling, frame_step)
-        found, decoded, fps = _decode_targets(path, targets, short_side)
-        if len(found) < len(set(targets)):
-            raise VideoDecodeError(f"decoding stopped after {decoded} frames on a second pass")
+
+    def plan(frames: int | None) -> list[int]:
+        last = end if end is not None else (frames - 1 if frames else start + count * max(1, frame_step) * 64)
+        if frames is not None:
+            if start >= frames:
+                raise VideoDecodeError(f"clip starts at frame {start} but the video has only {frames} frames")
+            last = min(last, frames - 1)
+        return sample_indices(start, last, count, sampling, frame_step)
+
+    targets, found, fps = _read_frames(path, plan, short_side)
     return DecodedClip(frames=[found[i] for i in targets], frame_indices=targets, fps=fps)
 
 

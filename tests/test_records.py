@@ -25,7 +25,7 @@ def examples_dir(exported_dir, tmp_path_factory):
 
 
 def _records(path):
-    return [bytes(r.numpy()) for r in tf.data.TFRecordDataset(sorted(map(str, path.glob("*.tfrecord"))))]
+    return [record for shard in sorted(path.glob("*.tfrecord")) for record in _records_of(shard)]
 
 
 def test_plain_protobuf_records_equal_tensorflows_bytes():
@@ -113,3 +113,18 @@ def test_every_video_failing_fails_the_step_with_a_summary(exported_dir, tmp_pat
         (source / entry.video).write_bytes(b"junk")
     with pytest.raises(BuildError, match="every clip failed"):
         build_tfrecords(source, tmp_path / "out", CONFIG, ["--direct_running_mode=in_memory"])
+
+
+def test_contact_sheet_shows_the_stored_frames_per_label(examples_dir):
+    from components.build_tfrecords.contact_sheet import CONTACT_SHEET, iter_tfrecords
+
+    shard = sorted((examples_dir / "train").glob("*.tfrecord"))[0]
+    assert list(iter_tfrecords(shard)) == _records_of(shard)
+    sheet = (examples_dir / CONTACT_SHEET).read_text()
+    for label in ("down", "left", "right", "up"):
+        assert f"<th>{label}<br>" in sheet
+    assert sheet.count("<img ") == 4 * 2 * CONFIG.frames_per_record
+
+
+def _records_of(shard):
+    return [bytes(r.numpy()) for r in tf.data.TFRecordDataset([str(shard)])]

@@ -17,6 +17,7 @@ from typing import Iterable, Iterator, Sequence
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
+from components.build_tfrecords.contact_sheet import CONTACT_SHEET, render_contact_sheet
 from movinet_pipeline import contracts
 from movinet_pipeline.config import PipelineConfig
 from movinet_pipeline.contracts import ErrorEntry, ManifestEntry
@@ -193,6 +194,9 @@ def _summarize(input_dir: str, output_dir: str, labels: list[str], stats_path: s
         "skipped_reasons": [asdict(e) for e in errors],
     }
     _write_json(os.path.join(output_dir, contracts.STATS), stats)
+    if clip_stats:
+        subset = "train" if "train" in stats["clips_per_subset_label"] else next(iter(stats["clips_per_subset_label"]))
+        Path(output_dir, CONTACT_SHEET).write_text(render_contact_sheet(output_dir, subset))
     for error in errors:
         log.warning("skipped %s: %s", error.item, error.reason)
     if not clip_stats:

@@ -1,0 +1,57 @@
+"""A contact sheet of the frames the model will see: a few clips per label, every stored frame, as one HTML page."""
+
+from __future__ import annotations
+
+import base64
+import html
+import struct
+from pathlib import Path
+from typing import Iterator
+
+from movinet_pipeline.records import RECORD_SUFFIX, ClipRecord, parse_clip
+
+CONTACT_SHEET = "contact_sheet.html"
+
+
+def iter_tfrecords(path: Path) -> Iterator[bytes]:
+    """Records of one uncompressed TFRecord file (length, masked CRC, data, masked CRC), without TensorFlow."""
+    with path.open("rb") as handle:
+        while header := handle.read(12):
+            (length,) = struct.unpack("<Q", header[:8])
+            data = handle.read(length)
+            handle.read(4)
+            yield data
+
+
+def sample_clips(examples_dir: Path, subset: str, per_label: int) -> dict[str, list[ClipRecord]]:
+    clips: dict[str, list[ClipRecord]] = {}
+    for shard in sorted((examples_dir / subset).glob(f"*{RECORD_SUFFIX}")):
+        for raw in iter_tfrecords(shard):
+            clip = parse_clip(raw)
+            bucket = clips.setdefault(clip.label_text, [])
+            if len(bucket) < per_label:
+                bucket.append(clip)
+    return dict(sorted(clips.items()))
+
+
+def render_contact_sheet(examples_dir: str | Path, subset: str = "train", per_label: int = 2) -> str:
+    """HTML with one row per sampled clip: label, item id, source frame numbers and the stored JPEG frames."""
+    examples_dir = Path(examples_dir)
+    rows = []
+    for label, clips in sample_clips(examples_dir, subset, per_label).items():
+        for clip in clips:
+            images = "".join(
+                f'<figure><img src="data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}">'
+                f"<figcaption>{number}</figcaption></figure>"
+                for jpeg, number in zip(clip.jpeg_frames, clip.frame_indices)
+            )
+            rows.append(f"<tr><th>{html.escape(label)}<br><small>{html.escape(clip.media_id)}</small></th>"
+                        f"<td>{images}</td></tr>")
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Sampled frames ({html.escape(subset)})</title>
+<style>body{{font-family:sans-serif;margin:1em}} figure{{display:inline-block;margin:2px;text-align:center}}
+figcaption{{font-size:10px;color:#666}} th{{text-align:left;vertical-align:top;padding-right:1em}}</style>
+</head><body><h1>Sampled frames, {html.escape(subset)} subset</h1>
+<p>Each row is one stored clip: the frames as written to the TFRecords (captions: source frame numbers).</p>
+<table>{''.join(rows)}</table></body></html>
+"""

@@ -1,0 +1,110 @@
+"""Decoding across containers and codecs: the frames returned are exactly the requested ones."""
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from movinet_pipeline.sample_data import SampleSpec, encode_video, render_clip
+from movinet_pipeline.video import VideoDecodeError, index_stream, read_clip, resized_size, sample_indices
+
+SHORT_SIDE = 48
+
+
+def _sequential(path: Path) -> list[np.ndarray]:
+    frames = []
+    with av.open(str(path)) as container:
+        try:
+            for frame in container.decode(video=0):
+                width, height = resized_size(frame.width, frame.height, SHORT_SIDE)
+                frames.append(frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="AREA"))
+        except av.FFmpegError:
+            pass
+    return frames
+
+
+def _frames(count: int, seed: int = 0) -> np.ndarray:
+    return render_clip("right", SampleSpec(frames=count), np.random.default_rng(seed))
+
+
+FORMATS = {
+    "h264.mp4": dict(codec="libx264"),
+    "h264.mov": dict(codec="libx264"),
+    "vp9.webm": dict(codec="libvpx-vp9"),
+    "mpeg4.avi": dict(codec="mpeg4"),
+    "msmpeg4v2.avi": dict(codec="msmpeg4v2"),
+    "h264-sparse-keyframes.mp4": dict(codec="libx264", keyframe_interval=250),
+    "h264-keyframe-every-5.mp4": dict(codec="libx264", keyframe_interval=5),
+    "h264-vfr.mp4": dict(codec="libx264", timestamps_ms=[t * 83 + (t % 3) * 17 + (t // 10) * 40 for t in range(60)]),
+}
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("formats")
+    paths = {}
+    for name, options in FORMATS.items():
+        path = root / f"clip.{name}"
+        encode_video(_frames(60), path, fps=12, **options)
+        paths[name] = path
+    return paths
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@pytest.mark.parametrize("start, end, count, sampling, step", [(0, None, 8, "uniform", 1), (7, 52, 13, "uniform", 1),
+                                                              (30, None, 6, "stride", 4), (0, 59, 3, "uniform", 1)])
+def test_frames_match_a_full_sequential_decode(videos, name, start, end, count, sampling, step):
+    reference = _sequential(videos[name])
+    assert len(reference) == 60
+    clip = read_clip(str(videos[name]), start, end, count, SHORT_SIDE, sampling, step)
+    assert clip.frame_indices == sample_indices(start, 59 if end is None else end, count, sampling, step)
+    for number, frame in zip(clip.frame_indices, clip.frames):
+        np.testing.assert_array_equal(frame, reference[number], err_msg=f"{name} frame {number}")
+
+
+def test_the_index_sees_real_frames_and_keyframes(videos):
+    with av.open(str(videos["h264-keyframe-every-5.mp4"])) as container:
+        index = index_stream(container, container.streams.video[0])
+    assert index.frames == 60 and index.keyframes[:3] == [0, 5, 10]
+    with av.open(str(videos["h264-sparse-keyframes.mp4"])) as container:
+        assert index_stream(container, container.streams.video[0]).keyframes == [0]
+
+
+def test_truncated_video_samples_only_frames_that_really_decode(videos, tmp_path):
+    truncated = tmp_path / "truncated.webm"
+    data = videos["vp9.webm"].read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    reference = _sequential(truncated)
+    assert 5 < len(reference) < 60
+    clip = read_clip(str(truncated), 0, 59, 8, SHORT_SIDE)  # the annotation claims 60 frames
+    assert max(clip.frame_indices) <= len(reference) - 1
+    for number, frame in zip(clip.frame_indices, clip.frames):
+        np.testing.assert_array_equal(frame, reference[number])
+
+
+def test_short_clip_repeats_real_frames_instead_of_padding_black(videos, tmp_path):
+    short = tmp_path / "short.mp4"
+    encode_video(_frames(3), short, fps=12)
+    clip = read_clip(str(short), 0, None, 8, SHORT_SIDE)
+    assert sorted(set(clip.frame_indices)) == [0, 1, 2]
+    assert all(frame.max() > 100 for frame in clip.frames)  # the bright object is in every frame
+
+
+def test_clip_starting_after_the_end_is_a_readable_error(videos):
+    with pytest.raises(VideoDecodeError, match="clip starts at frame 70 but the video has only 60 frames"):
+        read_clip(str(videos["h264.mp4"]), 70, None, 4, SHORT_SIDE)
+
+
+def test_far_targets_seek_past_frames_that_are_not_needed(videos, monkeypatch):
+    from movinet_pipeline import video
+
+    decoded = []
+    original = video._FrameReader._number
+    monkeypatch.setattr(video._FrameReader, "_number", lambda self, frame: decoded.append(1) or original(self, frame))
+    clip = read_clip(str(videos["h264-keyframe-every-5.mp4"]), 0, None, 3, SHORT_SIDE)
+    assert clip.frame_indices == [0, 30, 59]
+    assert len(decoded) < 15  # keyframes at 0, 30, 55: about 1 + 1 + 5 frames, not 60
+    decoded.clear()
+    read_clip(str(videos["h264-sparse-keyframes.mp4"]), 0, None, 3, SHORT_SIDE)
+    assert len(decoded) == 60  # one keyframe: decoding forward is the only way
