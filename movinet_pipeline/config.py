@@ -41,6 +41,7 @@ class PipelineConfig:
     seed: int = 42
     sampling: str = "uniform"
     frame_step: int = 2
+    train_clips_per_video: int = 1
     record_frames: int = 0
     record_short_side: int = 0
     jpeg_quality: int = 90
@@ -87,6 +88,7 @@ KEY_HELP: dict[str, str] = {
     "seed": "Seed for sampling, shuffling and initialisation.",
     "sampling": "Frame sampling: uniform (spread over the clip) or stride (every frame_step-th frame).",
     "frame_step": "Frame step for stride sampling.",
+    "train_clips_per_video": "Temporal clips per training video with stride sampling (augmentation).",
     "record_frames": "Frames stored per clip in the TFRecords; 0 means 2 x n_frames.",
     "record_short_side": "Short side (pixels) of stored frames; 0 means 8/7 x imgz.",
     "jpeg_quality": "JPEG quality (1-100) of stored frames.",
@@ -103,7 +105,8 @@ KEY_HELP: dict[str, str] = {
     "weights_filename": "File name of the tf_keras weights file in the model artifacts.",
 }
 
-_POSITIVE_INTS = ("imgz", "batch_size", "num_epochs", "n_frames", "top_k", "frame_step", "num_shards")
+_POSITIVE_INTS = ("imgz", "batch_size", "num_epochs", "n_frames", "top_k", "frame_step", "num_shards",
+                  "train_clips_per_video")
 _NON_NEGATIVE_INTS = ("record_frames", "record_short_side", "seed")
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "model_id": MODEL_IDS,
@@ -143,6 +146,8 @@ def validate(config: PipelineConfig) -> None:
         _fail("jpeg_quality", config.jpeg_quality, "must be in 1..100")
     if not 0 <= config.label_smoothing < 1:
         _fail("label_smoothing", config.label_smoothing, "must be in [0, 1)")
+    if config.train_clips_per_video > 1 and config.sampling != "stride":
+        _fail("train_clips_per_video", config.train_clips_per_video, "more than 1 needs sampling=stride")
     if not 0 < config.norm_momentum < 1:
         _fail("norm_momentum", config.norm_momentum, "must be in (0, 1)")
     if not 0 <= config.min_accuracy <= 1:

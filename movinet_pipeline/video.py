@@ -181,7 +181,17 @@ def _read_frames(path: str, plan: Callable[[int | None], list[int]], short_side:
     return targets, found, fps
 
 
-def read_clip(
+def clip_windows(start: int, last: int, count: int, sampling: str, frame_step: int, clips: int) -> list[list[int]]:
+    """Frame numbers of each clip taken from [start, last]: one clip, or for `stride` sampling up to `clips`
+    distinct windows spread evenly over the range (temporal augmentation)."""
+    if clips == 1 or sampling != "stride":
+        return [sample_indices(start, last, count, sampling, frame_step)]
+    free = max(0, last - start - (count - 1) * frame_step)
+    starts = sorted({start + round(free * i / (clips - 1)) for i in range(clips)})
+    return [sample_indices(s, last, count, sampling, frame_step) for s in starts]
+
+
+def read_clips(
     path: str,
     start: int,
     end: int | None,
@@ -189,12 +199,15 @@ def read_clip(
     short_side: int,
     sampling: str = "uniform",
     frame_step: int = 1,
-) -> DecodedClip:
-    """Sample `count` frames from frames [start, end] (end inclusive; None = to the end) of the video at `path`.
+    clips: int = 1,
+) -> list[DecodedClip]:
+    """Sample clips of `count` frames from frames [start, end] (end inclusive; None = to the end) of the video at
+    `path`, decoding every needed frame once.
 
-    Headers can lie about the frame count: the clip is planned over the frames the stream really holds (from its
+    Headers can lie about the frame count: clips are planned over the frames the stream really holds (from its
     packet index), and re-planned over the frames that really decode if decoding ends early.
     """
+    windows: list[list[int]] = []
 
     def plan(frames: int | None) -> list[int]:
         last = end if end is not None else (frames - 1 if frames else start + count * max(1, frame_step) * 64)
@@ -202,10 +215,17 @@ def read_clip(
             if start >= frames:
                 raise VideoDecodeError(f"clip starts at frame {start} but the video has only {frames} frames")
             last = min(last, frames - 1)
-        return sample_indices(start, last, count, sampling, frame_step)
+        windows[:] = clip_windows(start, last, count, sampling, frame_step, clips)
+        return [number for window in windows for number in window]
 
-    targets, found, fps = _read_frames(path, plan, short_side)
-    return DecodedClip(frames=[found[i] for i in targets], frame_indices=targets, fps=fps)
+    _, found, fps = _read_frames(path, plan, short_side)
+    return [DecodedClip(frames=[found[i] for i in window], frame_indices=window, fps=fps) for window in windows]
+
+
+def read_clip(path: str, start: int, end: int | None, count: int, short_side: int, sampling: str = "uniform",
+              frame_step: int = 1) -> DecodedClip:
+    """One clip of `count` frames from frames [start, end] (see `read_clips`)."""
+    return read_clips(path, start, end, count, short_side, sampling, frame_step)[0]
 
 
 def encode_jpeg(frame: np.ndarray, quality: int) -> bytes:

@@ -128,3 +128,12 @@ def test_contact_sheet_shows_the_stored_frames_per_label(examples_dir):
 
 def _records_of(shard):
     return [bytes(r.numpy()) for r in tf.data.TFRecordDataset([str(shard)])]
+
+
+def test_several_temporal_clips_per_training_video(exported_dir, tmp_path):
+    config = CONFIG.replace(sampling="stride", frame_step=2, record_frames=6, train_clips_per_video=3)
+    stats = build_tfrecords(exported_dir, tmp_path / "out", config, ["--direct_running_mode=in_memory"])
+    assert stats["clips_per_subset_label"]["train"] == {"down": 9, "left": 9, "right": 9, "up": 9}
+    assert stats["clips_per_subset_label"]["validation"] == {"down": 2, "left": 2, "right": 2, "up": 2}
+    starts = sorted(parse_clip(r).frame_indices[0] for r in _records(tmp_path / "out" / "train"))
+    assert set(starts) == {0, 6, 13}  # 24 frames, windows of 6 frames x step 2 spread over the clip

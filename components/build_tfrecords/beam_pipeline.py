@@ -22,7 +22,7 @@ from movinet_pipeline import contracts
 from movinet_pipeline.config import PipelineConfig
 from movinet_pipeline.contracts import ErrorEntry, ManifestEntry
 from movinet_pipeline.records import RECORD_SUFFIX, ClipRecord, serialize_clip
-from movinet_pipeline.video import VideoDecodeError, encode_jpeg, read_clip
+from movinet_pipeline.video import VideoDecodeError, encode_jpeg, read_clips
 
 log = logging.getLogger(__name__)
 STEP = "build_tfrecords"
@@ -42,11 +42,12 @@ class SamplingOptions:
     sampling: str
     frame_step: int
     jpeg_quality: int
+    train_clips_per_video: int
 
     @classmethod
     def from_config(cls, config: PipelineConfig) -> "SamplingOptions":
         return cls(config.frames_per_record, config.short_side, config.sampling, config.frame_step,
-                   config.jpeg_quality)
+                   config.jpeg_quality, config.train_clips_per_video)
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class ClipStats:
 
 
 class EncodeClip(beam.DoFn):
-    """Manifest entry -> (subset, serialized SequenceExample); failures go to the `errors` output."""
+    """Manifest entry -> (subset, serialized SequenceExample, stats) per clip; failures go to `errors`."""
 
     def __init__(self, root: str, labels: Sequence[str], options: SamplingOptions) -> None:
         self.root = root
@@ -67,23 +68,26 @@ class EncodeClip(beam.DoFn):
 
     def process(self, entry: ManifestEntry) -> Iterator:
         path = os.path.join(self.root, entry.video)
+        clips_per_video = self.options.train_clips_per_video if entry.subset == "train" else 1
         try:
-            clip = read_clip(path, entry.start_frame, entry.end_frame, self.options.frames, self.options.short_side,
-                             self.options.sampling, self.options.frame_step)
+            clips = read_clips(path, entry.start_frame, entry.end_frame, self.options.frames,
+                               self.options.short_side, self.options.sampling, self.options.frame_step,
+                               clips_per_video)
         except (VideoDecodeError, OSError, ValueError) as error:
             reason = f"{type(error).__name__}: {error}"
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, ErrorEntry(item=entry.video, reason=reason, step=STEP))
             return
-        record = ClipRecord(
-            jpeg_frames=[encode_jpeg(frame, self.options.jpeg_quality) for frame in clip.frames],
-            label_index=self.label_index[entry.label],
-            label_text=entry.label,
-            media_id=entry.item_id,
-            frame_indices=clip.frame_indices,
-            source_fps=clip.fps or entry.fps or 0.0,
-        )
-        serialized = serialize_clip(record)
-        yield entry.subset, serialized, ClipStats(entry.subset, entry.label, len(clip.frames), len(serialized))
+        for clip in clips:
+            record = ClipRecord(
+                jpeg_frames=[encode_jpeg(frame, self.options.jpeg_quality) for frame in clip.frames],
+                label_index=self.label_index[entry.label],
+                label_text=entry.label,
+                media_id=entry.item_id,
+                frame_indices=clip.frame_indices,
+                source_fps=clip.fps or entry.fps or 0.0,
+            )
+            serialized = serialize_clip(record)
+            yield entry.subset, serialized, ClipStats(entry.subset, entry.label, len(clip.frames), len(serialized))
 
 
 class WriteSubset(beam.PTransform):
