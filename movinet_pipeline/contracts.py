@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from movinet_pipeline import storage
+
 MANIFEST = "manifest.jsonl"
 LABELS = "labels.json"
 ERRORS = "errors.jsonl"
@@ -37,38 +39,33 @@ class ErrorEntry:
     step: str
 
 
-def write_jsonl(path: Path, rows: Iterable[object]) -> int:
-    count = 0
-    with path.open("w") as handle:
-        for row in rows:
-            handle.write(json.dumps(asdict(row), sort_keys=True) + "\n")  # type: ignore[call-overload]
-            count += 1
-    return count
+def write_jsonl(path: str | Path, rows: Iterable[object]) -> int:
+    lines = [json.dumps(asdict(row), sort_keys=True) + "\n" for row in rows]  # type: ignore[call-overload]
+    storage.write_text(path, "".join(lines))
+    return len(lines)
 
 
-def read_manifest(root: Path) -> Iterator[ManifestEntry]:
-    with (Path(root) / MANIFEST).open() as handle:
-        for line in handle:
-            if line.strip():
-                yield ManifestEntry(**json.loads(line))
+def read_manifest(root: str | Path) -> Iterator[ManifestEntry]:
+    for line in storage.read_text(storage.join(root, MANIFEST)).splitlines():
+        if line.strip():
+            yield ManifestEntry(**json.loads(line))
 
 
-def read_errors(path: Path) -> list[ErrorEntry]:
-    if not path.exists():
+def read_errors(path: str | Path) -> list[ErrorEntry]:
+    if not storage.exists(path):
         return []
-    return [ErrorEntry(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    return [ErrorEntry(**json.loads(line)) for line in storage.read_text(path).splitlines() if line.strip()]
 
 
-def write_labels(root: Path, labels: list[str]) -> None:
-    (Path(root) / LABELS).write_text(json.dumps(labels, indent=2) + "\n")
+def write_labels(root: str | Path, labels: list[str]) -> None:
+    storage.write_text(storage.join(root, LABELS), json.dumps(labels, indent=2) + "\n")
 
 
-def read_labels(root: Path) -> list[str]:
-    path = Path(root) / LABELS
-    try:
-        labels = json.loads(path.read_text())
-    except FileNotFoundError as error:
-        raise FileNotFoundError(f"{path} is missing: is {root} the output of the previous step?") from error
+def read_labels(root: str | Path) -> list[str]:
+    path = storage.join(root, LABELS)
+    if not storage.exists(path):
+        raise FileNotFoundError(f"{path} is missing: is {root} the output of the previous step?")
+    labels = json.loads(storage.read_text(path))
     if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
         raise ValueError(f"{path} must hold a JSON list of label names")
     return labels

@@ -15,6 +15,8 @@ import av
 import numpy as np
 from PIL import Image
 
+from movinet_pipeline import storage
+
 
 class VideoDecodeError(RuntimeError):
     """A video could not be opened or decoded; the message says why in plain words."""
@@ -54,7 +56,7 @@ def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
 
 def _open(path: str) -> av.container.InputContainer:
     try:
-        container = av.open(path)
+        container = av.open(storage.open_read(path) if storage.is_remote(path) else path)
     except av.FFmpegError as error:
         raise VideoDecodeError(f"cannot open as video: {error}") from error
     if not container.streams.video:

@@ -18,7 +18,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from components.build_tfrecords.contact_sheet import CONTACT_SHEET, render_contact_sheet
-from movinet_pipeline import contracts
+from movinet_pipeline import contracts, storage
 from movinet_pipeline.config import PipelineConfig
 from movinet_pipeline.contracts import ErrorEntry, ManifestEntry
 from movinet_pipeline.records import RECORD_SUFFIX, ClipRecord, serialize_clip
@@ -66,8 +66,11 @@ class EncodeClip(beam.DoFn):
         self.label_index = {label: i for i, label in enumerate(labels)}
         self.options = options
 
+    def setup(self) -> None:
+        storage.beam_filesystems()  # each worker process: anonymous GCS when an emulator is configured
+
     def process(self, entry: ManifestEntry) -> Iterator:
-        path = os.path.join(self.root, entry.video)
+        path = storage.join(self.root, entry.video)
         clips_per_video = self.options.train_clips_per_video if entry.subset == "train" else 1
         try:
             clips = read_clips(path, entry.start_frame, entry.end_frame, self.options.frames,
@@ -103,7 +106,7 @@ class WriteSubset(beam.PTransform):
             | "Keep subset" >> beam.Filter(lambda record, subset: record[0] == subset, self.subset)
             | "Serialized" >> beam.Map(lambda record: record[1])
             | "Write" >> beam.io.WriteToTFRecord(
-                os.path.join(self.output, self.subset, "clips"),
+                storage.join(self.output, self.subset, "clips"),
                 file_name_suffix=RECORD_SUFFIX,
                 num_shards=self.num_shards,
             )
@@ -111,7 +114,7 @@ class WriteSubset(beam.PTransform):
 
 
 def _write_json(path: str, value: object) -> None:
-    Path(path).write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")
+    storage.write_text(path, json.dumps(value, indent=2, sort_keys=True) + "\n")
 
 
 def local_runner_options(argv: Sequence[str]) -> PipelineOptions:
@@ -145,18 +148,18 @@ def build_tfrecords(input_dir: str | Path, output_dir: str | Path, config: Pipel
                     beam_args: Sequence[str] = ()) -> dict:
     """Run the Beam pipeline; return the stats written to `stats.json`."""
     input_dir, output_dir = str(input_dir), str(output_dir)
-    labels = contracts.read_labels(Path(input_dir))
-    entries = list(contracts.read_manifest(Path(input_dir)))
+    labels = contracts.read_labels(input_dir)
+    entries = list(contracts.read_manifest(input_dir))
     if not entries:
         raise BuildError(f"{input_dir}/{contracts.MANIFEST} lists no clip")
-    Path(output_dir).mkdir(parents=True, exist_ok=True)
     subsets = sorted({entry.subset for entry in entries})
+    storage.beam_filesystems()
     options = local_runner_options(beam_args)
     sampling = SamplingOptions.from_config(config)
     log.info("building TFRecords for %d clips (%s): %d frames/clip, short side %d, %s sampling",
              len(entries), ", ".join(subsets), sampling.frames, sampling.short_side, sampling.sampling)
-    stats_path = os.path.join(output_dir, "clip_stats")
-    errors_path = os.path.join(output_dir, "errors_part")
+    stats_path = storage.join(output_dir, "clip_stats")
+    errors_path = storage.join(output_dir, "errors_part")
     with beam.Pipeline(runner=_runner(options), options=options) as pipeline:
         results = (
             pipeline
@@ -175,20 +178,19 @@ def build_tfrecords(input_dir: str | Path, output_dir: str | Path, config: Pipel
 
 
 def _read_lines(path: str) -> list[str]:
-    if not os.path.exists(path):
+    if not storage.exists(path):
         return []
-    with open(path) as handle:
-        lines = [line for line in handle.read().splitlines() if line.strip()]
-    os.remove(path)
+    lines = [line for line in storage.read_text(path).splitlines() if line.strip()]
+    storage.delete(path)
     return lines
 
 
 def _summarize(input_dir: str, output_dir: str, labels: list[str], stats_path: str, errors_path: str) -> dict:
     clip_stats = [ClipStats(**json.loads(line)) for line in _read_lines(stats_path)]
     errors = [ErrorEntry(**json.loads(line)) for line in _read_lines(errors_path)]
-    upstream = contracts.read_errors(Path(input_dir) / contracts.ERRORS)
-    contracts.write_jsonl(Path(output_dir) / contracts.ERRORS, upstream + errors)
-    contracts.write_labels(Path(output_dir), labels)
+    upstream = contracts.read_errors(storage.join(input_dir, contracts.ERRORS))
+    contracts.write_jsonl(storage.join(output_dir, contracts.ERRORS), upstream + errors)
+    contracts.write_labels(output_dir, labels)
     stats = {
         "clips": len(clip_stats),
         "clips_per_subset_label": _count(clip_stats),
@@ -197,10 +199,10 @@ def _summarize(input_dir: str, output_dir: str, labels: list[str], stats_path: s
         "skipped": len(errors),
         "skipped_reasons": [asdict(e) for e in errors],
     }
-    _write_json(os.path.join(output_dir, contracts.STATS), stats)
+    _write_json(storage.join(output_dir, contracts.STATS), stats)
     if clip_stats:
         subset = "train" if "train" in stats["clips_per_subset_label"] else next(iter(stats["clips_per_subset_label"]))
-        Path(output_dir, CONTACT_SHEET).write_text(render_contact_sheet(output_dir, subset))
+        storage.write_text(storage.join(output_dir, CONTACT_SHEET), render_contact_sheet(output_dir, subset))
     for error in errors:
         log.warning("skipped %s: %s", error.item, error.reason)
     if not clip_stats:

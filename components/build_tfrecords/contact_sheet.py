@@ -8,14 +8,15 @@ import struct
 from pathlib import Path
 from typing import Iterator
 
+from movinet_pipeline import storage
 from movinet_pipeline.records import RECORD_SUFFIX, ClipRecord, parse_clip
 
 CONTACT_SHEET = "contact_sheet.html"
 
 
-def iter_tfrecords(path: Path) -> Iterator[bytes]:
+def iter_tfrecords(path: str | Path) -> Iterator[bytes]:
     """Records of one uncompressed TFRecord file (length, masked CRC, data, masked CRC), without TensorFlow."""
-    with path.open("rb") as handle:
+    with storage.open_read(path) as handle:
         while header := handle.read(12):
             (length,) = struct.unpack("<Q", header[:8])
             data = handle.read(length)
@@ -23,9 +24,9 @@ def iter_tfrecords(path: Path) -> Iterator[bytes]:
             yield data
 
 
-def sample_clips(examples_dir: Path, subset: str, per_label: int) -> dict[str, list[ClipRecord]]:
+def sample_clips(examples_dir: str | Path, subset: str, per_label: int) -> dict[str, list[ClipRecord]]:
     clips: dict[str, list[ClipRecord]] = {}
-    for shard in sorted((examples_dir / subset).glob(f"*{RECORD_SUFFIX}")):
+    for shard in storage.glob(storage.join(examples_dir, subset, f"*{RECORD_SUFFIX}")):
         for raw in iter_tfrecords(shard):
             clip = parse_clip(raw)
             bucket = clips.setdefault(clip.label_text, [])
@@ -36,7 +37,6 @@ def sample_clips(examples_dir: Path, subset: str, per_label: int) -> dict[str, l
 
 def render_contact_sheet(examples_dir: str | Path, subset: str = "train", per_label: int = 2) -> str:
     """HTML with one row per sampled clip: label, item id, source frame numbers and the stored JPEG frames."""
-    examples_dir = Path(examples_dir)
     rows = []
     for label, clips in sample_clips(examples_dir, subset, per_label).items():
         for clip in clips:

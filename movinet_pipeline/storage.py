@@ -1,0 +1,87 @@
+"""Paths that may be local or remote (`gs://...`), through Apache Beam's FileSystems (so Dataflow needs no change).
+
+Local paths use plain file I/O; anything with a scheme goes through Beam, which honours STORAGE_EMULATOR_HOST for
+`gs://` when no Google credentials are found.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import IO
+
+EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
+
+
+def beam_filesystems():
+    """Beam's FileSystems; with a storage emulator configured, its GCS client connects anonymously.
+
+    Beam looks for Google credentials with retries (about 30 s per process) before it falls back to an anonymous
+    client; against an emulator there are none to find, so start from "no credentials" at once.
+    """
+    from apache_beam.io.filesystems import FileSystems
+
+    if os.environ.get(EMULATOR_ENV):
+        from apache_beam.internal.gcp import auth
+
+        with auth._Credentials._credentials_lock:
+            auth._Credentials._credentials_init, auth._Credentials._credentials = True, None
+    return FileSystems
+
+
+def is_remote(path: str | Path) -> bool:
+    return "://" in str(path)
+
+
+def join(base: str | Path, *parts: str) -> str:
+    if not is_remote(base):
+        return str(Path(base, *parts))
+    return "/".join([str(base).rstrip("/"), *[part.strip("/") for part in parts]])
+
+
+def open_read(path: str | Path) -> IO[bytes]:
+    if not is_remote(path):
+        return open(path, "rb")
+    from apache_beam.io.filesystem import CompressionTypes
+
+    return beam_filesystems().open(str(path), compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def read_text(path: str | Path) -> str:
+    with open_read(path) as handle:
+        return handle.read().decode()
+
+
+def write_text(path: str | Path, text: str) -> None:
+    if not is_remote(path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text)
+        return
+    from apache_beam.io.filesystem import CompressionTypes
+
+    with beam_filesystems().create(str(path), compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        handle.write(text.encode())
+
+
+def exists(path: str | Path) -> bool:
+    if not is_remote(path):
+        return Path(path).exists()
+    return beam_filesystems().exists(str(path))
+
+
+def delete(path: str | Path) -> None:
+    if not is_remote(path):
+        Path(path).unlink(missing_ok=True)
+        return
+    filesystems = beam_filesystems()
+    if filesystems.exists(str(path)):
+        filesystems.delete([str(path)])
+
+
+def glob(pattern: str) -> list[str]:
+    """Sorted paths matching a glob pattern."""
+    if not is_remote(pattern):
+        return sorted(str(p) for p in Path("/").glob(pattern.lstrip("/"))) if pattern.startswith("/") else sorted(
+            str(p) for p in Path().glob(pattern))
+    matches = beam_filesystems().match([pattern])
+    return sorted(metadata.path for result in matches for metadata in result.metadata_list)
