@@ -2,7 +2,7 @@ import av
 import numpy as np
 import pytest
 
-from movinet_pipeline.video import VideoDecodeError, read_clip, resized_size, sample_indices
+from movinet_pipeline.video import INTERPOLATION, VideoDecodeError, read_clip, resized_size, sample_indices
 
 
 def _all_frames(path, short_side):
@@ -10,7 +10,7 @@ def _all_frames(path, short_side):
         frames = []
         for frame in container.decode(video=0):
             width, height = resized_size(frame.width, frame.height, short_side)
-            frames.append(frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="AREA"))
+            frames.append(frame.to_ndarray(width=width, height=height, format="rgb24", interpolation=INTERPOLATION))
     return frames
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from movinet_pipeline.sample_data import SampleSpec, encode_video, render_clip
-from movinet_pipeline.video import VideoDecodeError, index_stream, read_clip, resized_size, sample_indices
+from movinet_pipeline.video import INTERPOLATION, VideoDecodeError, index_stream, read_clip, resized_size, sample_indices
 
 SHORT_SIDE = 48
 
@@ -18,7 +18,7 @@ def _sequential(path: Path) -> list[np.ndarray]:
         try:
             for frame in container.decode(video=0):
                 width, height = resized_size(frame.width, frame.height, SHORT_SIDE)
-                frames.append(frame.to_ndarray(width=width, height=height, format="rgb24", interpolation="AREA"))
+                frames.append(frame.to_ndarray(width=width, height=height, format="rgb24", interpolation=INTERPOLATION))
         except av.FFmpegError:
             pass
     return frames
