@@ -137,3 +137,17 @@ def test_several_temporal_clips_per_training_video(exported_dir, tmp_path):
     assert stats["clips_per_subset_label"]["validation"] == {"down": 2, "left": 2, "right": 2, "up": 2}
     starts = sorted(parse_clip(r).frame_indices[0] for r in _records(tmp_path / "out" / "train"))
     assert set(starts) == {0, 6, 13}  # 24 frames, windows of 6 frames x step 2 spread over the clip
+
+
+def test_model_gardens_parser_yields_clips_and_labels(examples_dir):
+    from official.vision.configs import video_classification
+    from official.vision.dataloaders import video_input
+
+    params = video_classification.DataConfig(feature_shape=(4, 32, 32, 3), temporal_stride=1, min_image_size=36,
+                                              num_classes=4, num_test_clips=1, num_test_crops=1, one_hot=False)
+    decoder = video_input.Decoder(image_key="image/encoded", label_key="clip/label/index")
+    parser = video_input.Parser(params, image_key="image/encoded", label_key="clip/label/index")
+    raw = _records(examples_dir / "validation")[0]
+    features, label = parser.parse_fn(is_training=False)(decoder.decode(tf.constant(raw)))
+    assert features["image"].shape == (4, 32, 32, 3)
+    assert int(tf.reshape(label, [-1])[0]) == parse_clip(raw).label_index
