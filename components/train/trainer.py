@@ -79,16 +79,29 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
                                    training=True, flip=config.random_flip, seed=config.seed)
     validation_data = data.clip_dataset(examples_dir, "validation", config.n_frames, config.imgz,
                                         config.batch_size, training=False)
-    backbone, pretrained = modeling.pretrained_backbone(config)
-    classifier = modeling.build_classifier(backbone, len(labels), config.n_frames, config.imgz)
-    classifier.compile(optimizer=_optimizer(config), loss=_sparse_loss(config.label_smoothing),
-                       metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    strategy = tf.distribute.MirroredStrategy()  # one code path for 0, 1 or N GPUs; batch_size is global
+    log.info("training on %d replica(s): %s", strategy.num_replicas_in_sync,
+             ", ".join(d.split("/")[-1] for d in strategy.extended.worker_devices))
+    with strategy.scope():
+        backbone, pretrained = modeling.pretrained_backbone(config)
+        classifier = modeling.build_classifier(backbone, len(labels), config.n_frames, config.imgz)
+        classifier.compile(optimizer=_optimizer(config), loss=_sparse_loss(config.label_smoothing),
+                           metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     checkpoints = output_dir / "checkpoints"
-    best_weights = checkpoints / "best.weights.h5"
+    best_weights = checkpoints / "best" / "weights"  # TF checkpoint format: restorable under any tf.distribute strategy
+    done = _read_history(checkpoints / "history.csv")
+    if done.get("epoch") and (checkpoints / "backup").exists():
+        log.info("resuming after epoch %d of %d from %s", len(done["epoch"]), config.num_epochs, checkpoints)
+    steps = _steps_per_epoch(examples_dir, config)
+    if steps:  # a known epoch length lets a preempted run resume mid-epoch
+        train_data = train_data.repeat()
     callbacks = [
-        tf_keras.callbacks.BackupAndRestore(str(checkpoints / "backup")),
+        # Back up twice per epoch, so a preempted run loses at most half an epoch.
+        tf_keras.callbacks.BackupAndRestore(str(checkpoints / "backup"),
+                                            save_freq=max(1, steps // 2) if steps else "epoch"),
         tf_keras.callbacks.ModelCheckpoint(str(best_weights), monitor="val_accuracy", mode="max",
-                                           save_best_only=True, save_weights_only=True),
+                                           save_best_only=True, save_weights_only=True,
+                                           initial_value_threshold=max(done.get("val_accuracy", [None]) or [None])),
         tf_keras.callbacks.TensorBoard(str(output_dir / "logs")),
         tf_keras.callbacks.CSVLogger(str(checkpoints / "history.csv"), append=True),
         _EpochLog(config.num_epochs),
@@ -97,11 +110,11 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
              "pretrained: %s", config.model_id.upper(), len(labels), config.num_epochs, config.batch_size,
              config.n_frames, config.imgz, config.imgz, config.learning_rate, pretrained)
     started = time.monotonic()
-    classifier.fit(train_data, validation_data=validation_data, epochs=config.num_epochs, callbacks=callbacks,
-                   verbose=0)
+    classifier.fit(train_data, validation_data=validation_data, epochs=config.num_epochs, steps_per_epoch=steps,
+                   callbacks=callbacks, verbose=0)
     seconds = time.monotonic() - started
     history = _read_history(checkpoints / "history.csv")
-    if best_weights.exists():
+    if Path(f"{best_weights}.index").exists():
         classifier.load_weights(str(best_weights))
     classifier.save_weights(str(output_dir / config.weights_filename))
     modeling.export_saved_model(classifier, output_dir / SAVED_MODEL)
@@ -111,6 +124,15 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
     best = max(history.get("val_accuracy", [0.0]))
     log.info("trained in %.0fs; best validation accuracy %.3f; model -> %s", seconds, best, output_dir)
     return TrainSummary(len(history.get("epoch", [])), best, pretrained, seconds)
+
+
+def _steps_per_epoch(examples_dir: Path, config: PipelineConfig) -> int | None:
+    """Batches per pass over the training clips, from `stats.json` (None when the examples have no stats)."""
+    stats_path = examples_dir / contracts.STATS
+    if not stats_path.exists():
+        return None
+    train_clips = sum(json.loads(stats_path.read_text())["clips_per_subset_label"].get("train", {}).values())
+    return max(1, -(-train_clips // config.batch_size))
 
 
 def _read_history(csv_path: Path) -> dict[str, list[float]]:
