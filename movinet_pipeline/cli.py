@@ -23,12 +23,11 @@ class UsageError(Exception):
     """A command-line mistake; printed as one line."""
 
 
-def add_config_flags(parser: argparse.ArgumentParser, profile_default: str | None) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, profile_note: str = "") -> None:
     group = parser.add_argument_group("configuration", "every key of the one configuration (see README table)")
     group.add_argument("--config", metavar="FILE", help="YAML or JSON file of configuration keys")
-    group.add_argument("--profile", choices=sorted(PROFILES) + ["none"], default=profile_default,
-                       help="preset applied under the config file and flags"
-                            + (f" (default: {profile_default} when no --source is given)" if profile_default else ""))
+    group.add_argument("--profile", choices=sorted(PROFILES) + ["none"],
+                       help="preset applied under the config file and flags" + profile_note)
     defaults = PipelineConfig()
     for field in dataclasses.fields(PipelineConfig):
         group.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, metavar=str(field.type).upper(),
@@ -143,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", default="movinet-run", help="empty or new folder for every output "
                      "[default: ./movinet-run]")
     run.add_argument("--run-id", default="", help="idempotency key of the registration [default: the run name]")
-    add_config_flags(run, profile_default=None)
+    add_config_flags(run, " [default: cpu-sample without --source, none with it]")
 
     compile_cmd = command("compile", cmd_compile, "Compile a pipeline to KFP YAML (default: training -> "
                           "pipeline.yaml).")
@@ -166,13 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
                       "SequenceExample TFRecords with Apache Beam.")
     records.add_argument("--input", required=True, help="an exported dataset folder")
     records.add_argument("--output", required=True, help="empty or new folder")
-    add_config_flags(records, profile_default=None)
+    add_config_flags(records)
 
     train = command("train", cmd_train, "Fine-tune a base-mode MoViNet on TFRecords; resumes from the "
                     "checkpoints in --output.")
     train.add_argument("--examples", required=True, help="a build-tfrecords output folder")
     train.add_argument("--output", required=True, help="model folder (reuse it to resume an interrupted run)")
-    add_config_flags(train, profile_default=None)
+    add_config_flags(train)
 
     evaluate = command("evaluate", cmd_evaluate, "Evaluate a trained model: metrics.json, verdict.json, "
                        "report.html.")
