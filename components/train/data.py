@@ -59,12 +59,15 @@ def parse_clip(serialized: tf.Tensor, n_frames: int, imgz: int, training: bool, 
 
 
 def clip_dataset(examples_dir: str | Path, subset: str, n_frames: int, imgz: int, batch_size: int,
-                 training: bool, flip: bool = False, seed: int = 0) -> tf.data.Dataset:
-    """Batched (frames, label) pairs of one subset; shuffled and augmented when `training`."""
+                 training: bool, flip: bool = False, seed: int = 0, repeat: bool = False) -> tf.data.Dataset:
+    """Batched (frames, label) pairs of one subset; shuffled and augmented when `training`; endless when `repeat`
+    (then the caller sets the epoch length)."""
     files = record_files(examples_dir, subset)
     dataset = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
     if training:
         dataset = dataset.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
     dataset = dataset.map(lambda s: parse_clip(s, n_frames, imgz, training, flip),
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

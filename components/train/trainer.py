@@ -75,8 +75,10 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
     output_dir.mkdir(parents=True, exist_ok=True)
     labels = contracts.read_labels(examples_dir)
     tf_keras.utils.set_random_seed(config.seed)
+    # A known epoch length over an endless training set lets a preempted run resume mid-epoch.
+    steps = _steps_per_epoch(examples_dir, config)
     train_data = data.clip_dataset(examples_dir, "train", config.n_frames, config.imgz, config.batch_size,
-                                   training=True, flip=config.random_flip, seed=config.seed)
+                                   training=True, flip=config.random_flip, seed=config.seed, repeat=bool(steps))
     validation_data = data.clip_dataset(examples_dir, "validation", config.n_frames, config.imgz,
                                         config.batch_size, training=False)
     strategy = tf.distribute.MirroredStrategy()  # one code path for 0, 1 or N GPUs; batch_size is global
@@ -92,9 +94,6 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
     done = _read_history(checkpoints / "history.csv")
     if done.get("epoch") and (checkpoints / "backup").exists():
         log.info("resuming after epoch %d of %d from %s", len(done["epoch"]), config.num_epochs, checkpoints)
-    steps = _steps_per_epoch(examples_dir, config)
-    if steps:  # a known epoch length lets a preempted run resume mid-epoch
-        train_data = train_data.repeat()
     callbacks = [
         # Back up twice per epoch, so a preempted run loses at most half an epoch.
         tf_keras.callbacks.BackupAndRestore(str(checkpoints / "backup"),
