@@ -18,6 +18,9 @@ HUB_VERSIONS = (1, 2, 3)
 SAMPLINGS = ("uniform", "stride")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 CONV_TYPES = ("3d", "2plus1d", "3d_2plus1d")
+# The keys Dataloop's MoViNet users already know; the pipeline exposes them as parameters by name.
+SEED_KEYS = ("hub_version", "model_id", "model_mode", "imgz", "batch_size", "num_epochs", "n_frames", "top_k",
+             "learning_rate")
 
 
 class ConfigError(ValueError):

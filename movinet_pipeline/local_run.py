@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from movinet_pipeline.config import PipelineConfig
+from movinet_pipeline.config import SEED_KEYS, PipelineConfig
 
 log = logging.getLogger(__name__)
-SEED_KEYS = ("hub_version", "model_id", "model_mode", "imgz", "batch_size", "num_epochs", "n_frames", "top_k",
-             "learning_rate")
 TASK_OUTPUTS = {
     "export-dataset": "dataset",
     "build-tfrecords": "examples",
@@ -57,14 +54,11 @@ def run_local(source: str | Path, config: PipelineConfig, output: str | Path, re
     log.info("running the pipeline locally (kfp.local SubprocessRunner); outputs under %s", pipeline_root)
     training_pipeline(**pipeline_arguments(str(Path(source).resolve()), config, str(registry_path), run_id,
                                            beam_options))
-    result = collect_outputs(pipeline_root)
-    registered = [p.parent for p in registry_path.glob("*/model.json")
-                  if json.loads(p.read_text())["metadata"]["system"]["lineage"]["run_id"] in (run_id, result.run_dir.name)]
-    return dataclasses.replace(result, registered=registered[0] if registered else None)
+    return collect_outputs(pipeline_root, registry_path, run_id)
 
 
-def collect_outputs(pipeline_root: Path) -> LocalRunResult:
-    """Find the newest run under `pipeline_root` and the folders its tasks wrote."""
+def collect_outputs(pipeline_root: Path, registry: Path, run_id: str) -> LocalRunResult:
+    """Find the newest run under `pipeline_root`, the folders its tasks wrote, and the model it registered."""
     runs = sorted((p for p in pipeline_root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
     if not runs:
         raise FileNotFoundError(f"no pipeline run found under {pipeline_root}")
@@ -74,4 +68,6 @@ def collect_outputs(pipeline_root: Path) -> LocalRunResult:
     evaluation = outputs["evaluate"]
     metrics = json.loads((evaluation / "metrics.json").read_text())
     verdict = json.loads((evaluation / "verdict.json").read_text())
-    return LocalRunResult(run_dir, outputs, metrics, verdict, None)
+    registered = [p.parent for p in registry.glob("*/model.json")
+                  if json.loads(p.read_text())["metadata"]["system"]["lineage"]["run_id"] in (run_id, run_dir.name)]
+    return LocalRunResult(run_dir, outputs, metrics, verdict, registered[0] if registered else None)

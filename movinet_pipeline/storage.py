@@ -6,6 +6,7 @@ Local paths use plain file I/O; anything with a scheme goes through Beam, which 
 
 from __future__ import annotations
 
+import glob as local_glob
 import os
 from pathlib import Path
 from typing import IO
@@ -81,7 +82,6 @@ def delete(path: str | Path) -> None:
 def glob(pattern: str) -> list[str]:
     """Sorted paths matching a glob pattern."""
     if not is_remote(pattern):
-        return sorted(str(p) for p in Path("/").glob(pattern.lstrip("/"))) if pattern.startswith("/") else sorted(
-            str(p) for p in Path().glob(pattern))
+        return sorted(local_glob.glob(pattern))
     matches = beam_filesystems().match([pattern])
     return sorted(metadata.path for result in matches for metadata in result.metadata_list)

@@ -19,8 +19,6 @@ from movinet_pipeline.config import PipelineConfig, read_config
 
 log = logging.getLogger(__name__)
 MODEL_JSON = "model.json"
-SEED_KEYS = ("hub_version", "model_id", "model_mode", "imgz", "batch_size", "num_epochs", "n_frames", "top_k",
-             "learning_rate")
 
 
 class RegisterError(RuntimeError):
