@@ -46,11 +46,13 @@ def subset_of(item: dict) -> str | None:
     return None
 
 
-def clips_of(item: dict, video: str) -> list[ManifestEntry]:
-    """One manifest entry per `class` annotation; its frame range bounds the clip."""
+def clips_of(item: dict, video: str, subset: str | None) -> list[ManifestEntry]:
+    """One manifest entry per `class` annotation; its frame range bounds the clip.
+
+    Raises ValueError/TypeError on an annotation whose frame range is not a number.
+    """
     system = item.get("metadata", {}).get("system", {})
     fps = system.get("fps")
-    subset = subset_of(item)
     entries = []
     for annotation in item.get("annotations") or []:
         if annotation.get("type") != "class" or not annotation.get("label"):
@@ -82,8 +84,12 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def export_local(source: str | Path, output: str | Path) -> ExportSummary:
-    """Export a Dataloop download folder at `source` into `output`.
+def export_local(source: str | Path, output: str | Path, subsets: dict[str, str] | None = None,
+                 origin: str | None = None, errors: list[ErrorEntry] | None = None) -> ExportSummary:
+    """Export a Dataloop download folder at `source` into `output` (which may be `source` itself).
+
+    `subsets` maps item ids to their subset when filters, not folders or tags, define it; `origin` is what
+    export.json records as the source (default: the folder); `errors` are problems found before the download.
 
     Items that are not videos, have no class label, sit in no subset, or whose JSON is unreadable are reported
     in `errors.jsonl` and skipped; the export fails only when train or validation ends up empty.
@@ -94,7 +100,7 @@ def export_local(source: str | Path, output: str | Path) -> ExportSummary:
         raise ExportError(f"{source} is not a Dataloop download folder: {json_root} is missing")
     output.mkdir(parents=True, exist_ok=True)
     entries: list[ManifestEntry] = []
-    errors: list[ErrorEntry] = []
+    errors = list(errors or [])
     dataset_ids: set[str] = set()
     for json_path in sorted(json_root.rglob("*.json")):
         name = str(json_path.relative_to(source))
@@ -112,7 +118,12 @@ def export_local(source: str | Path, output: str | Path) -> ExportSummary:
         if not (source / video).is_file():
             errors.append(ErrorEntry(item=filename, reason=f"video file {video} is missing", step=STEP))
             continue
-        clips = clips_of(item, str(video))
+        subset = (subsets or {}).get(item.get("id")) or subset_of(item)
+        try:
+            clips = clips_of(item, str(video), subset)
+        except (ValueError, TypeError, AttributeError) as error:
+            errors.append(ErrorEntry(item=filename, reason=f"unreadable annotation: {error}", step=STEP))
+            continue
         if not clips:
             errors.append(ErrorEntry(item=filename, reason="no class annotation (unlabelled)", step=STEP))
             continue
@@ -125,7 +136,7 @@ def export_local(source: str | Path, output: str | Path) -> ExportSummary:
         _link_or_copy(json_path, output / json_path.relative_to(source))
         entries.extend(clips)
     summary = _finish(output, entries, errors)
-    write_export_info(output, f"local:{source.resolve()}", ",".join(sorted(filter(None, dataset_ids))))
+    write_export_info(output, origin or f"local:{source.resolve()}", ",".join(sorted(filter(None, dataset_ids))))
     return summary
 
 
@@ -142,6 +153,18 @@ def write_export_info(output: Path, source: str, dataset_id: str) -> None:
     (output / contracts.EXPORT_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
+def _check_labels_in_both_subsets(entries: list[ManifestEntry]) -> None:
+    """A label must have clips in train (to be learned) and in validation (to be measured)."""
+    subsets_of: dict[str, set[str]] = {}
+    for entry in entries:
+        subsets_of.setdefault(entry.label, set()).add(entry.subset)
+    lopsided = {label: sorted(subsets) for label, subsets in sorted(subsets_of.items())
+                if not {"train", "validation"} <= subsets}
+    if lopsided:
+        raise ExportError("every label needs clips in both train and validation; "
+                          + ", ".join(f"{label!r} is only in {'/'.join(s)}" for label, s in lopsided.items()))
+
+
 def _finish(output: Path, entries: list[ManifestEntry], errors: list[ErrorEntry]) -> ExportSummary:
     per_subset = Counter(entry.subset for entry in entries)
     for subset in ("train", "validation"):
@@ -152,10 +175,7 @@ def _finish(output: Path, entries: list[ManifestEntry], errors: list[ErrorEntry]
                 + "".join(f"\n  {e.item}: {e.reason}" for e in errors[:10])
             )
     labels = sorted({entry.label for entry in entries})
-    train_labels = {entry.label for entry in entries if entry.subset == "train"}
-    for label in labels:
-        if label not in train_labels:
-            log.warning("label %r has no training clip; the model cannot learn it", label)
+    _check_labels_in_both_subsets(entries)
     contracts.write_jsonl(output / contracts.MANIFEST, entries)
     contracts.write_labels(output, labels)
     contracts.write_jsonl(output / contracts.ERRORS, errors)

@@ -1,0 +1,239 @@
+"""The gate's endpoints that dtlpy uses for export, model registration and prediction."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+from tests.dataloop_emulator import dql
+from tests.dataloop_emulator.server import DataloopEmulator, HttpError, Request
+from tests.dataloop_emulator.store import new_id, now
+
+ID = r"([0-9a-zA-Z-]+)"
+
+
+def _get(table: dict, entity_id: str, kind: str) -> dict:
+    if entity_id not in table:
+        raise HttpError(404, f"{kind} not found: {entity_id}")
+    return table[entity_id]
+
+
+def _ok(payload) -> tuple[int, object, dict]:
+    return 200, payload, {}
+
+
+def _deep_merge(target: dict, patch: dict) -> None:
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _deep_merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def register(emulator: DataloopEmulator) -> None:
+    store = emulator.store
+    route = emulator.route
+
+    # -- users / projects / datasets -----------------------------------------------------------------------------
+    @route("GET", "/users/me")
+    def me(request: Request):
+        return _ok({"id": store.user_email, "email": store.user_email, "username": store.user_email})
+
+    @route("GET", f"/projects/{ID}")
+    def get_project(request: Request, project_id: str):
+        return _ok(_get(store.projects, project_id, "project"))
+
+    @route("GET", f"/datasets/{ID}")
+    def get_dataset(request: Request, dataset_id: str):
+        return _ok(_get(store.datasets, dataset_id, "dataset"))
+
+    @route("POST", "/datasets/query")
+    def query_datasets(request: Request):
+        body = request.json()
+        projects = set((body.get("context") or {}).get("projects") or [])
+        datasets = [d for d in store.datasets.values() if not projects or projects & set(d["projects"])]
+        if not body.get("systemSpace"):
+            datasets = [d for d in datasets if not d["metadata"]["system"].get("hidden")]
+        return _ok(dql.run_query(datasets, body))
+
+    @route("GET", f"/recipes/{ID}")
+    def get_recipe(request: Request, recipe_id: str):
+        return _ok(_get(store.recipes, recipe_id, "recipe"))
+
+    @route("GET", f"/ontologies/{ID}")
+    def get_ontology(request: Request, ontology_id: str):
+        return _ok(_get(store.ontologies, ontology_id, "ontology"))
+
+    # -- items -----------------------------------------------------------------------------------------------------
+    @route("POST", f"/datasets/{ID}/query")
+    def query_dataset(request: Request, dataset_id: str):
+        _get(store.datasets, dataset_id, "dataset")
+        body = request.json()
+        if body.get("resource") == "annotations":
+            annotations = [a for a in store.annotations.values() if a["datasetId"] == dataset_id]
+            if body.get("delete"):
+                doomed = [a["id"] for a in annotations if dql.matches(a, body.get("filter"))]
+                for annotation_id in doomed:
+                    store.delete_annotation(annotation_id)
+                return _ok({"deleted": len(doomed)})
+            return _ok(dql.run_query(annotations, body))
+        items = [i for i in store.items.values() if i["datasetId"] == dataset_id]
+        return _ok(dql.run_query(items, body))
+
+    @route("GET", f"/items/{ID}")
+    def get_item(request: Request, item_id: str):
+        return _ok(_get(store.items, item_id, "item"))
+
+    @route("GET", f"/items/{ID}/stream")
+    def stream_item(request: Request, item_id: str):
+        _get(store.items, item_id, "item")
+        data = store.blobs[item_id]
+        match = re.fullmatch(r"bytes=(\d+)-(\d*)", request.headers.get("Range") or "")
+        if not match:
+            return 200, data, {"Content-Type": "application/octet-stream"}
+        start = int(match.group(1))
+        end = int(match.group(2)) if match.group(2) else len(data) - 1
+        return 206, data[start:end + 1], {"Content-Type": "application/octet-stream",
+                                          "Content-Range": f"bytes {start}-{end}/{len(data)}"}
+
+    @route("POST", f"/datasets/{ID}/items")
+    def upload_item(request: Request, dataset_id: str):
+        _get(store.datasets, dataset_id, "dataset")
+        form = request.form()
+        path = form["path"][1].decode()
+        metadata = json.loads(form["metadata"][1]) if "metadata" in form else None
+        item = store.add_item(dataset_id, path, form["file"][1], metadata, mode=request.query.get("mode", ["skip"])[0])
+        return _ok(item)
+
+    @route("DELETE", f"/items/{ID}")
+    def delete_item(request: Request, item_id: str):
+        _get(store.items, item_id, "item")
+        store.items.pop(item_id)
+        store.blobs.pop(item_id, None)
+        return _ok({})
+
+    # -- export (dataset.download with annotation_options) -----------------------------------------------------
+    @route("POST", f"/datasets/{ID}/export")
+    def export_dataset(request: Request, dataset_id: str):
+        dataset = _get(store.datasets, dataset_id, "dataset")
+        body = request.json() or {}
+        items = [i for i in store.items.values() if i["datasetId"] == dataset_id]
+        query = (body.get("itemsQuery") or {}).get("filter")
+        items = [i for i in items if i["type"] == "file" and dql.matches(i, query)]
+        exports = next((d for d in store.datasets.values() if d["name"] == "Exports"
+                        and d["projects"] == dataset["projects"]), None)
+        exports = exports or store.add_dataset(dataset["projects"][0], "Exports", hidden=True)
+        output = store.add_item(exports["id"], f"/exports/{new_id()}.zip", store.export_zip(items))
+        command = {"id": new_id(), "type": "ExportDatasetAsJson", "status": "success", "progress": 100,
+                   "url": f"{store.base_url}/commands/placeholder", "createdAt": now(), "updatedAt": now(),
+                   "spec": {"outputItemId": output["id"]}, "error": None}
+        command["url"] = f"{store.base_url}/commands/{command['id']}"
+        store.commands[command["id"]] = command
+        return _ok(command)
+
+    @route("GET", f"/commands/{ID}")
+    def get_command(request: Request, command_id: str):
+        return _ok(_get(store.commands, command_id, "command"))
+
+    # -- annotations -------------------------------------------------------------------------------------------
+    @route("GET", f"/items/{ID}/annotations")
+    def list_item_annotations(request: Request, item_id: str):
+        _get(store.items, item_id, "item")
+        return _ok([a for a in store.annotations.values() if a["itemId"] == item_id])
+
+    @route("POST", f"/items/{ID}/annotations")
+    def upload_annotations(request: Request, item_id: str):
+        _get(store.items, item_id, "item")
+        body = request.json()
+        return _ok([store.add_annotation(item_id, annotation) for annotation in body])
+
+    @route("GET", f"/annotations/{ID}")
+    def get_annotation(request: Request, annotation_id: str):
+        return _ok(_get(store.annotations, annotation_id, "annotation"))
+
+    # -- apps / dpks -------------------------------------------------------------------------------------------
+    @route("GET", f"/apps/{ID}")
+    def get_app(request: Request, app_id: str):
+        return _ok(_get(store.apps, app_id, "app"))
+
+    @route("POST", "/apps/query")
+    def query_apps(request: Request):
+        return _ok(dql.run_query(list(store.apps.values()), request.json()))
+
+    @route("GET", f"/app-registry/{ID}")
+    def get_dpk(request: Request, dpk_id: str):
+        return _ok(_get(store.dpks, dpk_id, "dpk"))
+
+    # -- models ------------------------------------------------------------------------------------------------
+    def _new_model(payload: dict, status: str = "created") -> dict:
+        model = {"id": new_id(), "createdAt": now(), "updatedAt": now(), "creator": store.user_email,
+                 "status": status, "artifacts": [], "labels": [], "configuration": {}, "tags": [],
+                 "metadata": {"system": {}}, "scope": "project", "context": {}, **copy.deepcopy(payload)}
+        model.setdefault("context", {})["project"] = payload.get("projectId")
+        if any(m["name"] == model["name"] and m.get("projectId") == model.get("projectId")
+               for m in store.models.values()):
+            raise HttpError(409, f"model named {model['name']!r} already exists in project")
+        store.models[model["id"]] = model
+        return model
+
+    @route("POST", "/ml/models")
+    def create_model(request: Request):
+        payload = request.json()
+        _get(store.projects, payload.get("projectId"), "project")
+        return _ok(_new_model(payload, payload.get("status") or "created"))
+
+    @route("GET", f"/ml/models/{ID}")
+    def get_model(request: Request, model_id: str):
+        return _ok(_get(store.models, model_id, "model"))
+
+    @route("PATCH", f"/ml/models/{ID}")
+    def patch_model(request: Request, model_id: str):
+        model = _get(store.models, model_id, "model")
+        patch = request.json()
+        for key, value in patch.items():
+            if key in ("labels", "configuration", "artifacts"):
+                model[key] = copy.deepcopy(value)
+            elif isinstance(value, dict) and isinstance(model.get(key), dict):
+                _deep_merge(model[key], value)
+            else:
+                model[key] = copy.deepcopy(value)
+        model["updatedAt"] = now()
+        return _ok(model)
+
+    @route("DELETE", f"/ml/models/{ID}")
+    def delete_model(request: Request, model_id: str):
+        _get(store.models, model_id, "model")
+        store.models.pop(model_id)
+        return _ok({})
+
+    @route("POST", "/ml/models/query")
+    def query_models(request: Request):
+        body = request.json()
+        models = list(store.models.values())
+        projects = (body.get("context") or {}).get("projects")
+        if projects:
+            models = [m for m in models if m.get("projectId") in projects]
+        return _ok(dql.run_query(models, body))
+
+    @route("POST", f"/ml/models/{ID}/clone")
+    def clone_model(request: Request, model_id: str):
+        source = _get(store.models, model_id, "model")
+        payload = request.json()
+        clone = {key: copy.deepcopy(value) for key, value in source.items()
+                 if key not in ("id", "createdAt", "updatedAt", "name", "status", "artifacts")}
+        clone.update(copy.deepcopy(payload))
+        clone["metadata"] = {**clone.get("metadata", {}), "system": {
+            **clone.get("metadata", {}).get("system", {}), "clonedFrom": model_id}}
+        return _ok(_new_model(clone, payload.get("status") or "created"))
+
+    # -- metrics ---------------------------------------------------------------------------------------------------
+    @route("POST", "/ml/metrics/publish")
+    def publish_metrics(request: Request):
+        samples = request.json()
+        store.metrics.extend(samples if isinstance(samples, list) else [samples])
+        return _ok(samples)
+
+    @route("POST", "/ml/metrics/query")
+    def query_metrics(request: Request):
+        return _ok(dql.run_query(store.metrics, request.json()))
