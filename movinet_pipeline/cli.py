@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from movinet_pipeline.config import KEY_HELP, PROFILES, ConfigError, PipelineConfig, resolve_config
+from movinet_pipeline.dataloop import is_dataloop_uri
 from movinet_pipeline.sample_data import SampleSpec
 
 log = logging.getLogger("movinet_pipeline")
@@ -58,7 +60,9 @@ def cmd_run(args: argparse.Namespace) -> None:
         log.info("no --source: using the bundled sample dataset (%s) with the %s profile", source,
                  args.profile or "cpu-sample")
     started = time.monotonic()
-    result = run_local(source, config, output, args.registry, args.run_id, " ".join(args.beam_args))
+    result = run_local(source, config, output, args.registry, args.run_id, " ".join(args.beam_args),
+                       dataloop_filter=args.filter or "", subset_filters=args.subset_filters or "",
+                       base_model_id=args.base_model or "")
     print_run_summary(result, time.monotonic() - started)
 
 
@@ -71,7 +75,9 @@ def print_run_summary(result, seconds: float) -> None:
     print(f"Evaluation on {metrics['subset']} ({metrics['clips']} clips): top-1 accuracy "
           f"{metrics['top1_accuracy']:.3f}, top-{metrics['top_k']} accuracy {metrics['top_k_accuracy']:.3f}")
     print(f"Verdict: {'blessed' if result.verdict['blessed'] else 'NOT blessed'} ({result.verdict['reason']})")
-    print(f"Registered model: {result.registered}" if result.registered else "Not registered.")
+    registered = result.registered
+    print(f"Registered model: {registered['name']} in {registered['registry']}"
+          f" ({registered.get('model_id') or registered.get('folder')})" if registered else "Not registered.")
 
 
 def cmd_compile(args: argparse.Namespace) -> None:
@@ -90,13 +96,11 @@ def cmd_sample_data(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from components.export_dataset.export import export_local
+    from components.export_dataset.export import export
 
-    if str(args.source).startswith("dataloop://"):
-        raise UsageError("dataloop:// sources are not supported yet; download the dataset with dtlpy "
-                         "(dataset.download(..., annotation_options=[JSON])) and pass the folder")
-    _require_empty(Path(args.output), "--output")
-    export_local(args.source, args.output)
+    if not is_dataloop_uri(args.source):
+        _require_empty(Path(args.output), "--output")  # a Dataloop export resumes into its folder
+    export(args.source, args.output, args.filter or "", args.subset_filters or "")
 
 
 def cmd_build_tfrecords(args: argparse.Namespace) -> None:
@@ -120,9 +124,18 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_register(args: argparse.Namespace) -> None:
-    from components.register_model.local_registry import register_local
+    from components.register_model.register import register
 
-    print(register_local(args.model, args.evaluation, args.registry, args.run_id, args.dataset))
+    print(json.dumps(register(args.model, args.evaluation, args.registry, args.run_id, args.dataset,
+                              args.base_model), indent=2))
+
+
+def add_dataloop_filter_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--filter", help='Dataloop DQL filter (JSON) narrowing the items, e.g. '
+                        '\'{"$and": [{"dir": "/clips*"}]}\'')
+    parser.add_argument("--subset-filters", help='JSON mapping subsets to DQL filters, e.g. '
+                        '\'{"train": {"metadata.system.tags.train": true}, "validation": {...}}\' '
+                        "[default: subsets from /train, /validation, /test folders or ML-subset tags]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,8 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = command("run", cmd_run, "Run the whole pipeline locally (kfp.local): export, TFRecords, train, "
                   "evaluate, register. With no --source, on the bundled sample with the cpu-sample profile.")
-    run.add_argument("--source", help="Dataloop download folder (items/ + json/); default: the bundled sample")
-    run.add_argument("--registry", help="local model registry folder [default: OUTPUT/registry]")
+    run.add_argument("--source", help="dataloop://<dataset-id> or a Dataloop download folder (items/ + json/) "
+                     "[default: the bundled sample]")
+    run.add_argument("--registry", help="dataloop://<project-id> or a local model registry folder "
+                     "[default: OUTPUT/registry]")
+    run.add_argument("--base-model", help="Dataloop model id to clone when registering [default: create through "
+                     "the project's movinet app]")
+    add_dataloop_filter_flags(run)
     run.add_argument("--output", default="movinet-run", help="empty or new folder for every output "
                      "[default: ./movinet-run]")
     run.add_argument("--run-id", default="", help="idempotency key of the registration [default: the run name]")
@@ -158,8 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = command("export", cmd_export, "Export a dataset to the exported-dataset contract "
                      "(manifest.jsonl, labels.json).")
-    export.add_argument("--source", required=True, help="Dataloop download folder (items/ + json/)")
-    export.add_argument("--output", required=True, help="empty or new folder")
+    export.add_argument("--source", required=True, help="dataloop://<dataset-id>, or a Dataloop download folder "
+                        "(items/ + json/)")
+    export.add_argument("--output", required=True, help="empty or new folder (for Dataloop: rerun with the same "
+                        "folder to resume an interrupted export)")
+    add_dataloop_filter_flags(export)
 
     records = command("build-tfrecords", cmd_build_tfrecords, "Decode, sample and encode clips into sharded "
                       "SequenceExample TFRecords with Apache Beam.")
@@ -179,11 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--examples", required=True, help="a build-tfrecords output folder")
     evaluate.add_argument("--output", required=True, help="empty or new folder")
 
-    register = command("register", cmd_register, "Register a model in a local registry folder (the model JSON "
-                       "Dataloop would get, plus artifacts).")
+    register = command("register", cmd_register, "Register a model in Dataloop or in a local registry folder "
+                       "(the model JSON Dataloop would get, plus artifacts).")
     register.add_argument("--model", required=True, help="a train output folder")
     register.add_argument("--evaluation", required=True, help="an evaluate output folder")
-    register.add_argument("--registry", required=True, help="local registry folder")
+    register.add_argument("--registry", required=True, help="dataloop://<project-id> or a local registry folder")
+    register.add_argument("--base-model", help="Dataloop model id to clone [default: create through the "
+                          "project's movinet app]")
     register.add_argument("--run-id", required=True, help="idempotency key: the same id updates, never duplicates")
     register.add_argument("--dataset", help="the exported dataset folder, for lineage")
     return parser

@@ -52,13 +52,15 @@ def connect() -> ModuleType:
     """Import dtlpy, select the environment and log in; return the `dtlpy` module."""
     import dtlpy as dl
 
+    logging.getLogger("dtlpy").setLevel(logging.INFO)  # its DEBUG chatter (cookies, tokens) stays out of our logs
     environment = os.environ.get("DATALOOP_ENV", "prod")
     if environment.startswith("http"):
         url = environment.rstrip("/")
         if not url.endswith("/api/v1"):
             raise DataloopError(f"DATALOOP_ENV={environment!r}: a gate URL must end in /api/v1")
-        dl.add_environment(environment=url, gate_url=url.removesuffix("/api/v1"), alias=CUSTOM_ALIAS,
-                           verify_ssl=url.startswith("https"))
+        if dl.client_api.environments.get(url, {}).get("alias") != CUSTOM_ALIAS:
+            dl.add_environment(environment=url, gate_url=url.removesuffix("/api/v1"), alias=CUSTOM_ALIAS,
+                               verify_ssl=url.startswith("https"))
         environment = CUSTOM_ALIAS
     dl.verbose.disable_progress_bar = False
     dl.setenv(environment)

@@ -8,7 +8,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from components.register_model.register import RECORD
 from movinet_pipeline.config import SEED_KEYS, PipelineConfig
+from movinet_pipeline.dataloop import is_dataloop_uri
 
 log = logging.getLogger(__name__)
 TASK_OUTPUTS = {
@@ -26,38 +28,45 @@ class LocalRunResult:
     outputs: dict[str, Path]  # task name -> its main output folder
     metrics: dict
     verdict: dict
-    registered: Path | None
+    registered: dict | None  # register_model's record: {registry, name, model_id | folder}
 
 
 def pipeline_arguments(source: str, config: PipelineConfig, registry: str, run_id: str,
-                       beam_options: str) -> dict:
+                       beam_options: str, **dataloop_options: str) -> dict:
     """The pipeline's parameters for a configuration: the seed keys by name, our keys as JSON."""
     values = config.to_dict()
     extra = {key: value for key, value in values.items() if key not in SEED_KEYS}
     return {"source": source, **{key: values[key] for key in SEED_KEYS},
             "extra_config": json.dumps(extra, sort_keys=True), "beam_options": beam_options,
-            "registry": registry, "run_id": run_id}
+            "registry": registry, "run_id": run_id, **dataloop_options}
+
+
+def _location(value: str | Path) -> str:
+    """A dataloop:// URI as is, a local path made absolute (the steps run in other working directories)."""
+    return str(value) if is_dataloop_uri(str(value)) else str(Path(value).resolve())
 
 
 def run_local(source: str | Path, config: PipelineConfig, output: str | Path, registry: str | Path | None = None,
-              run_id: str = "", beam_options: str = "") -> LocalRunResult:
-    """Run every step under kfp.local in this Python environment; outputs go under `output/kfp`."""
+              run_id: str = "", beam_options: str = "", **dataloop_options: str) -> LocalRunResult:
+    """Run every step under kfp.local in this Python environment; outputs go under `output/kfp`.
+
+    `dataloop_options`: the pipeline's `dataloop_filter`, `subset_filters`, `base_model_id`."""
     from kfp import local
 
     from pipelines.training import training_pipeline
 
     output = Path(output).resolve()
     pipeline_root = output / "kfp"
-    registry_path = Path(registry).resolve() if registry else output / "registry"
+    registry_location = _location(registry) if registry else str(output / "registry")
     warnings.filterwarnings("ignore", message=".*non-Python base image.*")
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
     log.info("running the pipeline locally (kfp.local SubprocessRunner); outputs under %s", pipeline_root)
-    training_pipeline(**pipeline_arguments(str(Path(source).resolve()), config, str(registry_path), run_id,
-                                           beam_options))
-    return collect_outputs(pipeline_root, registry_path, run_id)
+    training_pipeline(**pipeline_arguments(_location(source), config, registry_location, run_id, beam_options,
+                                           **dataloop_options))
+    return collect_outputs(pipeline_root)
 
 
-def collect_outputs(pipeline_root: Path, registry: Path, run_id: str) -> LocalRunResult:
+def collect_outputs(pipeline_root: Path) -> LocalRunResult:
     """Find the newest run under `pipeline_root`, the folders its tasks wrote, and the model it registered."""
     runs = sorted((p for p in pipeline_root.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
     if not runs:
@@ -68,6 +77,6 @@ def collect_outputs(pipeline_root: Path, registry: Path, run_id: str) -> LocalRu
     evaluation = outputs["evaluate"]
     metrics = json.loads((evaluation / "metrics.json").read_text())
     verdict = json.loads((evaluation / "verdict.json").read_text())
-    registered = [p.parent for p in registry.glob("*/model.json")
-                  if json.loads(p.read_text())["metadata"]["system"]["lineage"]["run_id"] in (run_id, run_dir.name)]
-    return LocalRunResult(run_dir, outputs, metrics, verdict, registered[0] if registered else None)
+    record = outputs.get("register-model", Path("/nonexistent")) / RECORD
+    registered = json.loads(record.read_text()) if record.exists() else None
+    return LocalRunResult(run_dir, outputs, metrics, verdict, registered)

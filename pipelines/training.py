@@ -29,15 +29,22 @@ def training_pipeline(
     beam_options: str = "",
     registry: str = "",
     run_id: str = "",
+    dataloop_filter: str = "",
+    subset_filters: str = "",
+    base_model_id: str = "",
 ):
-    """`source`: dataset to train on; `extra_config`: JSON of further configuration keys (see README);
-    `beam_options`: Beam flags for the TFRecord job; `registry`: local registry folder (empty: the step's output);
-    `run_id`: idempotency key of the registration (empty: the pipeline job's name)."""
+    """`source`: `dataloop://<dataset-id>` or a Dataloop download folder; `extra_config`: JSON of further
+    configuration keys (see README); `beam_options`: Beam flags for the TFRecord job; `registry`:
+    `dataloop://<project-id>` or a local registry folder (empty: the step's output); `run_id`: idempotency key of
+    the registration (empty: the pipeline job's name); `dataloop_filter` / `subset_filters`: DQL (JSON) selecting
+    items / assigning subsets; `base_model_id`: Dataloop model to clone. Dataloop credentials come from the
+    environment (DATALOOP_API_KEY or DATALOOP_M2M_*), never from parameters."""
     config_task = make_config(hub_version=hub_version, model_id=model_id, model_mode=model_mode, imgz=imgz,
                               batch_size=batch_size, num_epochs=num_epochs, n_frames=n_frames, top_k=top_k,
                               learning_rate=learning_rate, extra_config=extra_config)
     config_task.set_display_name("validate configuration")
-    export_task = export_dataset(source=source).after(config_task)
+    export_task = export_dataset(source=source, dataloop_filter=dataloop_filter,
+                                 subset_filters=subset_filters).after(config_task)
     export_task.set_display_name("export dataset")
     examples_task = build_tfrecords(dataset=export_task.outputs["dataset"], config=config_task.outputs["config"],
                                     beam_options=beam_options)
@@ -50,6 +57,6 @@ def training_pipeline(
         register_task = register_model(model=train_task.outputs["model"],
                                        evaluation=evaluate_task.outputs["evaluation"],
                                        dataset=export_task.outputs["dataset"], registry=registry,
-                                       run_id=run_id,
+                                       run_id=run_id, base_model_id=base_model_id,
                                        job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)
         register_task.set_display_name("register model")

@@ -140,6 +140,19 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
     return summary
 
 
+def export(source: str, output: str | Path, dql_filter: str = "", subset_filters: str = "") -> ExportSummary:
+    """Export `dataloop://<dataset-id>` (through dtlpy) or a local Dataloop download folder into `output`."""
+    from movinet_pipeline.dataloop import entity_id, is_dataloop_uri
+
+    if is_dataloop_uri(source):
+        from components.export_dataset.dataloop_export import export_dataloop
+
+        return export_dataloop(entity_id(source), output, dql_filter, subset_filters)
+    if dql_filter or subset_filters:
+        raise ExportError("filters apply to Dataloop sources (dataloop://<dataset-id>), not to a local folder")
+    return export_local(source, output)
+
+
 def fingerprint(output: Path) -> str:
     """Content key of an export: the manifest plus every video's size, so new data means a new key."""
     digest = hashlib.sha256((output / contracts.MANIFEST).read_bytes())

@@ -10,84 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 from pathlib import Path
 
-from movinet_pipeline import __version__, contracts
-from movinet_pipeline.config import PipelineConfig, read_config
+from components.register_model.model_entry import RegisterError, artifact_files, build_model_json
 
 log = logging.getLogger(__name__)
 MODEL_JSON = "model.json"
-
-
-class RegisterError(RuntimeError):
-    """The model cannot be registered; the message says why."""
-
-
-def model_name(config: PipelineConfig, run_id: str) -> str:
-    safe_run = re.sub(r"[^A-Za-z0-9_.-]+", "-", run_id).strip("-") or "run"
-    return f"movinet-{config.model_id}-{safe_run}"
-
-
-def model_configuration(config: PipelineConfig, labels: list[str]) -> dict:
-    """Dataloop model `configuration`: the seed keys + ours, with the label maps (string ids, as Dataloop keeps)."""
-    return {
-        **config.to_dict(),
-        "weights_filename": config.weights_filename,
-        "id_to_label_map": {str(i): label for i, label in enumerate(labels)},
-        "label_to_id_map": {label: i for i, label in enumerate(labels)},
-    }
-
-
-def metric_samples(history: dict[str, list[float]], figures: dict) -> list[dict]:
-    """Training curves and evaluation scores as Dataloop PlotSample-shaped dicts (figure, legend, x, y)."""
-    samples = []
-    for key, values in history.items():
-        if key == "epoch":
-            continue
-        legend = "validation" if key.startswith("val_") else "train"
-        figure = key.removeprefix("val_")
-        samples.extend({"figure": figure, "legend": legend, "x": epoch, "y": value}
-                       for epoch, value in enumerate(values))
-    for key in ("top1_accuracy", "top_k_accuracy"):
-        samples.append({"figure": key, "legend": figures["subset"], "x": 0, "y": figures[key]})
-    return samples
-
-
-def build_model_json(model_dir: Path, evaluation_dir: Path, dataset_dir: Path | None, run_id: str) -> dict:
-    config = read_config(model_dir / "config.json")
-    labels = contracts.read_labels(model_dir)
-    figures = json.loads((evaluation_dir / "metrics.json").read_text())
-    history_path = model_dir / "history.json"
-    history = json.loads(history_path.read_text()) if history_path.exists() else {}
-    lineage = {"run_id": run_id, "code_version": __version__}
-    if dataset_dir and (dataset_dir / contracts.EXPORT_INFO).exists():
-        lineage.update(json.loads((dataset_dir / contracts.EXPORT_INFO).read_text()))
-    return {
-        "name": model_name(config, run_id),
-        "description": f"MoViNet-{config.model_id.upper()} fine-tuned by movinet-pipeline",
-        "status": "trained",
-        "inputType": "video",
-        "outputType": "class",
-        "labels": labels,
-        "configuration": model_configuration(config, labels),
-        "metadata": {"system": {"lineage": lineage}, "evaluation": {
-            "subset": figures["subset"], "top1_accuracy": figures["top1_accuracy"],
-            "top_k": figures["top_k"], "top_k_accuracy": figures["top_k_accuracy"]}},
-        "metrics": metric_samples(history, figures),
-        "artifacts": [],
-    }
-
-
-def _artifact_files(model_dir: Path, weights_filename: str) -> list[Path]:
-    """What the adapter needs to serve the model: weights, SavedModel, labels, configuration, history."""
-    wanted = [weights_filename, "labels.json", "config.json", "history.json"]
-    files = [model_dir / name for name in wanted if (model_dir / name).exists()]
-    files += sorted(p for p in (model_dir / "saved_model").rglob("*") if p.is_file())
-    if not (model_dir / weights_filename).exists():
-        raise RegisterError(f"{model_dir} has no weights file {weights_filename!r}: is it a trained model folder?")
-    return files
 
 
 def register_local(model_dir: str | Path, evaluation_dir: str | Path, registry: str | Path, run_id: str,
@@ -104,7 +33,7 @@ def register_local(model_dir: str | Path, evaluation_dir: str | Path, registry: 
         log.info("model %s already registered by run %s: updating it", entry["name"], run_id)
     staging = registry / f".{entry['name']}.staging"
     shutil.rmtree(staging, ignore_errors=True)
-    for source in _artifact_files(model_dir, entry["configuration"]["weights_filename"]):
+    for source in artifact_files(model_dir, entry["configuration"]["weights_filename"]):
         relative = source.relative_to(model_dir)
         (staging / "artifacts" / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, staging / "artifacts" / relative)

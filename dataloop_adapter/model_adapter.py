@@ -1,0 +1,195 @@
+"""The Dataloop model adapter for MoViNet (`dataloop.json` names this module and class).
+
+- `load`: the registered weights artifact; else a TF Hub model from `hub_version` / `model_id` / `model_mode`
+  (or `hub_handle`); else a SavedModel in the artifacts folder. Stream mode needs the model's `stream/` export.
+- `predict`: top-k `class` annotations with confidences over each video's frame range. A video that cannot be
+  decoded is reported (logged and listed in `failed_items`) and gets no annotation; the rest of the batch still
+  gets predictions.
+- `train`: base mode only, through the project's own export -> TFRecords -> trainer code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import dtlpy as dl
+import numpy as np
+import tensorflow as tf
+
+from movinet_pipeline import contracts
+from movinet_pipeline.config import PipelineConfig, resolve_config
+from movinet_pipeline.inference import (SAVED_MODEL, STREAM_MODEL, BaseModel, ModelLoadError, top_k,
+                                        video_clip)
+from movinet_pipeline.video import VideoDecodeError
+
+log = logging.getLogger(__name__)
+MODEL_FILES = ("labels.json", "config.json", "history.json")
+
+
+@dataclass
+class VideoInput:
+    """What `prepare_item_func` hands to `predict`: the decoded clip, or why there is none."""
+
+    item: dl.Item
+    clip: object | None = None
+    error: str | None = None
+
+
+def adapter_config(configuration: dict) -> PipelineConfig:
+    """The model entity's configuration as a validated PipelineConfig (unknown keys, e.g. label maps, ignored)."""
+    known = {f.name for f in dataclasses.fields(PipelineConfig)}
+    return resolve_config(None, None, {k: v for k, v in configuration.items() if k in known})
+
+
+class MovinetAdapter(dl.BaseModelAdapter):
+    def __init__(self, model_entity: dl.Model | None = None):
+        self.model: BaseModel | None = None
+        self.model_dir: Path | None = None
+        self.failed_items: list[dict] = []
+        super().__init__(model_entity)
+
+    # -- configuration ------------------------------------------------------------------------------------------
+    @property
+    def pipeline_config(self) -> PipelineConfig:
+        return adapter_config(dict(self.configuration))
+
+    def _labels(self, local_path: Path) -> list[str]:
+        id_to_label = self.configuration.get("id_to_label_map")
+        if id_to_label:
+            return [id_to_label[str(i)] for i in range(len(id_to_label))]
+        if (local_path / contracts.LABELS).is_file():
+            return contracts.read_labels(local_path)
+        return list(self.model_entity.labels)
+
+    # -- load / save ----------------------------------------------------------------------------------------------
+    def load(self, local_path, **kwargs):
+        config, local_path = self.pipeline_config, Path(local_path)
+        labels = self._labels(local_path)
+        if config.model_mode == "stream":
+            stream = local_path / STREAM_MODEL
+            raise ModelLoadError(
+                f"model {self.model_entity.name!r} is configured for stream mode, but "
+                + (f"stream inference from {stream} is not supported yet" if stream.is_dir() else
+                   "its artifacts hold no stream/ export (train it causal to get one); use model_mode: base"))
+        weights = local_path / config.weights_filename
+        hub_handle = self.configuration.get("hub_handle") or _default_hub_handle(config)
+        if weights.is_file():
+            self.model = BaseModel.from_weights(weights, config, labels)
+        elif not (local_path / SAVED_MODEL).is_dir() and hub_handle:
+            try:
+                self.model = BaseModel.from_hub(hub_handle, labels)
+            except Exception as error:  # noqa: BLE001 - hub raises many types (network, format); name the handle
+                raise ModelLoadError(f"model {self.model_entity.name!r}: no weights artifact, and TF Hub model "
+                                     f"{hub_handle} could not be loaded: {error}") from error
+        elif (local_path / SAVED_MODEL / "saved_model.pb").is_file():
+            self.model = BaseModel.from_saved_model(local_path / SAVED_MODEL, labels)
+        else:
+            raise ModelLoadError(f"model {self.model_entity.name!r}: no {config.weights_filename}, TF Hub handle or "
+                                 f"SavedModel in {local_path}")
+        self.model_dir = local_path
+        log.info("loaded %s (%d labels) from %s", self.model_entity.name, len(labels), self.model.source)
+
+    def save(self, local_path, **kwargs):
+        """Copy the model folder (weights, SavedModel, labels, configuration) into `local_path` for upload."""
+        if self.model_dir is None:
+            raise ModelLoadError("nothing to save: load or train a model first")
+        target = Path(local_path)
+        if target.resolve() == self.model_dir.resolve():
+            return
+        for name in (self.pipeline_config.weights_filename, *MODEL_FILES):
+            if (self.model_dir / name).is_file():
+                shutil.copy2(self.model_dir / name, target / name)
+        if (self.model_dir / SAVED_MODEL).is_dir():
+            shutil.copytree(self.model_dir / SAVED_MODEL, target / SAVED_MODEL, dirs_exist_ok=True)
+
+    # -- prediction -------------------------------------------------------------------------------------------
+    def prepare_item_func(self, item: dl.Item) -> VideoInput:
+        mimetype = item.mimetype or ""
+        if not mimetype.startswith("video/"):
+            raise ValueError(f"item {item.id} ({item.filename}) is {mimetype or 'of unknown type'}, not a video: "
+                             "MoViNet classifies videos only")
+        with tempfile.TemporaryDirectory(prefix="movinet-predict-") as folder:
+            try:
+                path = item.download(local_path=folder, overwrite=True)
+                return VideoInput(item, clip=video_clip(path, self.pipeline_config))
+            except (VideoDecodeError, OSError, ValueError) as error:
+                return VideoInput(item, error=f"{type(error).__name__}: {error}")
+
+    def predict(self, batch: list[VideoInput], **kwargs) -> list[dl.AnnotationCollection]:
+        decodable = [video for video in batch if video.clip is not None]
+        probabilities = (self.model.probabilities(tf.stack([video.clip.frames for video in decodable]))
+                         if decodable else np.zeros([0, 0]))
+        scores = dict(zip((id(video) for video in decodable), probabilities))
+        collections = []
+        for video in batch:
+            collection = dl.AnnotationCollection()
+            if video.clip is None:
+                log.error("cannot predict item %s (%s): %s", video.item.id, video.item.filename, video.error)
+                self.failed_items.append({"item": video.item.id, "filename": video.item.filename,
+                                          "reason": video.error})
+            else:
+                last_frame = _last_frame(video.item, video.clip.last_frame)
+                for rank, guess in enumerate(top_k(scores[id(video)], self.model.labels, self.pipeline_config.top_k)):
+                    collection.add(annotation_definition=dl.Classification(label=guess.label), object_id=rank + 1,
+                                   frame_num=0, end_frame_num=last_frame,
+                                   model_info={"name": self.model_entity.name, "confidence": guess.confidence,
+                                               "model_id": self.model_entity.id})
+            collections.append(collection)
+        return collections
+
+    # -- training ---------------------------------------------------------------------------------------------
+    def train(self, data_path, output_path, **kwargs):
+        """Fine-tune in base mode on the subsets `prepare_data` downloaded into `data_path/<subset>/`."""
+        from components.build_tfrecords.beam_pipeline import build_tfrecords
+        from components.export_dataset.export import export_local
+        from components.train.trainer import train
+
+        config = self.pipeline_config
+        if config.model_mode != "base":
+            raise ValueError(f"model {self.model_entity.name!r}: training is base mode only (model_mode is "
+                             f"{config.model_mode!r}); stream mode is for inference")
+        work = Path(output_path) / "pipeline"
+        merged, subsets = _merge_subset_downloads(Path(data_path), work / "download")
+        export_local(merged, work / "dataset", subsets=subsets, origin=f"dataloop-model:{self.model_entity.id}")
+        build_tfrecords(work / "dataset", work / "examples", config, [])
+        train(work / "examples", Path(output_path), config)
+        shutil.rmtree(work, ignore_errors=True)
+        self.model_dir = Path(output_path)
+        self.model = BaseModel.from_weights(self.model_dir / config.weights_filename, config,
+                                            contracts.read_labels(self.model_dir))
+
+
+def _default_hub_handle(config: PipelineConfig) -> str:
+    from components.train.model import hub_handle
+
+    return hub_handle(config)
+
+
+def _last_frame(item: dl.Item, decoded_last: int) -> int:
+    frames = (item.metadata.get("system") or {}).get("nb_frames")
+    return int(frames) - 1 if frames else decoded_last
+
+
+def _merge_subset_downloads(data_path: Path, merged: Path) -> tuple[Path, dict[str, str]]:
+    """`data_path/<subset>/{items,json}` (BaseModelAdapter.prepare_data) -> one download folder + subset map."""
+    subsets: dict[str, str] = {}
+    for subset in contracts.SUBSETS:
+        root = data_path / subset
+        for json_path in sorted((root / "json").rglob("*.json")) if (root / "json").is_dir() else ():
+            record = json.loads(json_path.read_text())
+            subsets[record["id"]] = subset
+            for source, target in ((json_path, merged / json_path.relative_to(root)),
+                                   (root / "items" / record["filename"].lstrip("/"),
+                                    merged / "items" / record["filename"].lstrip("/"))):
+                if source.is_file():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(source, target)
+    if not subsets:
+        raise ValueError(f"no downloaded subsets under {data_path}: expected {data_path}/train/json/...")
+    return merged, subsets

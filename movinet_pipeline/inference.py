@@ -1,0 +1,114 @@
+"""Prediction on video files, with exactly the input path of training and evaluation.
+
+A video is decoded and sampled by the same code as build_tfrecords (`video.read_clip`), its frames are stored as
+the same JPEG SequenceExample, and parsed by the same tf.data function as evaluation (`data.parse_clip`, centre
+crop): what the model sees at prediction is what it saw at evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from movinet_pipeline import contracts
+from movinet_pipeline.config import PipelineConfig
+from movinet_pipeline.records import ClipRecord, serialize_clip
+from movinet_pipeline.video import encode_jpeg, read_clip
+
+log = logging.getLogger(__name__)
+SAVED_MODEL = "saved_model"
+STREAM_MODEL = "stream"
+
+
+class ModelLoadError(RuntimeError):
+    """No usable model at the given place; the message says what was looked for."""
+
+
+@dataclass(frozen=True)
+class VideoClip:
+    frames: tf.Tensor  # float32 [n_frames, imgz, imgz, 3] in [0, 1]
+    first_frame: int
+    last_frame: int  # the last frame the clip covers (inclusive)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    confidence: float
+
+
+def video_clip(path: str | Path, config: PipelineConfig) -> VideoClip:
+    """Decode, sample and crop a clip of `path` as evaluation does. Raises VideoDecodeError/OSError/ValueError."""
+    from components.train.data import parse_clip
+
+    clip = read_clip(str(path), 0, None, config.frames_per_record, config.short_side, config.sampling,
+                     config.frame_step)
+    record = ClipRecord(jpeg_frames=[encode_jpeg(frame, config.jpeg_quality) for frame in clip.frames],
+                        label_index=0, label_text="", media_id="", frame_indices=clip.frame_indices,
+                        source_fps=clip.fps or 0.0)
+    frames, _ = parse_clip(tf.constant(serialize_clip(record)), config.n_frames, config.imgz, training=False)
+    return VideoClip(frames, min(clip.frame_indices), max(clip.frame_indices))
+
+
+def top_k(probabilities: np.ndarray, labels: list[str], k: int) -> list[Prediction]:
+    order = np.argsort(-probabilities)[: min(k, len(labels))]
+    return [Prediction(labels[i], float(probabilities[i])) for i in order]
+
+
+class BaseModel:
+    """A base-mode classifier: clip batch [B, T, H, W, 3] -> class probabilities [B, C]."""
+
+    def __init__(self, predict_fn, labels: list[str], source: str) -> None:
+        self._predict_fn, self.labels, self.source = predict_fn, labels, source
+
+    def probabilities(self, clips: tf.Tensor) -> np.ndarray:
+        return np.asarray(self._predict_fn(clips))
+
+    @classmethod
+    def from_weights(cls, weights: Path, config: PipelineConfig, labels: list[str]) -> "BaseModel":
+        """A freshly built MovinetClassifier with the tf_keras weights file loaded."""
+        from components.train import model as modeling
+
+        classifier = modeling.build_classifier(
+            modeling.build_backbone(config.model_id, config.conv_type, config.norm_momentum), len(labels),
+            config.n_frames, config.imgz)
+        classifier.load_weights(str(weights))
+        return cls(lambda clips: tf.nn.softmax(classifier(clips, training=False)), labels, f"weights {weights}")
+
+    @classmethod
+    def from_saved_model(cls, path: Path, labels: list[str]) -> "BaseModel":
+        serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+        outputs = set(serve.structured_outputs)
+        key = "probabilities" if "probabilities" in outputs else sorted(outputs)[0]
+
+        def predict(clips: tf.Tensor) -> tf.Tensor:
+            result = serve(image=clips)[key] if "image" in serve.structured_input_signature[1] else serve(clips)[key]
+            return result if key == "probabilities" else tf.nn.softmax(result)
+
+        return cls(predict, labels, f"SavedModel {path}")
+
+    @classmethod
+    def from_hub(cls, handle: str, labels: list[str]) -> "BaseModel":
+        """A TF Hub MoViNet (Kinetics-600 head): `handle` is a tfhub.dev URL or a local path."""
+        import tensorflow_hub as hub
+
+        layer = hub.KerasLayer(handle, trainable=False)
+        return cls(lambda clips: tf.nn.softmax(layer({"image": clips})), labels, f"TF Hub {handle}")
+
+
+def load_model_folder(model_dir: str | Path, config: PipelineConfig, labels: list[str] | None = None) -> BaseModel:
+    """A trained model folder (the model contract): its weights file, else its SavedModel."""
+    model_dir = Path(model_dir)
+    labels = labels or contracts.read_labels(model_dir)
+    weights = model_dir / config.weights_filename
+    if weights.is_file():
+        return BaseModel.from_weights(weights, config, labels)
+    if (model_dir / SAVED_MODEL / "saved_model.pb").is_file():
+        return BaseModel.from_saved_model(model_dir / SAVED_MODEL, labels)
+    if (model_dir / "saved_model.pb").is_file():
+        return BaseModel.from_saved_model(model_dir, labels)
+    raise ModelLoadError(f"{model_dir} holds no {config.weights_filename} and no SavedModel")
