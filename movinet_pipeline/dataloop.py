@@ -69,7 +69,7 @@ def connect() -> ModuleType:
     if api_key:
         try:
             dl.login_api_key(api_key)
-        except ValueError:
+        except (ValueError, dl.exceptions.ExceptionMain):  # a 401 surfaces as TokenExpired or Unauthorized
             raise DataloopError(f"Dataloop ({environment}) rejected the API key in DATALOOP_API_KEY"
                                 f"{'_FILE' if not os.environ.get('DATALOOP_API_KEY') else ''}: "
                                 "is it valid and unexpired?") from None
@@ -77,7 +77,7 @@ def connect() -> ModuleType:
         if not dl.login_m2m(email=email, password=password):
             raise DataloopError(f"Dataloop ({environment}) rejected the M2M login of {email}: "
                                 "check DATALOOP_M2M_EMAIL / DATALOOP_M2M_PASSWORD")
-    elif dl.token_expired():
+    else:
         raise DataloopError("no Dataloop credentials: set DATALOOP_API_KEY (or DATALOOP_API_KEY_FILE), or "
                             "DATALOOP_M2M_EMAIL and DATALOOP_M2M_PASSWORD")
     log.info("connected to Dataloop %s as %s", environment, dl.info(with_token=False)["user_email"])

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# dtlpy reads DATALOOP_PATH (its cookie/state folder) once, at import: point it at a private folder first.
+os.environ["DATALOOP_PATH"] = tempfile.mkdtemp(prefix="dataloop-home-")
+for _variable in ("DATALOOP_API_KEY", "DATALOOP_API_KEY_FILE", "DATALOOP_M2M_EMAIL", "DATALOOP_M2M_PASSWORD",
+                  "DATALOOP_ENV"):
+    os.environ.pop(_variable, None)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -54,3 +61,52 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "metrics": json.loads((run_dir / "evaluate" / "evaluation" / "metrics.json").read_text()),
         "registry": output / "registry",
     }
+
+
+@pytest.fixture(scope="session")
+def dataloop_emulator():
+    """The local Dataloop gate, with a project that has the MoViNet app (dataloop.json) installed."""
+    from tests.dataloop_emulator.server import DataloopEmulator
+
+    emulator = DataloopEmulator().start()
+    emulator.project = emulator.store.add_project("movinet-tests")
+    emulator.store.add_app(emulator.project["id"], json.loads((REPO / "dataloop_adapter" / "dataloop.json").read_text()))
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def dataloop_env(dataloop_emulator, monkeypatch: pytest.MonkeyPatch):
+    """Credentials and gate for this test, from the environment as in production."""
+    monkeypatch.setenv("DATALOOP_ENV", dataloop_emulator.url)
+    monkeypatch.setenv("DATALOOP_API_KEY", dataloop_emulator.issue_token())
+    return dataloop_emulator
+
+
+@pytest.fixture(scope="session")
+def dataloop_dataset(dataloop_emulator, sample_dir: Path) -> dict:
+    """The small sample uploaded into the emulator through dtlpy (videos, then class annotations)."""
+    from tests.dataloop_emulator.seed import upload_download_folder
+
+    dataset = dataloop_emulator.store.add_dataset(dataloop_emulator.project["id"], "directions",
+                                                  labels=["down", "left", "right", "up"])
+    with _dataloop_credentials(dataloop_emulator):
+        from movinet_pipeline.dataloop import connect
+
+        dl = connect()
+        upload_download_folder(dl, dl.datasets.get(dataset_id=dataset["id"]), sample_dir)
+    return dataset
+
+
+@contextlib.contextmanager
+def _dataloop_credentials(emulator):
+    saved = {key: os.environ.get(key) for key in ("DATALOOP_ENV", "DATALOOP_API_KEY")}
+    os.environ.update({"DATALOOP_ENV": emulator.url, "DATALOOP_API_KEY": emulator.issue_token()})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -20,3 +20,23 @@ def seed_dataset(store: Store, project_id: str, name: str, folder: Path) -> dict
         for annotation in record.get("annotations", []):
             store.add_annotation(item["id"], {k: v for k, v in annotation.items() if k not in ("id", "itemId")})
     return dataset
+
+
+def upload_download_folder(dl, dataset, folder: Path) -> int:
+    """Upload a download folder's videos and their `class` annotations through dtlpy, as a user would."""
+    records = [json.loads(path.read_text()) for path in sorted((folder / "json").rglob("*.json"))]
+    by_dir: dict[str, list[dict]] = {}
+    for record in records:
+        by_dir.setdefault(record["dir"], []).append(record)
+    for directory, group in by_dir.items():
+        paths = [str(folder / "items" / record["filename"].lstrip("/")) for record in group]
+        list(dataset.items.upload(local_path=paths, remote_path=directory) or [])
+    for record in records:
+        item = dataset.items.get(filepath=record["filename"])
+        builder = item.annotations.builder()
+        for object_id, annotation in enumerate(record.get("annotations", []), start=1):
+            frames = annotation["metadata"]["system"]
+            builder.add(annotation_definition=dl.Classification(label=annotation["label"]), object_id=object_id,
+                        frame_num=frames.get("frame", 0), end_frame_num=frames.get("endFrame"))
+        item.annotations.upload(builder)
+    return len(records)

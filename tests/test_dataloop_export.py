@@ -1,0 +1,153 @@
+"""export_dataset from Dataloop, through the real dtlpy SDK against the local gate emulator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from components.export_dataset.dataloop_export import export_dataloop
+from components.export_dataset.export import ExportError, export_local
+from movinet_pipeline import contracts
+from movinet_pipeline.dataloop import DataloopError
+from tests.conftest import REPO
+from tests.dataloop_emulator.seed import seed_dataset
+
+CLASS = {"type": "class", "coordinates": [], "metadata": {"system": {"frame": 0, "endFrame": 23}}}
+
+
+def _manifest(folder: Path) -> list[tuple]:
+    return sorted((e.video, e.label, e.subset, e.start_frame, e.end_frame) for e in contracts.read_manifest(folder))
+
+
+def _video_streams(emulator, dataset_id: str) -> int:
+    video_ids = {i["id"] for i in emulator.store.items.values()
+                 if i["datasetId"] == dataset_id and i["metadata"]["system"].get("mimetype", "").startswith("video")}
+    return sum(1 for method, path in emulator.requests
+               if method == "GET" and path.endswith("/stream") and path.split("/")[-2] in video_ids)
+
+
+def test_export_from_dataloop_matches_the_local_export_of_the_same_videos(dataloop_env, dataloop_dataset, sample_dir,
+                                                                          tmp_path):
+    summary = export_dataloop(dataloop_dataset["id"], tmp_path / "remote")
+    export_local(sample_dir, tmp_path / "local")
+    assert _manifest(tmp_path / "remote") == _manifest(tmp_path / "local")
+    assert summary.labels == ["down", "left", "right", "up"] and summary.clips_per_subset == {"train": 12,
+                                                                                             "validation": 8}
+    for entry in contracts.read_manifest(tmp_path / "remote"):
+        assert (tmp_path / "remote" / entry.video).read_bytes() == (sample_dir / entry.video).read_bytes()
+    info = json.loads((tmp_path / "remote" / contracts.EXPORT_INFO).read_text())
+    assert info["source"] == f"dataloop://{dataloop_dataset['id']}" and info["dataset_id"] == dataloop_dataset["id"]
+
+
+def test_interrupted_export_resumes_without_downloading_complete_files_again(dataloop_env, dataloop_dataset, tmp_path):
+    output = tmp_path / "export"
+    export_dataloop(dataloop_dataset["id"], output)
+    videos = sorted((output / "items").rglob("*.mp4"))
+    expected = {path: path.read_bytes() for path in videos}
+    videos[0].unlink()  # never downloaded
+    partial = videos[1].with_name(videos[1].name + ".download")  # dtlpy's in-flight file of a killed export
+    videos[1].rename(partial)
+    partial.write_bytes(expected[videos[1]][:100])
+    before = _video_streams(dataloop_env, dataloop_dataset["id"])
+    export_dataloop(dataloop_dataset["id"], output)
+    assert _video_streams(dataloop_env, dataloop_dataset["id"]) - before == 2
+    assert not partial.exists()
+    assert {path: path.read_bytes() for path in sorted((output / "items").rglob("*.mp4"))} == expected
+
+
+def test_dql_filter_narrows_the_items(dataloop_env, dataloop_dataset, tmp_path):
+    summary = export_dataloop(dataloop_dataset["id"], tmp_path / "export", json.dumps({"name": "*_000.mp4"}))
+    assert summary.clips_per_subset == {"train": 4, "validation": 4}
+    assert {Path(e.video).name for e in contracts.read_manifest(tmp_path / "export")} == {
+        f"{label}_000.mp4" for label in ("down", "left", "right", "up")}
+
+
+def test_subset_filters_define_the_subsets(dataloop_env, dataloop_dataset, tmp_path):
+    swapped = {"train": {"dir": "/validation"}, "validation": {"filter": {"dir": "/train"}}}
+    summary = export_dataloop(dataloop_dataset["id"], tmp_path / "export", subset_filters=json.dumps(swapped))
+    assert summary.clips_per_subset == {"train": 8, "validation": 12}
+    for entry in contracts.read_manifest(tmp_path / "export"):
+        assert entry.subset == ("train" if "/validation/" in entry.video else "validation")
+
+
+def test_problem_items_are_reported_and_the_export_goes_on(dataloop_env, sample_dir, tmp_path):
+    store = dataloop_env.store
+    dataset = seed_dataset(store, dataloop_env.project["id"], "messy", sample_dir)
+    video = (sample_dir / "items" / "train" / "up_000.mp4").read_bytes()
+    store.add_item(dataset["id"], "/train/notes.txt", b"not a video")
+    store.add_item(dataset["id"], "/train/unlabelled.mp4", video)
+    broken = store.add_item(dataset["id"], "/train/broken-annotation.mp4", video)
+    store.add_annotation(broken["id"], {**CLASS, "label": "up", "metadata": {"system": {"frame": "first"}}})
+    tagged = store.add_item(dataset["id"], "/pool/tagged.mp4", video, {"system": {"tags": {"validation": True}}})
+    store.add_annotation(tagged["id"], {**CLASS, "label": "up"})
+    summary = export_dataloop(dataset["id"], tmp_path / "export")
+    reasons = {e.item: e.reason for e in contracts.read_errors(tmp_path / "export" / contracts.ERRORS)}
+    assert reasons["/train/notes.txt"].startswith("not a video")
+    assert "no class annotation" in reasons["/train/unlabelled.mp4"]
+    assert reasons["/train/broken-annotation.mp4"].startswith("unreadable annotation")
+    assert summary.skipped == 3 and summary.clips_per_subset == {"train": 12, "validation": 9}
+    assert not (tmp_path / "export" / "items" / "train" / "notes.txt").exists()  # reported, never downloaded
+
+
+def test_clear_errors_for_a_wrong_dataset_an_empty_subset_and_one_sided_labels(dataloop_env, dataloop_dataset,
+                                                                               sample_dir, tmp_path):
+    with pytest.raises(ExportError, match="dataset 'no-such-dataset' not found"):
+        export_dataloop("no-such-dataset", tmp_path / "a")
+    with pytest.raises(ExportError, match="subset 'validation' has no labelled clip"):
+        export_dataloop(dataloop_dataset["id"], tmp_path / "b", json.dumps({"dir": "/train"}))
+    with pytest.raises(ExportError, match="subset filter 'validation' matches no video"):
+        export_dataloop(dataloop_dataset["id"], tmp_path / "c", subset_filters=json.dumps(
+            {"train": {"dir": "/train"}, "validation": {"dir": "/nowhere"}}))
+    store = dataloop_env.store
+    dataset = seed_dataset(store, dataloop_env.project["id"], "one-sided", sample_dir)
+    extra = store.add_item(dataset["id"], "/train/sideways.mp4", (sample_dir / "items/train/up_000.mp4").read_bytes())
+    store.add_annotation(extra["id"], {**CLASS, "label": "sideways"})
+    with pytest.raises(ExportError, match="'sideways' is only in train"):
+        export_dataloop(dataset["id"], tmp_path / "d")
+    with pytest.raises(ExportError, match="filter is not valid JSON"):
+        export_dataloop(dataloop_dataset["id"], tmp_path / "e", "{dir: /train}")
+
+
+def test_credentials_come_from_the_environment_or_a_mounted_secret(dataloop_emulator, dataloop_dataset, monkeypatch,
+                                                                   tmp_path):
+    from movinet_pipeline.dataloop import connect
+
+    monkeypatch.setenv("DATALOOP_ENV", dataloop_emulator.url)
+    with pytest.raises(DataloopError, match="no Dataloop credentials"):
+        connect()
+    monkeypatch.setenv("DATALOOP_API_KEY", "eyJhbGciOiJIUzI1NiJ9.eyJlbWFpbCI6ImEiLCJleHAiOjk5OTk5OTk5OTl9.forged")
+    with pytest.raises(DataloopError, match="rejected the API key"):
+        connect()
+    monkeypatch.delenv("DATALOOP_API_KEY")
+    secret = tmp_path / "secret" / "api-key"
+    secret.parent.mkdir()
+    secret.write_text(dataloop_emulator.issue_token("secret-user@example.com") + "\n")
+    monkeypatch.setenv("DATALOOP_API_KEY_FILE", str(secret))
+    assert connect().info(with_token=False)["user_email"] == "secret-user@example.com"
+    monkeypatch.delenv("DATALOOP_API_KEY_FILE")
+    dataloop_emulator.m2m_users["robot@example.com"] = "s3cret"
+    monkeypatch.setenv("DATALOOP_M2M_EMAIL", "robot@example.com")
+    monkeypatch.setenv("DATALOOP_M2M_PASSWORD", "wrong")
+    with pytest.raises(DataloopError, match="rejected the M2M login of robot@example.com"):
+        connect()
+    monkeypatch.setenv("DATALOOP_M2M_PASSWORD", "s3cret")
+    assert connect().info(with_token=False)["user_email"] == "robot@example.com"
+
+
+def test_cli_export_from_dataloop_never_prints_the_key(dataloop_emulator, dataloop_dataset, tmp_path):
+    key = dataloop_emulator.issue_token()
+    env = {**__import__("os").environ, "DATALOOP_ENV": dataloop_emulator.url, "DATALOOP_API_KEY": key}
+    command = [sys.executable, "-m", "movinet_pipeline.cli", "-v", "export", "--source",
+               f"dataloop://{dataloop_dataset['id']}", "--output", str(tmp_path / "export")]
+    completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert len(list(contracts.read_manifest(tmp_path / "export"))) == 20
+    assert key not in completed.stdout + completed.stderr
+    assert key[-20:] not in completed.stdout + completed.stderr
+    missing = subprocess.run(command[:3] + command[4:-1] + [str(tmp_path / "other")], cwd=REPO,
+                             env={**env, "DATALOOP_API_KEY": ""}, capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 1 and "no Dataloop credentials" in missing.stderr
