@@ -110,3 +110,34 @@ def _dataloop_credentials(emulator):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def dataloop_pipeline_run(dataloop_emulator, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The whole pipeline once with Dataloop as source and registry: the bundled sample is uploaded into the
+    emulator through dtlpy, then `movinet-pipeline run --source dataloop://... --registry dataloop://...`."""
+    from movinet_pipeline.sample_data import generate_sample_dataset
+    from tests.dataloop_emulator.seed import upload_download_folder
+
+    sample = generate_sample_dataset(tmp_path_factory.mktemp("dataloop-sample") / "data")
+    dataset = dataloop_emulator.store.add_dataset(dataloop_emulator.project["id"], "directions-e2e",
+                                                  labels=["down", "left", "right", "up"])
+    with _dataloop_credentials(dataloop_emulator):
+        from movinet_pipeline.dataloop import connect
+
+        dl = connect()
+        upload_download_folder(dl, dl.datasets.get(dataset_id=dataset["id"]), sample)
+        env = dict(os.environ)
+    output = tmp_path_factory.mktemp("dataloop-run") / "out"
+    completed = subprocess.run(
+        [sys.executable, "-m", "movinet_pipeline.cli", "run", "--source", f"dataloop://{dataset['id']}",
+         "--registry", f"dataloop://{dataloop_emulator.project['id']}", "--profile", "cpu-sample",
+         "--output", str(output), "--run-id", "dataloop-e2e"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=40 * 60,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    run_dir = next(p for p in (output / "kfp").iterdir() if p.is_dir())
+    return {"dataset": dataset, "sample": sample, "stdout": completed.stdout, "stderr": completed.stderr,
+            "key": env["DATALOOP_API_KEY"], "run_dir": run_dir, "model": run_dir / "train" / "model",
+            "evaluation": run_dir / "evaluate" / "evaluation", "export": run_dir / "export-dataset" / "dataset",
+            "registered": json.loads((run_dir / "register-model" / "registered" / "registered.json").read_text())}

@@ -1,0 +1,152 @@
+"""The MoViNet Dataloop model adapter: manifest, loading sources, input parity with the records, failure handling."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from movinet_pipeline.config import SEED_KEYS, PipelineConfig
+from tests.conftest import REPO
+
+MANIFEST = REPO / "dataloop_adapter" / "dataloop.json"
+LABELS = ["down", "left", "right", "up"]
+
+
+def _dl(dataloop_env):
+    from movinet_pipeline.dataloop import connect
+
+    return connect()
+
+
+def _model_entity(dl, emulator, configuration: dict, labels=LABELS, name="adapter-test"):
+    """A model entity in the emulator (as a deployed app would have it), fetched through dtlpy."""
+    from tests.dataloop_emulator.store import new_id
+
+    model_id = new_id()
+    emulator.store.models[model_id] = {
+        "id": model_id, "name": f"{name}-{model_id[-4:]}", "projectId": emulator.project["id"], "status": "trained",
+        "labels": labels, "configuration": configuration, "artifacts": [], "inputType": "video",
+        "outputType": "class", "metadata": {"system": {}}, "context": {"project": emulator.project["id"]}}
+    return dl.models.get(model_id=model_id)
+
+
+def test_the_manifest_parses_as_a_dpk_and_names_the_adapter_class():
+    import dtlpy as dl
+
+    manifest = json.loads(MANIFEST.read_text())
+    dpk = dl.Dpk.from_json(manifest, client_api=dl.client_api)
+    module = dpk.components.modules[0]
+    entry_point = REPO / module.entry_point
+    assert entry_point.is_file()
+    adapter_module = importlib.import_module(".".join(entry_point.relative_to(REPO).with_suffix("").parts))
+    assert issubclass(getattr(adapter_module, module.class_name), dl.BaseModelAdapter)
+    model = dpk.components.models[0]
+    assert model["moduleName"] == module.name and model["inputType"] == "video" and model["outputType"] == "class"
+    defaults = PipelineConfig().to_dict()
+    assert {key: model["configuration"][key] for key in SEED_KEYS} == {key: defaults[key] for key in SEED_KEYS}
+
+
+def test_prediction_input_equals_what_evaluation_reads_from_the_records(dataloop_pipeline_run):
+    from components.train.data import parse_clip, record_files
+    from movinet_pipeline.config import read_config
+    from movinet_pipeline.inference import video_clip
+
+    config = read_config(dataloop_pipeline_run["model"] / "config.json")
+    export = dataloop_pipeline_run["export"]
+    videos = {json.loads(p.read_text())["id"]: export / "items" / json.loads(p.read_text())["filename"].lstrip("/")
+              for p in (export / "json").rglob("*.json")}
+    examples = dataloop_pipeline_run["run_dir"] / "build-tfrecords" / "examples"
+    checked = 0
+    for serialized in tf.data.TFRecordDataset(record_files(examples, "validation")).take(3):
+        example = tf.train.SequenceExample.FromString(serialized.numpy())
+        media_id = example.context.feature["clip/media_id"].bytes_list.value[0].decode()
+        from_records, _ = parse_clip(serialized, config.n_frames, config.imgz, training=False)
+        from_video = video_clip(videos[media_id], config)
+        np.testing.assert_array_equal(from_video.frames.numpy(), from_records.numpy())
+        checked += 1
+    assert checked == 3
+
+
+def test_one_undecodable_video_is_reported_and_the_others_are_predicted(dataloop_pipeline_run, dataloop_env,
+                                                                       tmp_path):
+    from dataloop_adapter.model_adapter import MovinetAdapter
+
+    dl = _dl(dataloop_env)
+    model = dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"])
+    dataset = dl.datasets.get(dataset_id=dataloop_pipeline_run["dataset"]["id"])
+    (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00 ftypisom" + b"x" * 500)
+    (tmp_path / "notes.txt").write_text("hello")
+    broken = dataset.items.upload(local_path=str(tmp_path / "broken.mp4"), remote_path="/incoming")
+    good = dataset.items.get(filepath="/validation/up_000.mp4")
+    adapter = MovinetAdapter(model)
+    _, annotations = adapter.predict_items([good, broken])
+    assert [f["item"] for f in adapter.failed_items] == [broken.id]
+    assert "VideoDecodeError" in adapter.failed_items[0]["reason"]
+    assert {a.item_id for a in annotations} == {good.id}
+    text = dataset.items.upload(local_path=str(tmp_path / "notes.txt"), remote_path="/incoming")
+    with pytest.raises(ValueError, match=f"item {text.id} \\(/incoming/notes.txt\\) is text/plain, not a video"):
+        adapter.prepare_item_func(text)
+
+
+def test_stream_mode_says_what_is_missing(dataloop_pipeline_run, dataloop_env):
+    from dataloop_adapter.model_adapter import MovinetAdapter
+    from movinet_pipeline.inference import ModelLoadError
+
+    dl = _dl(dataloop_env)
+    model = dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"])
+    model.configuration["model_mode"] = "stream"
+    with pytest.raises(ModelLoadError, match="no stream/ export"):
+        MovinetAdapter(model)
+
+
+def test_stream_mode_training_is_refused(dataloop_env, tmp_path):
+    from dataloop_adapter.model_adapter import MovinetAdapter
+
+    dl = _dl(dataloop_env)
+    adapter = MovinetAdapter()
+    adapter.model_entity = _model_entity(dl, dataloop_env, {**PipelineConfig().to_dict(), "model_mode": "stream"})
+    with pytest.raises(ValueError, match="training is base mode only"):
+        adapter.train(tmp_path / "data", tmp_path / "out")
+
+
+class _TinyHubVideoModel(tf.Module):
+    """Shaped like a TF Hub MoViNet: {"image": [B, T, H, W, 3]} -> logits; a mean-colour linear classifier."""
+
+    def __init__(self, weights: np.ndarray):
+        super().__init__()
+        self.weights = tf.Variable(weights, dtype=tf.float32)
+
+    @tf.function(input_signature=[{"image": tf.TensorSpec([None, None, None, None, 3], tf.float32)}])
+    def __call__(self, inputs):
+        return tf.reduce_mean(inputs["image"], axis=[1, 2, 3]) @ self.weights
+
+
+def test_without_weights_the_adapter_loads_the_tf_hub_model_named_by_the_configuration(
+        dataloop_env, monkeypatch, tmp_path, sample_dir):
+    """The real handle (hub_version / model_id / model_mode) resolved through TF Hub's cache, where the test put a
+    small model of its own (tfhub.dev is not reachable here)."""
+    from components.train.model import hub_handle
+    from dataloop_adapter.model_adapter import MovinetAdapter
+
+    config = PipelineConfig(model_id="a2", hub_version=3, imgz=32, n_frames=4)
+    handle = hub_handle(config)
+    assert handle == "https://tfhub.dev/tensorflow/movinet/a2/base/kinetics-600/classification/3"
+    cache = tmp_path / "tfhub-cache"
+    weights = np.eye(3, 4, dtype=np.float32) * 10  # red, green, blue mean -> classes 0, 1, 2
+    tf.saved_model.save(_TinyHubVideoModel(weights), str(cache / hashlib.sha1(handle.encode()).hexdigest()))
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
+    dl = _dl(dataloop_env)
+    adapter = MovinetAdapter()
+    adapter.load_from_model(_model_entity(dl, dataloop_env, config.to_dict(), labels=["r", "g", "b", "k"]),
+                            local_path=str(tmp_path / "artifacts"))
+    assert adapter.model.source == f"TF Hub {handle}"
+    red = np.zeros([1, 4, 32, 32, 3], np.float32)
+    red[..., 0] = 1.0
+    probabilities = adapter.model.probabilities(tf.constant(red))
+    assert probabilities.argmax() == 0 and probabilities[0, 0] > 0.99

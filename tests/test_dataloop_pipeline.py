@@ -1,0 +1,92 @@
+"""End to end with Dataloop: upload -> pipeline (export, TFRecords, train, evaluate, register) -> the adapter predicts
+with the registered model. Everything goes through the real dtlpy SDK against the emulator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from movinet_pipeline.config import SEED_KEYS
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def registered_model(dataloop_pipeline_run, dataloop_emulator) -> dict:
+    model_id = dataloop_pipeline_run["registered"]["model_id"]
+    return dataloop_emulator.store.models[model_id]
+
+
+def test_the_pipeline_registers_a_trained_model_in_the_dataloop_project(dataloop_pipeline_run, registered_model,
+                                                                        dataloop_emulator):
+    assert "Registered model: movinet-a0-dataloop-e2e in dataloop://" in dataloop_pipeline_run["stdout"]
+    model = registered_model
+    assert model["name"] == "movinet-a0-dataloop-e2e" and model["status"] == "trained"
+    assert model["projectId"] == dataloop_emulator.project["id"]
+    assert model["app"]["dpkName"] == "movinet"  # created through the app's dpk
+    assert model["labels"] == ["down", "left", "right", "up"]
+    configuration = model["configuration"]
+    assert set(SEED_KEYS) <= set(configuration) and configuration["weights_filename"] == "model.weights.h5"
+    assert configuration["id_to_label_map"] == {"0": "down", "1": "left", "2": "right", "3": "up"}
+    assert configuration["label_to_id_map"] == {"down": 0, "left": 1, "right": 2, "up": 3}
+    lineage = model["metadata"]["system"]["lineage"]
+    export_info = json.loads((dataloop_pipeline_run["export"] / "export.json").read_text())
+    assert lineage["run_id"] == "dataloop-e2e" and lineage["dataset_id"] == dataloop_pipeline_run["dataset"]["id"]
+    assert lineage["export_fingerprint"] == export_info["export_fingerprint"]
+    artifact_names = {dataloop_emulator.store.items[a["itemId"]]["filename"].split(
+        f"/artifacts/models/{model['name']}/", 1)[1] for a in model["artifacts"]}
+    assert {"model.weights.h5", "labels.json", "config.json", "saved_model/saved_model.pb"} <= artifact_names
+    binaries = next(d for d in dataloop_emulator.store.datasets.values()
+                    if d["name"] == "Binaries" and d["projects"] == [dataloop_emulator.project["id"]])
+    weights_item = next(i for i in dataloop_emulator.store.items.values()
+                        if i["datasetId"] == binaries["id"] and i["filename"].endswith("/model.weights.h5"))
+    weights = dataloop_pipeline_run["model"] / "model.weights.h5"
+    assert dataloop_emulator.store.blobs[weights_item["id"]] == weights.read_bytes()
+    metrics = [m for m in dataloop_emulator.store.metrics if m["modelId"] == model["id"]]
+    assert {m["figure"] for m in metrics} >= {"loss", "accuracy", "top1_accuracy"}
+    assert all(m["datasetId"] == dataloop_pipeline_run["dataset"]["id"] for m in metrics)
+
+
+def test_the_key_never_reaches_logs_or_the_compiled_pipeline(dataloop_pipeline_run):
+    key = dataloop_pipeline_run["key"]
+    for text in (dataloop_pipeline_run["stdout"], dataloop_pipeline_run["stderr"]):
+        assert key not in text and key.split(".")[-1] not in text
+    for path in dataloop_pipeline_run["run_dir"].rglob("*.json"):
+        assert key not in path.read_text(errors="replace"), path
+    compiled = yaml.safe_load((REPO / "pipeline.yaml").read_text())
+    parameters = {name.lower() for name in compiled["root"]["inputDefinitions"]["parameters"]}
+    assert not {name for name in parameters if any(word in name for word in ("password", "key", "token", "secret"))}
+
+
+def test_the_adapter_predicts_with_the_registered_model_and_uploads_annotations(dataloop_pipeline_run,
+                                                                                 dataloop_env):
+    from dataloop_adapter.model_adapter import MovinetAdapter
+    from movinet_pipeline.dataloop import connect
+
+    dl = connect()
+    model = dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"])
+    adapter = MovinetAdapter(model)
+    dataset = dl.datasets.get(dataset_id=dataloop_pipeline_run["dataset"]["id"])
+    items = [item for page in dataset.items.list(filters=dl.Filters(field="dir", values="/validation"))
+             for item in page][:16]
+    truth = {item.id: item.name.split("_")[0] for item in items}
+    _, annotations = adapter.predict_items(items)
+    assert not adapter.failed_items
+    by_item: dict[str, list] = {}
+    for annotation in annotations:
+        by_item.setdefault(annotation.item_id, []).append(annotation)
+    assert set(by_item) == set(truth)
+    correct = 0
+    for item_id, predicted in by_item.items():
+        assert len(predicted) == 3  # top_k
+        confidences = [a.metadata["user"]["model"]["confidence"] for a in predicted]
+        assert all(0.0 <= c <= 1.0 for c in confidences) and sum(confidences) <= 1.0 + 1e-5
+        best = max(predicted, key=lambda a: a.metadata["user"]["model"]["confidence"])
+        correct += best.label == truth[item_id]
+        assert all(a.type == "class" and a.start_frame == 0 and a.end_frame == 23 for a in predicted)
+        stored = dataloop_env.store.annotations
+        uploaded = [a for a in stored.values() if a["itemId"] == item_id
+                    and a["metadata"].get("system", {}).get("model", {}).get("name") == model.name]
+        assert len(uploaded) == 3  # a second predict_items would replace them, not add
+    assert correct / len(truth) >= 0.8, f"top-1 {correct}/{len(truth)} on validation videos (chance 0.25)"
