@@ -1,7 +1,8 @@
 """The Dataloop model adapter for MoViNet (`dataloop.json` names this module and class).
 
-- `load`: the registered weights artifact; else a TF Hub model from `hub_version` / `model_id` / `model_mode`
-  (or `hub_handle`); else a SavedModel in the artifacts folder. Stream mode needs the model's `stream/` export.
+- `load`: base mode: the registered weights artifact; else a TF Hub model from `hub_version` / `model_id` /
+  `model_mode` (or `hub_handle`); else a SavedModel in the artifacts folder. Stream mode: the model's `stream/`
+  export (a causal model), fed frame by frame.
 - `predict`: top-k `class` annotations with confidences over each video's frame range. A video that cannot be
   decoded is reported (logged and listed in `failed_items`) and gets no annotation; the rest of the batch still
   gets predictions.
@@ -24,7 +25,7 @@ import tensorflow as tf
 
 from movinet_pipeline import contracts
 from movinet_pipeline.config import PipelineConfig, resolve_config
-from movinet_pipeline.inference import (SAVED_MODEL, STREAM_MODEL, BaseModel, ModelLoadError, top_k,
+from movinet_pipeline.inference import (SAVED_MODEL, STREAM_MODEL, BaseModel, ModelLoadError, StreamModel, top_k,
                                         video_clip)
 from movinet_pipeline.video import VideoDecodeError
 
@@ -49,8 +50,9 @@ def adapter_config(configuration: dict) -> PipelineConfig:
 
 class MovinetAdapter(dl.BaseModelAdapter):
     def __init__(self, model_entity: dl.Model | None = None):
-        self.model: BaseModel | None = None
+        self.model: BaseModel | StreamModel | None = None
         self.model_dir: Path | None = None
+        self._load_error = "no model loaded"
         self.failed_items: list[dict] = []
         super().__init__(model_entity)
 
@@ -71,29 +73,38 @@ class MovinetAdapter(dl.BaseModelAdapter):
     def load(self, local_path, **kwargs):
         config, local_path = self.pipeline_config, Path(local_path)
         labels = self._labels(local_path)
+        self.model_dir = local_path
         if config.model_mode == "stream":
-            stream = local_path / STREAM_MODEL
-            raise ModelLoadError(
-                f"model {self.model_entity.name!r} is configured for stream mode, but "
-                + (f"stream inference from {stream} is not supported yet" if stream.is_dir() else
-                   "its artifacts hold no stream/ export (train it causal to get one); use model_mode: base"))
+            if not (local_path / STREAM_MODEL / "saved_model.pb").is_file():
+                raise ModelLoadError(f"model {self.model_entity.name!r} is configured for stream mode, but its "
+                                     "artifacts hold no stream/ export (train it with causal: true to get one); "
+                                     "or use model_mode: base")
+            self.model = StreamModel(local_path / STREAM_MODEL, labels)
+            log.info("loaded %s (%d labels) from %s", self.model_entity.name, len(labels), self.model.source)
+            return
+        try:
+            self.model = self._load_base(local_path, config, labels)
+        except ModelLoadError as error:  # training can still start from the configured pretrained weights
+            self.model, self._load_error = None, str(error)
+            log.warning("%s; prediction will fail until the model is trained", error)
+            return
+        log.info("loaded %s (%d labels) from %s", self.model_entity.name, len(labels), self.model.source)
+
+    def _load_base(self, local_path: Path, config: PipelineConfig, labels: list[str]) -> BaseModel:
         weights = local_path / config.weights_filename
         hub_handle = self.configuration.get("hub_handle") or _default_hub_handle(config)
         if weights.is_file():
-            self.model = BaseModel.from_weights(weights, config, labels)
-        elif not (local_path / SAVED_MODEL).is_dir() and hub_handle:
+            return BaseModel.from_weights(weights, config, labels)
+        if not (local_path / SAVED_MODEL).is_dir() and hub_handle:
             try:
-                self.model = BaseModel.from_hub(hub_handle, labels)
+                return BaseModel.from_hub(hub_handle, labels)
             except Exception as error:  # noqa: BLE001 - hub raises many types (network, format); name the handle
                 raise ModelLoadError(f"model {self.model_entity.name!r}: no weights artifact, and TF Hub model "
                                      f"{hub_handle} could not be loaded: {error}") from error
-        elif (local_path / SAVED_MODEL / "saved_model.pb").is_file():
-            self.model = BaseModel.from_saved_model(local_path / SAVED_MODEL, labels)
-        else:
-            raise ModelLoadError(f"model {self.model_entity.name!r}: no {config.weights_filename}, TF Hub handle or "
-                                 f"SavedModel in {local_path}")
-        self.model_dir = local_path
-        log.info("loaded %s (%d labels) from %s", self.model_entity.name, len(labels), self.model.source)
+        if (local_path / SAVED_MODEL / "saved_model.pb").is_file():
+            return BaseModel.from_saved_model(local_path / SAVED_MODEL, labels)
+        raise ModelLoadError(f"model {self.model_entity.name!r}: no {config.weights_filename}, TF Hub handle or "
+                             f"SavedModel in {local_path}")
 
     def save(self, local_path, **kwargs):
         """Copy the model folder (weights, SavedModel, labels, configuration) into `local_path` for upload."""
@@ -105,8 +116,9 @@ class MovinetAdapter(dl.BaseModelAdapter):
         for name in (self.pipeline_config.weights_filename, *MODEL_FILES):
             if (self.model_dir / name).is_file():
                 shutil.copy2(self.model_dir / name, target / name)
-        if (self.model_dir / SAVED_MODEL).is_dir():
-            shutil.copytree(self.model_dir / SAVED_MODEL, target / SAVED_MODEL, dirs_exist_ok=True)
+        for folder in (SAVED_MODEL, STREAM_MODEL):
+            if (self.model_dir / folder).is_dir():
+                shutil.copytree(self.model_dir / folder, target / folder, dirs_exist_ok=True)
 
     # -- prediction -------------------------------------------------------------------------------------------
     def prepare_item_func(self, item: dl.Item) -> VideoInput:
@@ -122,6 +134,8 @@ class MovinetAdapter(dl.BaseModelAdapter):
                 return VideoInput(item, error=f"{type(error).__name__}: {error}")
 
     def predict(self, batch: list[VideoInput], **kwargs) -> list[dl.AnnotationCollection]:
+        if self.model is None:
+            raise ModelLoadError(self._load_error)
         decodable = [video for video in batch if video.clip is not None]
         probabilities = (self.model.probabilities(tf.stack([video.clip.frames for video in decodable]))
                          if decodable else np.zeros([0, 0]))

@@ -100,6 +100,29 @@ class BaseModel:
         return cls(lambda clips: tf.nn.softmax(layer({"image": clips})), labels, f"TF Hub {handle}")
 
 
+class StreamModel:
+    """A stream SavedModel (`init_states`, `call`): feeds each clip frame by frame, carrying the states."""
+
+    def __init__(self, path: Path, labels: list[str]) -> None:
+        loaded = tf.saved_model.load(str(path))
+        self._loaded = loaded  # keeps the functions' variables alive
+        self._init_states, self._call = loaded.signatures["init_states"], loaded.signatures["call"]
+        self.labels, self.source = labels, f"stream SavedModel {path}"
+
+    def logits(self, clip: tf.Tensor) -> np.ndarray:
+        """One clip [1, T, H, W, 3] -> logits [1, C] after its last frame."""
+        states = self._init_states(input_shape=tf.shape(clip, out_type=tf.int32))
+        logits = None
+        for t in range(int(clip.shape[1])):
+            outputs = self._call(**states, image=clip[:, t : t + 1])
+            logits = outputs.pop("logits")
+            states = outputs
+        return logits.numpy()
+
+    def probabilities(self, clips: tf.Tensor) -> np.ndarray:
+        return np.concatenate([tf.nn.softmax(self.logits(clips[i : i + 1])).numpy() for i in range(len(clips))])
+
+
 def load_model_folder(model_dir: str | Path, config: PipelineConfig, labels: list[str] | None = None) -> BaseModel:
     """A trained model folder (the model contract): its weights file, else its SavedModel."""
     model_dir = Path(model_dir)

@@ -24,7 +24,7 @@ def _dl(dataloop_env):
     return connect()
 
 
-def _model_entity(dl, emulator, configuration: dict, labels=LABELS, name="adapter-test"):
+def _model_entity(dl, emulator, configuration: dict, labels=LABELS, name="adapter-test", **fields):
     """A model entity in the emulator (as a deployed app would have it), fetched through dtlpy."""
     from tests.dataloop_emulator.store import new_id
 
@@ -32,7 +32,7 @@ def _model_entity(dl, emulator, configuration: dict, labels=LABELS, name="adapte
     emulator.store.models[model_id] = {
         "id": model_id, "name": f"{name}-{model_id[-4:]}", "projectId": emulator.project["id"], "status": "trained",
         "labels": labels, "configuration": configuration, "artifacts": [], "inputType": "video",
-        "outputType": "class", "metadata": {"system": {}}, "context": {"project": emulator.project["id"]}}
+        "outputType": "class", "metadata": {"system": {}}, "context": {"project": emulator.project["id"]}, **fields}
     return dl.models.get(model_id=model_id)
 
 
@@ -150,3 +150,26 @@ def test_without_weights_the_adapter_loads_the_tf_hub_model_named_by_the_configu
     red[..., 0] = 1.0
     probabilities = adapter.model.probabilities(tf.constant(red))
     assert probabilities.argmax() == 0 and probabilities[0, 0] > 0.99
+
+
+def test_train_model_fine_tunes_in_base_mode_and_uploads_the_weights(dataloop_env, dataloop_dataset, monkeypatch,
+                                                                     tmp_path):
+    """Dataloop's training entry point (`train_model`): prepare_data downloads the subsets through dtlpy, `train`
+    runs the project's export -> TFRecords -> trainer, the result is uploaded and the model turns `trained`."""
+    from dataloop_adapter.model_adapter import MovinetAdapter
+    from movinet_pipeline.config import resolve_config
+
+    monkeypatch.chdir(tmp_path)  # prepare_data works under ./tmp/<model id>
+    dl = _dl(dataloop_env)
+    config = resolve_config("cpu-sample", None, {"num_epochs": 1, "pretrained": "none"})
+    subsets = {subset: {"filter": {"$and": [{"dir": f"/{subset}"}]}, "resource": "items"}
+               for subset in ("train", "validation")}
+    entity = _model_entity(dl, dataloop_env, config.to_dict(), status="created", datasetId=dataloop_dataset["id"],
+                           metadata={"system": {"subsets": subsets}})
+    adapter = MovinetAdapter()
+    trained = adapter.train_model(entity)
+    stored = dataloop_env.store.models[entity.id]
+    assert trained.status == "trained" and stored["status"] == "trained"
+    names = {dataloop_env.store.items[a["itemId"]]["name"] for a in stored["artifacts"]}
+    assert {"model.weights.h5", "labels.json", "config.json"} <= names
+    assert adapter.model is not None and adapter.model.labels == LABELS

@@ -73,10 +73,12 @@ def build_model_json(model_dir: Path, evaluation_dir: Path, dataset_dir: Path | 
 
 
 def artifact_files(model_dir: Path, weights_filename: str) -> list[Path]:
-    """What the adapter needs to serve the model: weights, SavedModel, labels, configuration, history."""
+    """What the adapter needs to serve the model: weights, SavedModel (and stream SavedModel when trained causal),
+    labels, configuration, history."""
     wanted = [weights_filename, "labels.json", "config.json", "history.json"]
     files = [model_dir / name for name in wanted if (model_dir / name).exists()]
-    files += sorted(p for p in (model_dir / "saved_model").rglob("*") if p.is_file())
+    for folder in ("saved_model", "stream"):
+        files += sorted(p for p in (model_dir / folder).rglob("*") if p.is_file())
     if not (model_dir / weights_filename).exists():
         raise RegisterError(f"{model_dir} has no weights file {weights_filename!r}: is it a trained model folder?")
     return files
