@@ -31,6 +31,7 @@ from movinet_pipeline.video import VideoDecodeError
 
 log = logging.getLogger(__name__)
 MODEL_FILES = ("labels.json", "config.json", "history.json")
+EXPORT = "export"
 
 
 @dataclass
@@ -158,25 +159,33 @@ class MovinetAdapter(dl.BaseModelAdapter):
         return collections
 
     # -- training ---------------------------------------------------------------------------------------------
-    def train(self, data_path, output_path, **kwargs):
-        """Fine-tune in base mode on the subsets `prepare_data` downloaded into `data_path/<subset>/`."""
-        from components.build_tfrecords.beam_pipeline import build_tfrecords
+    def convert_from_dtlpy(self, data_path, **kwargs):
+        """`prepare_data`'s per-subset downloads -> the exported-dataset contract under `data_path/export`."""
         from components.export_dataset.export import export_local
+
+        data_path = Path(data_path)
+        merged, subsets = _merge_subset_downloads(data_path, data_path / "download")
+        export_local(merged, data_path / EXPORT, subsets=subsets, origin=f"dataloop-model:{self.model_entity.id}")
+
+    def train(self, data_path, output_path, **kwargs):
+        """Fine-tune in base mode on `data_path/export` (see `convert_from_dtlpy`) with the project's trainer."""
+        from components.build_tfrecords.beam_pipeline import build_tfrecords
         from components.train.trainer import train
 
         config = self.pipeline_config
         if config.model_mode != "base":
             raise ValueError(f"model {self.model_entity.name!r}: training is base mode only (model_mode is "
                              f"{config.model_mode!r}); stream mode is for inference")
-        work = Path(output_path) / "pipeline"
-        merged, subsets = _merge_subset_downloads(Path(data_path), work / "download")
-        export_local(merged, work / "dataset", subsets=subsets, origin=f"dataloop-model:{self.model_entity.id}")
-        build_tfrecords(work / "dataset", work / "examples", config, [])
-        train(work / "examples", Path(output_path), config)
-        shutil.rmtree(work, ignore_errors=True)
-        self.model_dir = Path(output_path)
-        self.model = BaseModel.from_weights(self.model_dir / config.weights_filename, config,
-                                            contracts.read_labels(self.model_dir))
+        data_path, output_path = Path(data_path), Path(output_path)
+        if not (data_path / EXPORT / contracts.MANIFEST).is_file():
+            self.convert_from_dtlpy(data_path)
+        examples = data_path / "examples"
+        shutil.rmtree(examples, ignore_errors=True)
+        build_tfrecords(data_path / EXPORT, examples, config, [])
+        train(examples, output_path, config)
+        self.model_dir = output_path
+        self.model = BaseModel.from_weights(output_path / config.weights_filename, config,
+                                            contracts.read_labels(output_path))
 
 
 def _default_hub_handle(config: PipelineConfig) -> str:

@@ -124,7 +124,11 @@ def register(emulator: DataloopEmulator) -> None:
         exports = next((d for d in store.datasets.values() if d["name"] == "Exports"
                         and d["projects"] == dataset["projects"]), None)
         exports = exports or store.add_dataset(dataset["projects"][0], "Exports", hidden=True)
-        output = store.add_item(exports["id"], f"/exports/{new_id()}.zip", store.export_zip(items))
+        if body.get("exportType") == "json":  # the newer flow: one JSON list of items with their annotations
+            content = json.dumps([store.item_with_annotations(item) for item in items]).encode()
+            output = store.add_item(exports["id"], f"/exports/{new_id()}.json", content)
+        else:  # dataset.download(annotation_options=[JSON]): a zip of <dir>/<stem>.json files
+            output = store.add_item(exports["id"], f"/exports/{new_id()}.zip", store.export_zip(items))
         command = {"id": new_id(), "type": "ExportDatasetAsJson", "status": "success", "progress": 100,
                    "url": f"{store.base_url}/commands/placeholder", "createdAt": now(), "updatedAt": now(),
                    "spec": {"outputItemId": output["id"]}, "error": None}
