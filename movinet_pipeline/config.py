@@ -51,6 +51,7 @@ class PipelineConfig:
     num_shards: int = 2
     pretrained: str = "auto"
     conv_type: str = "3d"
+    causal: bool = False
     norm_momentum: float = 0.99
     optimizer: str = "adam"
     label_smoothing: float = 0.1
@@ -100,6 +101,8 @@ KEY_HELP: dict[str, str] = {
     "scratch), none, or a local checkpoint (prefix, directory or .tar.gz).",
     "conv_type": "MoViNet convolutions: 3d (Model Garden's base; pretrained checkpoints), 2plus1d (about 20x "
     "faster on CPU) or 3d_2plus1d.",
+    "causal": "Causal backbone, trained in base mode; the model then also gets a stream SavedModel (stream/) "
+    "for frame-by-frame inference (the adapter's stream mode).",
     "norm_momentum": "Batch-norm moving-average momentum (0.99 as Model Garden; lower for short runs).",
     "optimizer": "Optimizer: adam, rmsprop or sgd.",
     "label_smoothing": "Label smoothing of the training loss (0 to <1).",

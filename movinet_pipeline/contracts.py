@@ -13,6 +13,8 @@ MANIFEST = "manifest.jsonl"
 LABELS = "labels.json"
 ERRORS = "errors.jsonl"
 STATS = "stats.json"
+SAVED_MODEL = "saved_model"  # model contract: base-mode SavedModel folder
+STREAM_MODEL = "stream"  # model contract: stream SavedModel folder (causal models)
 EXPORT_INFO = "export.json"
 SUBSETS = ("train", "validation", "test")
 

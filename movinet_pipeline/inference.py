@@ -20,8 +20,7 @@ from movinet_pipeline.records import ClipRecord, serialize_clip
 from movinet_pipeline.video import encode_jpeg, read_clip
 
 log = logging.getLogger(__name__)
-SAVED_MODEL = "saved_model"
-STREAM_MODEL = "stream"
+SAVED_MODEL, STREAM_MODEL = contracts.SAVED_MODEL, contracts.STREAM_MODEL
 
 
 class ModelLoadError(RuntimeError):
@@ -62,8 +61,9 @@ def top_k(probabilities: np.ndarray, labels: list[str], k: int) -> list[Predicti
 class BaseModel:
     """A base-mode classifier: clip batch [B, T, H, W, 3] -> class probabilities [B, C]."""
 
-    def __init__(self, predict_fn, labels: list[str], source: str) -> None:
+    def __init__(self, predict_fn, labels: list[str], source: str, keras_model=None) -> None:
         self._predict_fn, self.labels, self.source = predict_fn, labels, source
+        self.keras_model = keras_model  # the tf_keras classifier, when built from weights
 
     def probabilities(self, clips: tf.Tensor) -> np.ndarray:
         return np.asarray(self._predict_fn(clips))
@@ -74,10 +74,12 @@ class BaseModel:
         from components.train import model as modeling
 
         classifier = modeling.build_classifier(
-            modeling.build_backbone(config.model_id, config.conv_type, config.norm_momentum), len(labels),
+            modeling.build_backbone(config.model_id, config.conv_type, config.norm_momentum, config.causal),
+            len(labels),
             config.n_frames, config.imgz)
         classifier.load_weights(str(weights))
-        return cls(lambda clips: tf.nn.softmax(classifier(clips, training=False)), labels, f"weights {weights}")
+        return cls(lambda clips: tf.nn.softmax(classifier(clips, training=False)), labels, f"weights {weights}",
+                   classifier)
 
     @classmethod
     def from_saved_model(cls, path: Path, labels: list[str]) -> "BaseModel":

@@ -16,7 +16,7 @@ import tensorflow as tf
 from components.evaluate.metrics import EvaluationFigures, compute_figures
 from components.evaluate.report import render_report
 from components.train import data
-from components.train.trainer import HISTORY, SAVED_MODEL
+from components.train.trainer import HISTORY
 from movinet_pipeline import contracts
 from movinet_pipeline.config import PipelineConfig, read_config
 
@@ -32,7 +32,7 @@ def evaluation_subset(examples_dir: Path) -> str:
 
 def score(model_dir: Path, examples_dir: Path, subset: str, config: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:
     """Run the exported SavedModel over one subset (centre crops); return (truth, logits)."""
-    serve = tf.saved_model.load(str(model_dir / SAVED_MODEL)).signatures["serving_default"]
+    serve = tf.saved_model.load(str(model_dir / contracts.SAVED_MODEL)).signatures["serving_default"]
     dataset = data.clip_dataset(examples_dir, subset, config.n_frames, config.imgz, config.batch_size,
                                 training=False)
     truth, logits = [], []

@@ -29,8 +29,11 @@ def hub_handle(config: PipelineConfig) -> str:
     return HUB_HANDLE.format(model_id=config.model_id, model_mode=config.model_mode, hub_version=config.hub_version)
 
 
-def build_backbone(model_id: str, conv_type: str = "3d", norm_momentum: float = 0.99) -> tf_keras.Model:
-    return movinet.Movinet(model_id=model_id, causal=False, use_external_states=False, conv_type=conv_type,
+def build_backbone(model_id: str, conv_type: str = "3d", norm_momentum: float = 0.99,
+                   causal: bool = False) -> tf_keras.Model:
+    """A base-mode backbone; `causal` makes every temporal operation look only backwards, so the trained model can
+    also run frame by frame (see stream_export.py)."""
+    return movinet.Movinet(model_id=model_id, causal=causal, use_external_states=False, conv_type=conv_type,
                            norm_momentum=norm_momentum)
 
 
@@ -88,7 +91,7 @@ def _download_garden_checkpoint(model_id: str) -> Path:
 def pretrained_backbone(config: PipelineConfig) -> tuple[tf_keras.Model, str]:
     """A backbone and where its weights came from: a local checkpoint, Model Garden's Kinetics-600 checkpoint,
     or nothing (from scratch) when no pretrained source is reachable. Never hangs on the network."""
-    backbone = build_backbone(config.model_id, config.conv_type, config.norm_momentum)
+    backbone = build_backbone(config.model_id, config.conv_type, config.norm_momentum, config.causal)
     if config.pretrained == "none":
         return backbone, "none (from scratch, by configuration)"
     if config.pretrained != "auto":

@@ -17,12 +17,12 @@ import tensorflow as tf
 import tf_keras
 
 from components.train import data, model as modeling
+from components.train.stream_export import export_stream_saved_model
 from movinet_pipeline import contracts
 from movinet_pipeline.config import PipelineConfig, write_config
 
 log = logging.getLogger(__name__)
 HISTORY = "history.json"
-SAVED_MODEL = "saved_model"
 
 
 class TrainError(RuntimeError):
@@ -116,7 +116,9 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
     if Path(f"{best_weights}.index").exists():
         classifier.load_weights(str(best_weights))
     classifier.save_weights(str(output_dir / config.weights_filename))
-    modeling.export_saved_model(classifier, output_dir / SAVED_MODEL)
+    modeling.export_saved_model(classifier, output_dir / contracts.SAVED_MODEL)
+    if config.causal:
+        export_stream_saved_model(classifier, config, len(labels), output_dir / contracts.STREAM_MODEL)
     contracts.write_labels(output_dir, labels)
     write_config(config, output_dir / "config.json")
     (output_dir / HISTORY).write_text(json.dumps(history, indent=2) + "\n")

@@ -1,0 +1,73 @@
+"""A causal model trained in base mode gets a stream SavedModel; fed frame by frame it matches base mode, and the
+adapter serves it in stream mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from movinet_pipeline import contracts
+from movinet_pipeline.config import resolve_config
+
+CONFIG = resolve_config("cpu-sample", None, {"causal": True, "num_epochs": 3, "imgz": 32, "n_frames": 6,
+                                             "pretrained": "none", "num_shards": 1})
+
+
+@pytest.fixture(scope="module")
+def causal_model(exported_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    from components.build_tfrecords.beam_pipeline import build_tfrecords
+    from components.train.trainer import train
+
+    root = tmp_path_factory.mktemp("causal")
+    build_tfrecords(exported_dir, root / "examples", CONFIG, ["--direct_running_mode=in_memory"])
+    train(root / "examples", root / "model", CONFIG)
+    return {"examples": root / "examples", "model": root / "model"}
+
+
+def _validation_clips(examples: Path, count: int) -> tf.Tensor:
+    from components.train.data import parse_clip, record_files
+
+    records = tf.data.TFRecordDataset(record_files(examples, "validation")).take(count)
+    return tf.stack([parse_clip(r, CONFIG.n_frames, CONFIG.imgz, training=False)[0] for r in records])
+
+
+def test_stream_logits_after_the_last_frame_match_base_mode(causal_model):
+    from movinet_pipeline.inference import BaseModel, StreamModel
+
+    model_dir = causal_model["model"]
+    labels = contracts.read_labels(model_dir)
+    base = BaseModel.from_weights(model_dir / CONFIG.weights_filename, CONFIG, labels)
+    scales = [v.numpy() for v in base.keras_model.variables if v.name.endswith("/scale:0")]  # ReZero
+    assert any(abs(s).max() > 1e-4 for s in scales), "ReZero scales still 0: parity would prove nothing"
+    stream = StreamModel(model_dir / contracts.STREAM_MODEL, labels)
+    clips = _validation_clips(causal_model["examples"], 3)
+    serving = tf.saved_model.load(str(model_dir / contracts.SAVED_MODEL)).signatures["serving_default"]
+    base_logits = serving(image=clips)["logits"].numpy()
+    stream_logits = np.concatenate([stream.logits(clips[i : i + 1]) for i in range(len(clips))])
+    np.testing.assert_allclose(stream_logits, base_logits, atol=1e-4, rtol=1e-4)
+    assert np.abs(base_logits).max() > 1e-3  # not a degenerate all-zero output
+
+
+def test_the_adapter_predicts_in_stream_mode(causal_model, dataloop_env, dataloop_dataset):
+    from dataloop_adapter.model_adapter import MovinetAdapter
+    from movinet_pipeline.dataloop import connect
+    from tests.test_dataloop_adapter import _model_entity
+
+    dl = connect()
+    entity = _model_entity(dl, dataloop_env, {**CONFIG.to_dict(), "model_mode": "stream"},
+                           labels=contracts.read_labels(causal_model["model"]))
+    adapter = MovinetAdapter()
+    adapter.model_entity = entity
+    adapter.load(str(causal_model["model"]))
+    assert adapter.model.source.startswith("stream SavedModel")
+    dataset = dl.datasets.get(dataset_id=dataloop_dataset["id"])
+    items = [dataset.items.get(filepath=f"/validation/{label}_000.mp4") for label in ("down", "up")]
+    _, annotations = adapter.predict_items(items)
+    assert {a.item_id for a in annotations} == {item.id for item in items}
+    assert len(annotations) == 2 * CONFIG.top_k
+    stored = [a for a in dataloop_env.store.annotations.values()
+              if a["metadata"].get("system", {}).get("model", {}).get("name") == entity.name]
+    assert len(stored) == 2 * CONFIG.top_k
