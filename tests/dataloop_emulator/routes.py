@@ -35,18 +35,20 @@ def register(emulator: DataloopEmulator) -> None:
     store = emulator.store
     route = emulator.route
 
+    # -- GET by id -------------------------------------------------------------------------------------------------
+    by_id = [("projects", store.projects, "project"), ("datasets", store.datasets, "dataset"),
+             ("recipes", store.recipes, "recipe"), ("ontologies", store.ontologies, "ontology"),
+             ("items", store.items, "item"), ("commands", store.commands, "command"),
+             ("annotations", store.annotations, "annotation"), ("apps", store.apps, "app"),
+             ("app-registry", store.dpks, "dpk"), ("ml/models", store.models, "model")]
+    for collection, table, kind in by_id:
+        route("GET", f"/{collection}/{ID}")(
+            lambda request, entity_id, table=table, kind=kind: _ok(_get(table, entity_id, kind)))
+
     # -- users / projects / datasets -----------------------------------------------------------------------------
     @route("GET", "/users/me")
     def me(request: Request):
         return _ok({"id": store.user_email, "email": store.user_email, "username": store.user_email})
-
-    @route("GET", f"/projects/{ID}")
-    def get_project(request: Request, project_id: str):
-        return _ok(_get(store.projects, project_id, "project"))
-
-    @route("GET", f"/datasets/{ID}")
-    def get_dataset(request: Request, dataset_id: str):
-        return _ok(_get(store.datasets, dataset_id, "dataset"))
 
     @route("POST", "/datasets/query")
     def query_datasets(request: Request):
@@ -56,14 +58,6 @@ def register(emulator: DataloopEmulator) -> None:
         if not body.get("systemSpace"):
             datasets = [d for d in datasets if not d["metadata"]["system"].get("hidden")]
         return _ok(dql.run_query(datasets, body))
-
-    @route("GET", f"/recipes/{ID}")
-    def get_recipe(request: Request, recipe_id: str):
-        return _ok(_get(store.recipes, recipe_id, "recipe"))
-
-    @route("GET", f"/ontologies/{ID}")
-    def get_ontology(request: Request, ontology_id: str):
-        return _ok(_get(store.ontologies, ontology_id, "ontology"))
 
     # -- items -----------------------------------------------------------------------------------------------------
     @route("POST", f"/datasets/{ID}/query")
@@ -80,10 +74,6 @@ def register(emulator: DataloopEmulator) -> None:
             return _ok(dql.run_query(annotations, body))
         items = [i for i in store.items.values() if i["datasetId"] == dataset_id]
         return _ok(dql.run_query(items, body))
-
-    @route("GET", f"/items/{ID}")
-    def get_item(request: Request, item_id: str):
-        return _ok(_get(store.items, item_id, "item"))
 
     @route("GET", f"/items/{ID}/stream")
     def stream_item(request: Request, item_id: str):
@@ -136,10 +126,6 @@ def register(emulator: DataloopEmulator) -> None:
         store.commands[command["id"]] = command
         return _ok(command)
 
-    @route("GET", f"/commands/{ID}")
-    def get_command(request: Request, command_id: str):
-        return _ok(_get(store.commands, command_id, "command"))
-
     # -- annotations -------------------------------------------------------------------------------------------
     @route("GET", f"/items/{ID}/annotations")
     def list_item_annotations(request: Request, item_id: str):
@@ -152,22 +138,10 @@ def register(emulator: DataloopEmulator) -> None:
         body = request.json()
         return _ok([store.add_annotation(item_id, annotation) for annotation in body])
 
-    @route("GET", f"/annotations/{ID}")
-    def get_annotation(request: Request, annotation_id: str):
-        return _ok(_get(store.annotations, annotation_id, "annotation"))
-
     # -- apps / dpks -------------------------------------------------------------------------------------------
-    @route("GET", f"/apps/{ID}")
-    def get_app(request: Request, app_id: str):
-        return _ok(_get(store.apps, app_id, "app"))
-
     @route("POST", "/apps/query")
     def query_apps(request: Request):
         return _ok(dql.run_query(list(store.apps.values()), request.json()))
-
-    @route("GET", f"/app-registry/{ID}")
-    def get_dpk(request: Request, dpk_id: str):
-        return _ok(_get(store.dpks, dpk_id, "dpk"))
 
     # -- models ------------------------------------------------------------------------------------------------
     def _new_model(payload: dict, status: str = "created") -> dict:
@@ -186,10 +160,6 @@ def register(emulator: DataloopEmulator) -> None:
         payload = request.json()
         _get(store.projects, payload.get("projectId"), "project")
         return _ok(_new_model(payload, payload.get("status") or "created"))
-
-    @route("GET", f"/ml/models/{ID}")
-    def get_model(request: Request, model_id: str):
-        return _ok(_get(store.models, model_id, "model"))
 
     @route("PATCH", f"/ml/models/{ID}")
     def patch_model(request: Request, model_id: str):
