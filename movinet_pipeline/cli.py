@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Callable, Sequence
 from movinet_pipeline.config import KEY_HELP, PROFILES, ConfigError, PipelineConfig, resolve_config
 from movinet_pipeline.dataloop import is_dataloop_uri
 from movinet_pipeline.sample_data import SampleSpec
+from pipelines.submit import SubmitError
 
 log = logging.getLogger("movinet_pipeline")
 
@@ -85,6 +88,46 @@ def cmd_compile(args: argparse.Namespace) -> None:
 
     path = compile_pipeline(args.pipeline, args.output)
     print(f"compiled the {args.pipeline} pipeline to {path}")
+
+
+def submission_parameters(args: argparse.Namespace) -> dict:
+    """Pipeline parameters from --params-file (YAML/JSON mapping), then --param KEY=VALUE flags."""
+    import yaml
+
+    values: dict = {}
+    if args.params_file:
+        loaded = yaml.safe_load(Path(args.params_file).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise UsageError(f"--params-file {args.params_file} must hold a mapping of parameter: value")
+        values.update(loaded)
+    for item in args.param or []:
+        key, separator, value = item.partition("=")
+        if not separator or not key:
+            raise UsageError(f"--param {item!r} must look like KEY=VALUE")
+        values[key.strip().replace("-", "_")] = value
+    return values
+
+
+def cmd_submit(args: argparse.Namespace) -> None:
+    from pipelines.submit import FINISHED_OK, submit
+
+    with contextlib.redirect_stdout(sys.stderr):  # kfp.Client prints links; stdout stays one JSON document
+        result = submit(args.host, args.pipeline_file, submission_parameters(args), args.run_name,
+                        args.experiment, args.pipeline_name, args.version_name, args.namespace, args.wait,
+                        args.timeout, args.poll_interval)
+    print(json.dumps(dataclasses.asdict(result), indent=2))
+    if args.wait and (result.state or "").lower() != FINISHED_OK:
+        raise RuntimeError(f"run {result.run_id} finished {result.state}, not succeeded")
+
+
+def cmd_schedule(args: argparse.Namespace) -> None:
+    from pipelines.submit import schedule
+
+    with contextlib.redirect_stdout(sys.stderr):
+        result = schedule(args.host, args.pipeline_file, submission_parameters(args), args.name, args.cron,
+                          args.experiment, args.pipeline_name, args.version_name, args.namespace,
+                          args.max_concurrency)
+    print(json.dumps(dataclasses.asdict(result), indent=2))
 
 
 def cmd_sample_data(args: argparse.Namespace) -> None:
@@ -167,6 +210,39 @@ def build_parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("--pipeline", default="training", choices=["training"])
     compile_cmd.add_argument("--output", help="output YAML [default: pipeline.yaml]")
 
+    def add_submission_flags(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--host", default=os.environ.get("KFP_HOST"), required=not os.environ.get("KFP_HOST"),
+                         help="Kubeflow Pipelines API endpoint [default: $KFP_HOST]; the bearer token, if any, "
+                         "comes from $KFP_TOKEN")
+        sub.add_argument("--pipeline-file", default="pipeline.yaml", help="compiled pipeline [default: %(default)s]")
+        sub.add_argument("--params-file", help="YAML/JSON mapping of pipeline parameters (configuration keys "
+                         "that are not parameters go into extra_config)")
+        sub.add_argument("--param", action="append", metavar="KEY=VALUE", help="a pipeline parameter; repeatable; "
+                         "overrides --params-file")
+        sub.add_argument("--experiment", default="movinet", help="KFP experiment [default: %(default)s]")
+        sub.add_argument("--pipeline-name", default="movinet-training", help="KFP pipeline to upload the version "
+                         "to (created if missing) [default: %(default)s]")
+        sub.add_argument("--version-name", help="pipeline version name [default: <pipeline>-<content hash>; an "
+                         "identical version is reused]")
+        sub.add_argument("--namespace", help="KFP namespace (multi-user deployments)")
+
+    submit_cmd = command("submit", cmd_submit, "Upload the compiled pipeline as a version on a Kubeflow Pipelines "
+                         "host and start a run.")
+    add_submission_flags(submit_cmd)
+    submit_cmd.add_argument("--run-name", required=True, help="display name of the run")
+    submit_cmd.add_argument("--wait", action="store_true", help="wait for the run; exit 1 unless it succeeded")
+    submit_cmd.add_argument("--timeout", type=float, default=24 * 3600, help="seconds to wait [default: 86400]")
+    submit_cmd.add_argument("--poll-interval", type=float, default=10.0, help="seconds between run state checks "
+                            "while waiting [default: 10]")
+
+    schedule_cmd = command("schedule", cmd_schedule, "Upload the compiled pipeline and create a recurring run "
+                           "(e.g. nightly retraining).")
+    add_submission_flags(schedule_cmd)
+    schedule_cmd.add_argument("--name", required=True, help="display name of the recurring run")
+    schedule_cmd.add_argument("--cron", required=True, help='cron schedule, 5 fields ("0 3 * * *": 03:00 daily) '
+                              "or KFP's 6 (with seconds)")
+    schedule_cmd.add_argument("--max-concurrency", type=int, default=1, help="runs allowed at once [default: 1]")
+
     sample = command("sample-data", cmd_sample_data, "Write the bundled synthetic dataset (moving squares, "
                      "4 directions) in Dataloop's download layout.")
     sample.add_argument("--output", required=True, help="empty or new folder")
@@ -229,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     try:
         args.handler(args)
-    except (ConfigError, UsageError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
+    except (ConfigError, UsageError, SubmitError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
         print(f"movinet-pipeline {args.command}: error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # noqa: BLE001 - one readable line, the traceback only on --verbose

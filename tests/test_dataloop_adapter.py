@@ -173,3 +173,28 @@ def test_train_model_fine_tunes_in_base_mode_and_uploads_the_weights(dataloop_en
     names = {dataloop_env.store.items[a["itemId"]]["name"] for a in stored["artifacts"]}
     assert {"model.weights.h5", "labels.json", "config.json"} <= names
     assert adapter.model is not None and adapter.model.labels == LABELS
+
+
+def test_without_weights_or_hub_the_adapter_serves_the_saved_model_in_the_artifacts(dataloop_pipeline_run,
+                                                                                     dataloop_env, tmp_path):
+    import shutil
+
+    from dataloop_adapter.model_adapter import MovinetAdapter
+    from movinet_pipeline.config import read_config
+    from movinet_pipeline.inference import video_clip
+
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(dataloop_pipeline_run["model"] / "saved_model", artifacts / "saved_model")
+    config = read_config(dataloop_pipeline_run["model"] / "config.json")
+    dl = _dl(dataloop_env)
+    adapter = MovinetAdapter()
+    adapter.model_entity = _model_entity(dl, dataloop_env, config.to_dict())
+    adapter.load(str(artifacts))
+    assert adapter.model.source == f"SavedModel {artifacts / 'saved_model'}"
+    with_weights = MovinetAdapter()
+    with_weights.model_entity = adapter.model_entity
+    with_weights.load(str(dataloop_pipeline_run["model"]))
+    assert with_weights.model.source.startswith("weights ")
+    clip = video_clip(dataloop_pipeline_run["sample"] / "items" / "validation" / "left_000.mp4", config).frames
+    np.testing.assert_allclose(adapter.model.probabilities(clip[None]), with_weights.model.probabilities(clip[None]),
+                               atol=1e-5)

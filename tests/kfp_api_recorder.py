@@ -1,0 +1,145 @@
+"""A local HTTP server that plays the Kubeflow Pipelines v2beta1 REST API for `kfp.Client` and records every
+request (method, path, query, JSON body or uploaded file), so tests assert on what the client really sent."""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+API = "/apis/v2beta1"
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict
+    headers: dict
+    json: object = None
+    files: dict = field(default_factory=dict)
+
+
+class KfpApiRecorder:
+    def __init__(self, final_state: str = "SUCCEEDED", polls_before_final: int = 1) -> None:
+        self.requests: list[Recorded] = []
+        self.pipelines: dict[str, dict] = {}
+        self.experiments: dict[str, dict] = {}
+        self.versions: dict[str, dict] = {}
+        self.final_state, self.polls_before_final = final_state, polls_before_final
+        self._ids = itertools.count(1)
+        self.answered: dict[str, list[str]] = {}  # kind -> ids this server handed out, in order
+        self._polls: dict[str, int] = {}
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def host(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> "KfpApiRecorder":
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _serve(self, method: str) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                parts = urlsplit(self.path)
+                headers = {key.lower(): value for key, value in self.headers.items()}
+                request = Recorded(method, parts.path, parse_qs(parts.query), headers)
+                content_type = self.headers.get("Content-Type", "")
+                if content_type.startswith("multipart/"):
+                    request.files = _multipart(content_type, body)
+                elif body:
+                    request.json = json.loads(body)
+                recorder.requests.append(request)
+                status, payload = recorder.answer(request)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._serve("GET")
+
+            def do_POST(self):
+                self._serve("POST")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def sent(self, method: str, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and r.path == API + path]
+
+    def _id(self, kind: str) -> str:
+        new = f"{kind}-{next(self._ids)}"
+        self.answered.setdefault(kind, []).append(new)
+        return new
+
+    def answer(self, request: Recorded) -> tuple[int, dict]:
+        path = request.path.removeprefix(API)
+        if path == "/healthz":
+            return 200, {"multi_user": False}
+        if request.method == "GET" and path == "/pipelines":
+            name = _filter_value(request)
+            found = [p for p in self.pipelines.values() if p["display_name"] == name]
+            return 200, {"pipelines": found, "total_size": len(found)}
+        if path == "/pipelines/upload":
+            pipeline = {"pipeline_id": self._id("pipeline"), "display_name": request.query["name"][0]}
+            self.pipelines[pipeline["pipeline_id"]] = pipeline
+            return 200, pipeline
+        if path == "/pipelines/upload_version":
+            version = {"pipeline_id": request.query["pipelineid"][0], "pipeline_version_id": self._id("version"),
+                       "display_name": request.query["name"][0]}
+            self.versions[version["pipeline_version_id"]] = version
+            return 200, version
+        if request.method == "GET" and path.startswith("/pipelines/") and path.endswith("/versions"):
+            name = _filter_value(request)
+            found = [v for v in self.versions.values()
+                     if v["pipeline_id"] == path.split("/")[2] and v["display_name"] == name]
+            return 200, {"pipeline_versions": found, "total_size": len(found)}
+        if request.method == "GET" and path == "/experiments":
+            name = _filter_value(request)
+            return 200, {"experiments": [e for e in self.experiments.values() if e["display_name"] == name]}
+        if request.method == "POST" and path == "/experiments":
+            experiment = {"experiment_id": self._id("experiment"), **request.json}
+            self.experiments[experiment["experiment_id"]] = experiment
+            return 200, experiment
+        if request.method == "POST" and path == "/runs":
+            return 200, {"run_id": self._id("run"), "state": "PENDING", **request.json}
+        if request.method == "GET" and path.startswith("/runs/"):
+            run_id = path.split("/")[-1]
+            self._polls[run_id] = self._polls.get(run_id, 0) + 1
+            state = self.final_state if self._polls[run_id] > self.polls_before_final else "RUNNING"
+            return 200, {"run_id": run_id, "state": state}
+        if request.method == "POST" and path == "/recurringruns":
+            return 200, {"recurring_run_id": self._id("recurring"), "status": "ENABLED", **request.json}
+        return 404, {"error": f"recorder does not know {request.method} {request.path}"}
+
+
+def _filter_value(request: Recorded) -> str | None:
+    """The value of a KFP list filter's single display_name predicate."""
+    predicate = json.loads(request.query.get("filter", ["{}"])[0]).get("predicates", [{}])[0]
+    return predicate.get("string_value") or predicate.get("stringValue")
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    return {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
+            for part in message.iter_parts()}

@@ -1,0 +1,103 @@
+"""`submit` and `schedule` through the real kfp.Client against a local server that plays the KFP API and records
+what the client sent."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from movinet_pipeline.cli import main
+from tests.conftest import REPO
+from tests.kfp_api_recorder import KfpApiRecorder
+
+PACKAGE = REPO / "pipeline.yaml"
+
+
+@pytest.fixture
+def kfp_api(monkeypatch):
+    recorder = KfpApiRecorder().start()
+    monkeypatch.setenv("KFP_TOKEN", "kfp-bearer-token-123")
+    yield recorder
+    recorder.stop()
+
+
+def _run_parameters(recorder: KfpApiRecorder) -> dict:
+    (run,) = recorder.sent("POST", "/runs")
+    return run.json["runtime_config"]["parameters"]
+
+
+def test_submit_uploads_the_compiled_pipeline_and_starts_a_run_with_typed_parameters(kfp_api, tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"source": "dataloop://dataset-1", "model_id": "a1", "num_epochs": 5}))
+    code = main(["submit", "--host", kfp_api.host, "--pipeline-file", str(PACKAGE), "--params-file", str(params),
+                 "--param", "num-epochs=12", "--param", "learning_rate=0.0005", "--param", "conv_type=2plus1d",
+                 "--param", "registry=dataloop://project-1", "--run-name", "ci-build-42"])
+    assert code == 0
+    (upload,) = kfp_api.sent("POST", "/pipelines/upload")
+    assert upload.query["name"] == ["movinet-training"] and upload.files["uploadfile"] == PACKAGE.read_bytes()
+    (version,) = kfp_api.sent("POST", "/pipelines/upload_version")
+    parameters = _run_parameters(kfp_api)
+    assert parameters["source"] == "dataloop://dataset-1" and parameters["model_id"] == "a1"
+    assert parameters["num_epochs"] == 12 and parameters["learning_rate"] == 0.0005  # flags win, typed
+    assert json.loads(parameters["extra_config"]) == {"conv_type": "2plus1d"}
+    (run,) = kfp_api.sent("POST", "/runs")
+    assert run.json["display_name"] == "ci-build-42"
+    assert run.json["pipeline_version_reference"] == {"pipeline_id": version.query["pipelineid"][0],
+                                                      "pipeline_version_id": kfp_api.answered["version"][-1]}
+    assert all(r.headers.get("authorization") == "Bearer kfp-bearer-token-123" for r in kfp_api.requests)
+    out = capsys.readouterr()
+    assert "kfp-bearer-token-123" not in out.out + out.err
+    assert json.loads(out.out)["run_id"] == kfp_api.answered["run"][-1]
+
+
+def test_an_identical_pipeline_version_is_reused(kfp_api):
+    for run_name in ("first", "second"):
+        assert main(["submit", "--host", kfp_api.host, "--pipeline-file", str(PACKAGE), "--param",
+                     "source=dataloop://d", "--run-name", run_name]) == 0
+    assert len(kfp_api.sent("POST", "/pipelines/upload")) == 1
+    assert len(kfp_api.sent("POST", "/pipelines/upload_version")) == 1
+    versions = {r.json["pipeline_version_reference"]["pipeline_version_id"] for r in kfp_api.sent("POST", "/runs")}
+    assert len(versions) == 1
+
+
+def test_submit_wait_exits_non_zero_unless_the_run_succeeded(capsys):
+    for state, expected in (("SUCCEEDED", 0), ("FAILED", 1)):
+        recorder = KfpApiRecorder(final_state=state, polls_before_final=2).start()
+        try:
+            code = main(["submit", "--host", recorder.host, "--pipeline-file", str(PACKAGE), "--param",
+                         "source=dataloop://d", "--run-name", "waiting", "--wait", "--timeout", "60", "--poll-interval", "0.01"])
+        finally:
+            recorder.stop()
+        assert code == expected, state
+        assert len([r for r in recorder.requests if r.method == "GET" and "/runs/" in r.path]) == 3
+    assert "finished FAILED, not succeeded" in capsys.readouterr().err
+
+
+def test_schedule_creates_a_recurring_run_on_the_cron(kfp_api):
+    assert main(["schedule", "--host", kfp_api.host, "--pipeline-file", str(PACKAGE), "--param",
+                 "source=dataloop://d", "--param", "registry=dataloop://p", "--name", "nightly-retrain",
+                 "--cron", "0 3 * * *"]) == 0
+    (recurring,) = kfp_api.sent("POST", "/recurringruns")
+    assert recurring.json["display_name"] == "nightly-retrain"
+    assert recurring.json["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"
+    assert recurring.json["max_concurrency"] == "1" or recurring.json["max_concurrency"] == 1
+    assert recurring.json["no_catchup"] is True
+    assert recurring.json["runtime_config"]["parameters"] == {"source": "dataloop://d", "registry": "dataloop://p"}
+
+
+def test_bad_parameters_fail_before_anything_is_sent(kfp_api, capsys):
+    assert main(["submit", "--host", kfp_api.host, "--pipeline-file", str(PACKAGE), "--param",
+                 "source=dataloop://d", "--param", "epochs=3", "--run-name", "x"]) == 2
+    assert "unknown parameter 'epochs'" in capsys.readouterr().err
+    assert main(["submit", "--host", kfp_api.host, "--pipeline-file", str(PACKAGE), "--param",
+                 "source=dataloop://d", "--param", "num_epochs=many", "--run-name", "x"]) == 2
+    assert "num_epochs='many' is not a number_integer" in capsys.readouterr().err
+    assert main(["submit", "--host", kfp_api.host, "--pipeline-file", str(PACKAGE), "--param",
+                 "source=dataloop://d", "--param", "conv_type=4d", "--run-name", "x"]) == 2
+    assert "conv_type" in capsys.readouterr().err
+    assert main(["schedule", "--host", kfp_api.host, "--pipeline-file", str(PACKAGE), "--param",
+                 "source=dataloop://d", "--name", "n", "--cron", "daily"]) == 2
+    assert "must have 5 fields" in capsys.readouterr().err
+    assert kfp_api.requests == []
