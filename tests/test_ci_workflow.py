@@ -1,0 +1,37 @@
+"""The example CI workflow stays valid: its movinet-pipeline command lines parse with the real CLI."""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+import yaml
+
+from movinet_pipeline.cli import build_parser
+from tests.conftest import REPO
+
+
+def _command_lines() -> list[str]:
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "pipeline.yml").read_text())
+    scripts = [step["run"] for job in workflow["jobs"].values() for step in job["steps"] if "run" in step]
+    joined = "\n".join(script.replace("\\\n", " ") for script in scripts)
+    return [line.strip() for line in joined.splitlines() if "movinet-pipeline " in line]
+
+
+def test_the_workflow_compiles_checks_freshness_and_submits(monkeypatch):
+    monkeypatch.setenv("KFP_HOST", "http://kfp.example")  # the submit step's env (from a repository secret)
+    lines = _command_lines()
+    subcommands = [shlex.split(line)[1] for line in lines]
+    assert subcommands == ["compile", "submit"]
+    workflow_text = (REPO / ".github" / "workflows" / "pipeline.yml").read_text()
+    assert "diff -u pipeline.yaml /tmp/pipeline.yaml" in workflow_text and "bash .ci/run" in workflow_text
+    for line in lines:
+        arguments = shlex.split(re.sub(r"\$\{\{[^}]*\}\}", "X", line))[1:]
+        parsed = build_parser().parse_args(arguments)
+        assert parsed.handler.__name__ == f"cmd_{arguments[0]}"
+
+
+def test_no_secret_is_written_into_the_workflow():
+    text = (REPO / ".github" / "workflows" / "pipeline.yml").read_text()
+    assert "DATALOOP_API_KEY" not in text
+    assert re.findall(r"KFP_TOKEN: (.*)", text) == ["${{ secrets.KFP_TOKEN }}"]
