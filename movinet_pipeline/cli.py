@@ -63,7 +63,10 @@ def cmd_run(args: argparse.Namespace) -> None:
         log.info("no --source: using the bundled sample dataset (%s) with the %s profile", source,
                  args.profile or "cpu-sample")
     started = time.monotonic()
-    result = run_local(source, config, output, args.registry, args.run_id, " ".join(args.beam_args),
+    model_ids = [m.strip() for m in args.model_ids.split(",") if m.strip()] if args.model_ids else None
+    for model_id in model_ids or []:
+        dataclasses.replace(config, model_id=model_id)  # ConfigError naming a bad model_id before any work
+    result = run_local(source, config, output, args.registry, args.run_id, " ".join(args.beam_args), model_ids,
                        dataloop_filter=args.filter or "", subset_filters=args.subset_filters or "",
                        base_model_id=args.base_model or "")
     print_run_summary(result, time.monotonic() - started)
@@ -74,7 +77,9 @@ def print_run_summary(result, seconds: float) -> None:
     for task, path in result.outputs.items():
         print(f"  {task:16s} {path}")
     metrics = result.metrics
-    print(f"  report           {result.outputs['evaluate'] / 'report.html'}")
+    print(f"  report           {result.evaluation / 'report.html'}")
+    if "select-best" in result.outputs:
+        print(result.outputs["select-best"].read_text())
     print(f"Evaluation on {metrics['subset']} ({metrics['clips']} clips): top-1 accuracy "
           f"{metrics['top1_accuracy']:.3f}, top-{metrics['top_k']} accuracy {metrics['top_k_accuracy']:.3f}")
     print(f"Verdict: {'blessed' if result.verdict['blessed'] else 'NOT blessed'} ({result.verdict['reason']})")
@@ -199,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "[default: OUTPUT/registry]")
     run.add_argument("--base-model", help="Dataloop model id to clone when registering [default: create through "
                      "the project's movinet app]")
+    run.add_argument("--model-ids", help="comma-separated model_ids to sweep (e.g. a0,a1,a2): train and evaluate "
+                     "each, register the best (the sweep pipeline)")
     add_dataloop_filter_flags(run)
     run.add_argument("--output", default="movinet-run", help="empty or new folder for every output "
                      "[default: ./movinet-run]")
@@ -207,8 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     compile_cmd = command("compile", cmd_compile, "Compile a pipeline to KFP YAML (default: training -> "
                           "pipeline.yaml).")
-    compile_cmd.add_argument("--pipeline", default="training", choices=["training"])
-    compile_cmd.add_argument("--output", help="output YAML [default: pipeline.yaml]")
+    compile_cmd.add_argument("--pipeline", default="training", choices=["training", "sweep"],
+                             help="training (-> pipeline.yaml) or sweep over model_id (-> sweep_pipeline.yaml)")
+    compile_cmd.add_argument("--output", help="output YAML [default: pipeline.yaml / sweep_pipeline.yaml]")
 
     def add_submission_flags(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--host", default=os.environ.get("KFP_HOST"), required=not os.environ.get("KFP_HOST"),

@@ -19,6 +19,7 @@ TASK_OUTPUTS = {
     "train": "model",
     "evaluate": "evaluation",
     "register-model": "registered",
+    "select-best": "summary",
 }
 
 
@@ -26,6 +27,7 @@ TASK_OUTPUTS = {
 class LocalRunResult:
     run_dir: Path
     outputs: dict[str, Path]  # task name -> its main output folder
+    evaluation: Path  # the evaluation of the model the run kept (a sweep's best)
     metrics: dict
     verdict: dict
     registered: dict | None  # register_model's record: {registry, name, model_id | folder}
@@ -47,12 +49,15 @@ def _location(value: str | Path) -> str:
 
 
 def run_local(source: str | Path, config: PipelineConfig, output: str | Path, registry: str | Path | None = None,
-              run_id: str = "", beam_options: str = "", **dataloop_options: str) -> LocalRunResult:
+              run_id: str = "", beam_options: str = "", model_ids: list[str] | None = None,
+              **dataloop_options: str) -> LocalRunResult:
     """Run every step under kfp.local in this Python environment; outputs go under `output/kfp`.
 
-    `dataloop_options`: the pipeline's `dataloop_filter`, `subset_filters`, `base_model_id`."""
+    With `model_ids`, runs the sweep pipeline over them instead (registering the best). `dataloop_options`: the
+    pipeline's `dataloop_filter`, `subset_filters`, `base_model_id`."""
     from kfp import local
 
+    from pipelines.sweep import sweep_pipeline
     from pipelines.training import training_pipeline
 
     output = Path(output).resolve()
@@ -61,8 +66,13 @@ def run_local(source: str | Path, config: PipelineConfig, output: str | Path, re
     warnings.filterwarnings("ignore", message=".*non-Python base image.*")
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
     log.info("running the pipeline locally (kfp.local SubprocessRunner); outputs under %s", pipeline_root)
-    training_pipeline(**pipeline_arguments(_location(source), config, registry_location, run_id, beam_options,
-                                           **dataloop_options))
+    arguments = pipeline_arguments(_location(source), config, registry_location, run_id, beam_options,
+                                   **dataloop_options)
+    if model_ids:
+        arguments.pop("model_id")
+        sweep_pipeline(**arguments, model_ids=list(model_ids))
+    else:
+        training_pipeline(**arguments)
     return collect_outputs(pipeline_root)
 
 
@@ -74,9 +84,9 @@ def collect_outputs(pipeline_root: Path) -> LocalRunResult:
     run_dir = runs[-1]
     outputs = {task: path for task, key in TASK_OUTPUTS.items()
                for path in run_dir.glob(f"{task}/{key}") if path.exists()}
-    evaluation = outputs["evaluate"]
+    evaluation = outputs.get("evaluate") or run_dir / "select-best" / "best_evaluation"
     metrics = json.loads((evaluation / "metrics.json").read_text())
     verdict = json.loads((evaluation / "verdict.json").read_text())
     record = outputs.get("register-model", Path("/nonexistent")) / RECORD
     registered = json.loads(record.read_text()) if record.exists() else None
-    return LocalRunResult(run_dir, outputs, metrics, verdict, registered)
+    return LocalRunResult(run_dir, outputs, evaluation, metrics, verdict, registered)

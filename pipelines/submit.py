@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from movinet_pipeline.config import PipelineConfig
+from pipelines.compile import read_compiled
 
 log = logging.getLogger(__name__)
 FINISHED_OK = "succeeded"
@@ -42,7 +41,7 @@ class Submission:
 
 def pipeline_parameters(package: Path) -> dict[str, str]:
     """The compiled pipeline's parameters: name -> KFP parameter type."""
-    spec = yaml.safe_load(package.read_text())
+    spec, _ = read_compiled(package)
     return {name: p["parameterType"] for name, p in spec["root"]["inputDefinitions"]["parameters"].items()}
 
 

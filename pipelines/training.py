@@ -7,7 +7,9 @@ from components.evaluate.component import evaluate
 from components.export_dataset.component import export_dataset
 from components.make_config.component import make_config
 from components.register_model.component import register_model
+from components.report_status.component import report_status
 from components.train.component import train
+from pipelines.platform import configure
 
 PIPELINE_NAME = "movinet-training"
 
@@ -32,31 +34,33 @@ def training_pipeline(
     dataloop_filter: str = "",
     subset_filters: str = "",
     base_model_id: str = "",
+    dataloop_secret: str = "dataloop-credentials",
 ):
     """`source`: `dataloop://<dataset-id>` or a Dataloop download folder; `extra_config`: JSON of further
     configuration keys (see README); `beam_options`: Beam flags for the TFRecord job; `registry`:
     `dataloop://<project-id>` or a local registry folder (empty: the step's output); `run_id`: idempotency key of
     the registration (empty: the pipeline job's name); `dataloop_filter` / `subset_filters`: DQL (JSON) selecting
-    items / assigning subsets; `base_model_id`: Dataloop model to clone. Dataloop credentials come from the
-    environment (DATALOOP_API_KEY or DATALOOP_M2M_*), never from parameters."""
-    config_task = make_config(hub_version=hub_version, model_id=model_id, model_mode=model_mode, imgz=imgz,
-                              batch_size=batch_size, num_epochs=num_epochs, n_frames=n_frames, top_k=top_k,
-                              learning_rate=learning_rate, extra_config=extra_config)
-    config_task.set_display_name("validate configuration")
-    export_task = export_dataset(source=source, dataloop_filter=dataloop_filter,
-                                 subset_filters=subset_filters).after(config_task)
-    export_task.set_display_name("export dataset")
-    examples_task = build_tfrecords(dataset=export_task.outputs["dataset"], config=config_task.outputs["config"],
-                                    beam_options=beam_options)
-    examples_task.set_display_name("build TFRecords (Beam)")
-    train_task = train(examples=examples_task.outputs["examples"], config=config_task.outputs["config"])
-    train_task.set_display_name("fine-tune MoViNet")
-    evaluate_task = evaluate(model=train_task.outputs["model"], examples=examples_task.outputs["examples"])
-    evaluate_task.set_display_name("evaluate and gate")
-    with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP condition syntax)
-        register_task = register_model(model=train_task.outputs["model"],
-                                       evaluation=evaluate_task.outputs["evaluation"],
-                                       dataset=export_task.outputs["dataset"], registry=registry,
-                                       run_id=run_id, base_model_id=base_model_id,
-                                       job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER)
-        register_task.set_display_name("register model")
+    items / assigning subsets; `base_model_id`: Dataloop model to clone; `dataloop_secret`: the Kubernetes secret
+    whose keys (api-key, or m2m-email + m2m-password; optional env) become the Dataloop credentials of the export
+    and register steps. Credentials themselves are never parameters."""
+    with dsl.ExitHandler(report_status(run_id=run_id).set_display_name("report run status"), name="run"):
+        config_task = configure(make_config(
+            hub_version=hub_version, model_id=model_id, model_mode=model_mode, imgz=imgz, batch_size=batch_size,
+            num_epochs=num_epochs, n_frames=n_frames, top_k=top_k, learning_rate=learning_rate,
+            extra_config=extra_config), "make_config").set_display_name("validate configuration")
+        export_task = configure(export_dataset(source=source, dataloop_filter=dataloop_filter,
+                                               subset_filters=subset_filters).after(config_task),
+                                "export_dataset", dataloop_secret).set_display_name("export dataset")
+        examples_task = configure(build_tfrecords(dataset=export_task.outputs["dataset"],
+                                                  config=config_task.outputs["config"], beam_options=beam_options),
+                                  "build_tfrecords").set_display_name("build TFRecords (Beam)")
+        train_task = configure(train(examples=examples_task.outputs["examples"], config=config_task.outputs["config"]),
+                               "train").set_display_name("fine-tune MoViNet")
+        evaluate_task = configure(evaluate(model=train_task.outputs["model"],
+                                           examples=examples_task.outputs["examples"]),
+                                  "evaluate").set_display_name("evaluate and gate")
+        with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP condition syntax)
+            configure(register_model(model=train_task.outputs["model"], evaluation=evaluate_task.outputs["evaluation"],
+                                     dataset=export_task.outputs["dataset"], registry=registry, run_id=run_id,
+                                     base_model_id=base_model_id, job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER),
+                      "register_model", dataloop_secret).set_display_name("register model")

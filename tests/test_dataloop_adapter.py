@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest

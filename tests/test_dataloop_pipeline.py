@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
 from movinet_pipeline.config import SEED_KEYS
+from pipelines.compile import read_compiled
 from tests.conftest import REPO
 
 
@@ -54,7 +54,7 @@ def test_the_key_never_reaches_logs_or_the_compiled_pipeline(dataloop_pipeline_r
         assert key not in text and key.split(".")[-1] not in text
     for path in dataloop_pipeline_run["run_dir"].rglob("*.json"):
         assert key not in path.read_text(errors="replace"), path
-    compiled = yaml.safe_load((REPO / "pipeline.yaml").read_text())
+    compiled = read_compiled(REPO / "pipeline.yaml")[0]
     parameters = {name.lower() for name in compiled["root"]["inputDefinitions"]["parameters"]}
     assert not {name for name in parameters if any(word in name for word in ("password", "key", "token", "secret"))}
 

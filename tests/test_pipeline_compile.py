@@ -1,17 +1,20 @@
 """The compiled training pipeline: fresh, byte-identical, and exposing the parameters users know."""
 
+import pytest
 import yaml
 
 from movinet_pipeline.config import PipelineConfig
 from movinet_pipeline.local_run import SEED_KEYS, pipeline_arguments
 from pipelines.compile import compile_pipeline
+from pipelines.compile import read_compiled
 from tests.conftest import REPO
 
 
-def test_committed_pipeline_yaml_is_fresh(tmp_path):
-    fresh = compile_pipeline("training", tmp_path / "pipeline.yaml")
-    assert (REPO / "pipeline.yaml").read_bytes() == fresh.read_bytes(), (
-        "pipeline.yaml is stale: run `movinet-pipeline compile` and commit it")
+@pytest.mark.parametrize("name, committed", [("training", "pipeline.yaml"), ("sweep", "sweep_pipeline.yaml")])
+def test_committed_pipeline_yaml_is_fresh(tmp_path, name, committed):
+    fresh = compile_pipeline(name, tmp_path / committed)
+    assert (REPO / committed).read_bytes() == fresh.read_bytes(), (
+        f"{committed} is stale: run `movinet-pipeline compile --pipeline {name}` and commit it")
 
 
 def test_compiling_twice_is_byte_identical(tmp_path):
@@ -21,7 +24,7 @@ def test_compiling_twice_is_byte_identical(tmp_path):
 
 
 def test_pipeline_parameters_carry_the_seed_keys_with_their_defaults():
-    spec = yaml.safe_load((REPO / "pipeline.yaml").read_text())
+    spec = read_compiled(REPO / "pipeline.yaml")[0]
     parameters = spec["root"]["inputDefinitions"]["parameters"]
     defaults = PipelineConfig()
     for key in SEED_KEYS:
@@ -31,22 +34,55 @@ def test_pipeline_parameters_carry_the_seed_keys_with_their_defaults():
     assert {"extra_config", "beam_options", "registry", "run_id"} <= set(parameters)
 
 
+def _run_tasks(spec: dict) -> dict:
+    """The steps inside the exit handler (the whole run is wrapped so its status is always reported)."""
+    assert set(spec["root"]["dag"]["tasks"]) == {"exit-handler-1", "report-status"}
+    assert spec["root"]["dag"]["tasks"]["report-status"]["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
+    return spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]
+
+
 def test_steps_run_in_order_and_register_only_when_blessed():
-    spec = yaml.safe_load((REPO / "pipeline.yaml").read_text())
-    tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) >= {"make-config", "export-dataset", "build-tfrecords", "train", "evaluate", "condition-1"}
+    spec = read_compiled(REPO / "pipeline.yaml")[0]
+    tasks = _run_tasks(spec)
+    assert set(tasks) >= {"make-config", "export-dataset", "build-tfrecords", "train", "evaluate", "condition-2"}
     assert tasks["train"]["dependentTasks"] == ["build-tfrecords", "make-config"]
-    condition = tasks["condition-1"]
+    condition = tasks["condition-2"]
     assert "evaluate" in condition["dependentTasks"]
     assert "pipelinechannel--evaluate-Output" in condition["triggerPolicy"]["condition"]
-    register = spec["components"]["comp-condition-1"]["dag"]["tasks"]["register-model"]
+    register = spec["components"]["comp-condition-2"]["dag"]["tasks"]["register-model"]
     assert register["componentRef"]["name"] == "comp-register-model"
 
 
-def test_no_secret_or_credential_is_compiled_in():
-    text = (REPO / "pipeline.yaml").read_text().lower()
-    for needle in ("api_key", "apikey", "password", "dataloop_m2m", "token"):
-        assert needle not in text
+def test_every_step_has_resources_and_a_timeout_and_network_steps_retry():
+    spec, platform = read_compiled(REPO / "pipeline.yaml")
+    executors = spec["deploymentSpec"]["executors"]
+    for name, executor in executors.items():
+        resources = executor["container"].get("resources", {})
+        if name != "exec-report-status":
+            assert resources.get("resourceCpuRequest") and resources.get("resourceMemoryRequest"), name
+            assert int(platform["deploymentSpec"]["executors"][name]["activeDeadlineSeconds"]) > 0, name
+    tasks = _run_tasks(spec)
+    register = spec["components"]["comp-condition-2"]["dag"]["tasks"]["register-model"]
+    for task in (tasks["export-dataset"], register):
+        assert task["retryPolicy"]["maxRetryCount"] == 3 and task["retryPolicy"]["backoffFactor"] == 2.0
+    assert "retryPolicy" not in tasks["train"]  # a failed training is not retried blindly (it resumes on rerun)
+
+
+def test_dataloop_credentials_come_only_from_the_kubernetes_secret():
+    spec, platform = read_compiled(REPO / "pipeline.yaml")
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert parameters["dataloop_secret"]["defaultValue"] == "dataloop-credentials"
+    assert not [name for name in parameters if any(w in name for w in ("password", "api_key", "token"))]
+    with_secret = {name: executor["secretAsEnv"] for name, executor in platform["deploymentSpec"]["executors"].items()
+                   if "secretAsEnv" in executor}
+    assert set(with_secret) == {"exec-export-dataset", "exec-register-model"}
+    for secret_env in with_secret.values():
+        (source,) = secret_env
+        assert source["optional"] is True
+        assert source["secretNameParameter"]["componentInputParameter"] == "pipelinechannel--dataloop_secret"
+        assert {e["envVar"] for e in source["keyToEnv"]} >= {"DATALOOP_API_KEY", "DATALOOP_M2M_PASSWORD"}
+    pipeline_text = yaml.safe_dump(spec).lower()
+    assert "dataloop_api_key" not in pipeline_text and "m2m_password" not in pipeline_text
 
 
 def test_pipeline_arguments_split_seed_keys_and_extra_config():
@@ -56,3 +92,18 @@ def test_pipeline_arguments_split_seed_keys_and_extra_config():
     assert arguments["model_id"] == "a2" and arguments["imgz"] == 64 and arguments["source"] == "/data"
     extra = json.loads(arguments["extra_config"])
     assert "model_id" not in extra and extra["weights_filename"] == "model.weights.h5"
+
+
+def test_the_sweep_trains_each_model_id_in_parallel_and_registers_only_the_selected_one():
+    spec = read_compiled(REPO / "sweep_pipeline.yaml")[0]
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert parameters["model_ids"]["parameterType"] == "LIST" and "model_id" not in parameters
+    tasks = _run_tasks(spec)
+    loop = next(task for task in tasks.values() if "parameterIterator" in task)
+    loop_tasks = spec["components"][loop["componentRef"]["name"]]["dag"]["tasks"]
+    assert {"make-config-2", "train", "evaluate"} <= set(loop_tasks)
+    assert loop_tasks["make-config-2"]["inputs"]["parameters"]["model_id"]["componentInputParameter"].startswith(
+        "pipelinechannel--model_ids-loop-item")
+    assert tasks["select-best"]["inputs"]["artifacts"]["models"]
+    condition = next(task for name, task in tasks.items() if name.startswith("condition"))
+    assert "select-best" in condition["dependentTasks"]

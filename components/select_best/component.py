@@ -1,0 +1,26 @@
+"""KFP component: pick the best of a sweep's trained models by an evaluation metric."""
+
+from typing import List
+
+from kfp import dsl
+from kfp.dsl import Artifact, Input, Markdown, Model, Output
+
+from movinet_pipeline.images import PIPELINE_IMAGE
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def select_best(models: Input[List[Model]], evaluations: Input[List[Artifact]], best_model: Output[Model],
+                best_evaluation: Output[Artifact], summary: Output[Markdown],
+                metric: str = "top1_accuracy") -> bool:
+    """`models` and `evaluations` in the same (loop) order; the winner is copied to the outputs. Returns whether
+    the winner is blessed (may be registered)."""
+    from components.select_best.selection import select_best as run_selection
+    from movinet_pipeline.logs import setup_logging
+
+    setup_logging()
+    best, table = run_selection([m.path for m in models], [e.path for e in evaluations], metric, best_model.path,
+                                best_evaluation.path)
+    with open(summary.path, "w") as handle:
+        handle.write(table)
+    best_model.metadata.update({"model_id": best.model_id, metric: best.score})
+    return best.blessed
