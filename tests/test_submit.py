@@ -87,17 +87,14 @@ def test_schedule_creates_a_recurring_run_on_the_cron(kfp_api):
     assert recurring.json["runtime_config"]["parameters"] == {"source": "dataloop://d", "registry": "dataloop://p"}
 
 
-def test_bad_parameters_fail_before_anything_is_sent(kfp_api, capsys):
-    assert main(["submit", "--host", kfp_api.host, "--pipeline-file", str(PACKAGE), "--param",
-                 "source=dataloop://d", "--param", "epochs=3", "--run-name", "x"]) == 2
-    assert "unknown parameter 'epochs'" in capsys.readouterr().err
-    assert main(["submit", "--host", kfp_api.host, "--pipeline-file", str(PACKAGE), "--param",
-                 "source=dataloop://d", "--param", "num_epochs=many", "--run-name", "x"]) == 2
-    assert "num_epochs='many' is not a number_integer" in capsys.readouterr().err
-    assert main(["submit", "--host", kfp_api.host, "--pipeline-file", str(PACKAGE), "--param",
-                 "source=dataloop://d", "--param", "conv_type=4d", "--run-name", "x"]) == 2
-    assert "conv_type" in capsys.readouterr().err
-    assert main(["schedule", "--host", kfp_api.host, "--pipeline-file", str(PACKAGE), "--param",
-                 "source=dataloop://d", "--name", "n", "--cron", "daily"]) == 2
-    assert "must have 5 fields" in capsys.readouterr().err
+@pytest.mark.parametrize("command, extra, message", [
+    ("submit", ["--param", "epochs=3", "--run-name", "x"], "unknown parameter 'epochs'"),
+    ("submit", ["--param", "num_epochs=many", "--run-name", "x"], "num_epochs='many' is not a number_integer"),
+    ("submit", ["--param", "conv_type=4d", "--run-name", "x"], "invalid conv_type='4d'"),
+    ("schedule", ["--name", "n", "--cron", "daily"], "must have 5 fields"),
+])
+def test_bad_parameters_fail_before_anything_is_sent(kfp_api, capsys, command, extra, message):
+    arguments = [command, "--host", kfp_api.host, "--pipeline-file", str(PACKAGE), "--param", "source=dataloop://d"]
+    assert main(arguments + extra) == 2
+    assert message in capsys.readouterr().err
     assert kfp_api.requests == []
