@@ -25,6 +25,7 @@ class StepResources:
 
 STEPS = {
     "make_config": StepResources("0.5", "1G", 10 * 60),
+    "dataset_fingerprint": StepResources("0.5", "1G", 30 * 60, retries=3),
     "export_dataset": StepResources("2", "4G", 6 * 3600, retries=3),
     "build_tfrecords": StepResources("4", "8G", 12 * 3600),  # the Beam driver (DirectRunner) or Dataflow launcher
     "train": StepResources("8", "32G", 48 * 3600),

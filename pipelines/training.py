@@ -4,7 +4,7 @@ from kfp import dsl
 
 from components.build_tfrecords.component import build_tfrecords
 from components.evaluate.component import evaluate
-from components.export_dataset.component import export_dataset
+from components.export_dataset.component import dataset_fingerprint, export_dataset
 from components.make_config.component import make_config
 from components.register_model.component import register_model
 from components.report_status.component import report_status
@@ -48,8 +48,12 @@ def training_pipeline(
             hub_version=hub_version, model_id=model_id, model_mode=model_mode, imgz=imgz, batch_size=batch_size,
             num_epochs=num_epochs, n_frames=n_frames, top_k=top_k, learning_rate=learning_rate,
             extra_config=extra_config), "make_config").set_display_name("validate configuration")
+        key_task = configure(dataset_fingerprint(source=source, dataloop_filter=dataloop_filter,
+                                                 subset_filters=subset_filters), "dataset_fingerprint",
+                             dataloop_secret).set_caching_options(False).set_display_name("dataset content key")
         export_task = configure(export_dataset(source=source, dataloop_filter=dataloop_filter,
-                                               subset_filters=subset_filters).after(config_task),
+                                               subset_filters=subset_filters,
+                                               content_key=key_task.output).after(config_task),
                                 "export_dataset", dataloop_secret).set_display_name("export dataset")
         examples_task = configure(build_tfrecords(dataset=export_task.outputs["dataset"],
                                                   config=config_task.outputs["config"], beam_options=beam_options),

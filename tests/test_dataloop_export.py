@@ -151,3 +151,26 @@ def test_cli_export_from_dataloop_never_prints_the_key(dataloop_emulator, datalo
     missing = subprocess.run(command[:3] + command[4:-1] + [str(tmp_path / "other")], cwd=REPO,
                              env={**env, "DATALOOP_API_KEY": ""}, capture_output=True, text=True, timeout=300)
     assert missing.returncode == 1 and "no Dataloop credentials" in missing.stderr
+
+
+def test_the_content_key_changes_with_items_and_labels_and_only_then(dataloop_env, sample_dir, tmp_path):
+    from components.export_dataset.fingerprint import source_fingerprint
+
+    store = dataloop_env.store
+    dataset = seed_dataset(store, dataloop_env.project["id"], "keyed", sample_dir)
+    uri = f"dataloop://{dataset['id']}"
+    first = source_fingerprint(uri)
+    assert source_fingerprint(uri) == first
+    annotation = next(a for a in store.annotations.values() if a["datasetId"] == dataset["id"])
+    annotation["label"], annotation["updatedAt"] = "sideways", "2026-12-01T00:00:00.000Z"
+    relabelled = source_fingerprint(uri)
+    assert relabelled != first
+    store.add_item(dataset["id"], "/train/new.mp4", (sample_dir / "items/train/up_000.mp4").read_bytes())
+    assert source_fingerprint(uri) not in (first, relabelled)
+    assert source_fingerprint(uri, json.dumps({"dir": "/train"})) != source_fingerprint(uri)
+    folder = tmp_path / "folder"
+    (folder / "json").mkdir(parents=True)
+    (folder / "json" / "a.json").write_text("{}")
+    before = source_fingerprint(str(folder))
+    (folder / "json" / "a.json").write_text('{"changed": true}')
+    assert source_fingerprint(str(folder)) != before

@@ -107,3 +107,12 @@ def test_the_sweep_trains_each_model_id_in_parallel_and_registers_only_the_selec
     assert tasks["select-best"]["inputs"]["artifacts"]["models"]
     condition = next(task for name, task in tasks.items() if name.startswith("condition"))
     assert "select-best" in condition["dependentTasks"]
+
+
+def test_a_cached_export_follows_the_dataset_content_not_only_its_id():
+    spec = read_compiled(REPO / "pipeline.yaml")[0]
+    tasks = _run_tasks(spec)
+    assert tasks["dataset-fingerprint"].get("cachingOptions", {}).get("enableCache") is not True  # always runs
+    assert tasks["export-dataset"]["cachingOptions"]["enableCache"] is True
+    assert tasks["export-dataset"]["inputs"]["parameters"]["content_key"]["taskOutputParameter"] == {
+        "outputParameterKey": "Output", "producerTask": "dataset-fingerprint"}

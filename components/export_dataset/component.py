@@ -7,13 +7,25 @@ from movinet_pipeline.images import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
-def export_dataset(source: str, dataset: Output[Dataset], dataloop_filter: str = "", subset_filters: str = ""):
+def export_dataset(source: str, dataset: Output[Dataset], dataloop_filter: str = "", subset_filters: str = "",
+                   content_key: str = ""):
     """`source`: `dataloop://<dataset-id>` or a Dataloop download folder (items/ + json/). For Dataloop,
-    `dataloop_filter` is a DQL filter (JSON) and `subset_filters` maps subsets to DQL filters (JSON)."""
+    `dataloop_filter` is a DQL filter (JSON) and `subset_filters` maps subsets to DQL filters (JSON).
+    `content_key` (from dataset_fingerprint) makes KFP's cache key follow the data, not just the source name."""
     from components.export_dataset.export import export
     from movinet_pipeline.logs import setup_logging
 
     setup_logging()
     summary = export(source, dataset.path, dataloop_filter, subset_filters)
-    dataset.metadata.update({"clips": summary.clips, "labels": summary.labels, "skipped": summary.skipped,
+    dataset.metadata.update({"content_key": content_key, "clips": summary.clips, "labels": summary.labels, "skipped": summary.skipped,
                              "clips_per_subset": summary.clips_per_subset})
+
+
+@dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
+def dataset_fingerprint(source: str, dataloop_filter: str = "", subset_filters: str = "") -> str:
+    """The content key of `source` (item and annotation metadata); never cached, cheap."""
+    from components.export_dataset.fingerprint import source_fingerprint
+    from movinet_pipeline.logs import setup_logging
+
+    setup_logging()
+    return source_fingerprint(source, dataloop_filter, subset_filters)
