@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV ?= .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test compile lint
+.PHONY: setup run test compile
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -19,5 +19,7 @@ run: setup
 test: setup
 	$(VENV)/bin/python -m pytest $(ARGS)
 
+# Every committed pipeline file: training and sweep, for Kubeflow (pipeline.yaml, ...) and Vertex (...-vertex.yaml).
 compile: setup
-	$(VENV)/bin/movinet-pipeline compile
+	for pipeline in training sweep; do for target in kubeflow vertex; do \
+		$(VENV)/bin/movinet-pipeline compile --pipeline $$pipeline --target $$target || exit 1; done; done

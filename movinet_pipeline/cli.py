@@ -91,8 +91,8 @@ def print_run_summary(result, seconds: float) -> None:
 def cmd_compile(args: argparse.Namespace) -> None:
     from pipelines.compile import compile_pipeline
 
-    path = compile_pipeline(args.pipeline, args.output)
-    print(f"compiled the {args.pipeline} pipeline to {path}")
+    path = compile_pipeline(args.pipeline, args.output, args.target, args.accelerator_type, args.accelerator_count)
+    print(f"compiled the {args.pipeline} pipeline for {args.target} to {path}")
 
 
 def submission_parameters(args: argparse.Namespace) -> dict:
@@ -216,7 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "pipeline.yaml).")
     compile_cmd.add_argument("--pipeline", default="training", choices=["training", "sweep"],
                              help="training (-> pipeline.yaml) or sweep over model_id (-> sweep_pipeline.yaml)")
-    compile_cmd.add_argument("--output", help="output YAML [default: pipeline.yaml / sweep_pipeline.yaml]")
+    compile_cmd.add_argument("--output", help="output YAML [default: pipeline.yaml, sweep_pipeline.yaml; "
+                             "-vertex before .yaml for --target vertex]")
+    compile_cmd.add_argument("--target", default="kubeflow", choices=["kubeflow", "vertex"],
+                             help="kubeflow (GKE: nvidia.com/gpu limit, GPU node selector and toleration) or vertex "
+                             "(Vertex accelerator names) [default: kubeflow]")
+    compile_cmd.add_argument("--accelerator-type", help="GPU type for train/evaluate [default: nvidia.com/gpu on "
+                             "kubeflow, NVIDIA_TESLA_T4 on vertex]")
+    compile_cmd.add_argument("--accelerator-count", type=int, help="GPUs per train/evaluate step [default: 1]")
 
     def add_submission_flags(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--host", default=os.environ.get("KFP_HOST"), required=not os.environ.get("KFP_HOST"),

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from kfp import compiler
+from kfp import compiler, dsl
 
-from pipelines.sweep import sweep_pipeline
-from pipelines.training import training_pipeline
+from pipelines import sweep, training
+from pipelines.platform import TARGETS, Accelerators, accelerators
 
-PIPELINES = {"training": training_pipeline, "sweep": sweep_pipeline}
-DEFAULT_OUTPUT = {"training": "pipeline.yaml", "sweep": "sweep_pipeline.yaml"}
+PIPELINES = {"training": (training.METADATA, training.training_steps), "sweep": (sweep.METADATA, sweep.sweep_steps)}
+COMMITTED = {("training", "kubeflow"): "pipeline.yaml", ("training", "vertex"): "pipeline-vertex.yaml",
+             ("sweep", "kubeflow"): "sweep_pipeline.yaml", ("sweep", "vertex"): "sweep_pipeline-vertex.yaml"}
 
 
 def read_compiled(path: str | Path) -> tuple[dict, dict]:
@@ -21,9 +22,20 @@ def read_compiled(path: str | Path) -> tuple[dict, dict]:
     return documents[0], platform
 
 
-def compile_pipeline(name: str = "training", output: str | Path | None = None) -> Path:
+def compile_pipeline(name: str = "training", output: str | Path | None = None, target: str = "kubeflow",
+                     accelerator_type: str | None = None, accelerator_count: int | None = None) -> Path:
+    """Compile pipeline `name` for `target` (kubeflow or vertex), with that target's GPU settings for train and
+    evaluate (the accelerator type and count can be overridden)."""
     if name not in PIPELINES:
         raise ValueError(f"unknown pipeline {name!r}; allowed: {', '.join(PIPELINES)}")
-    path = Path(output or DEFAULT_OUTPUT[name])
-    compiler.Compiler().compile(PIPELINES[name], package_path=str(path))
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; allowed: {', '.join(TARGETS)}")
+    defaults = TARGETS[target]
+    settings = Accelerators(accelerator_type or defaults.type, accelerator_count or defaults.count,
+                            defaults.node_selector, defaults.tolerations)
+    metadata, steps = PIPELINES[name]
+    with accelerators(settings):
+        pipeline = dsl.pipeline(**metadata)(steps)
+    path = Path(output or COMMITTED[name, target])
+    compiler.Compiler().compile(pipeline, package_path=str(path))
     return path

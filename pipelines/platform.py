@@ -1,12 +1,17 @@
-"""How each step runs on a cluster: resources, timeouts, retries on network steps, and the Dataloop secret.
+"""How each step runs on a cluster: resources, timeouts, retries on network steps, the Dataloop secret, and GPUs.
 
-One place for these, so the training and sweep pipelines cannot drift apart. Everything here is also accepted by
-`kfp.local` (which ignores what has no local meaning), so the same pipeline definition runs locally.
+One place for these, so the training and sweep pipelines cannot drift apart. Everything but the accelerators is
+also accepted by `kfp.local` (which ignores what has no local meaning). Accelerators are compile-time settings per
+target: kfp 2.17's local runner cannot resolve an accelerator type or count given as a pipeline parameter, and
+Kubeflow on GKE and Vertex AI name GPUs differently, so `compile --target` applies them (see TARGETS).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import contextvars
+from dataclasses import dataclass, field
+from typing import Iterator
 
 from kfp import kubernetes
 from kfp.dsl import PipelineTask
@@ -35,6 +40,47 @@ STEPS = {
 }
 
 
+GPU_STEPS = ("train", "evaluate")
+
+
+@dataclass(frozen=True)
+class Accelerators:
+    """GPUs for the train and evaluate steps, as the target platform names them."""
+
+    type: str
+    count: int = 1
+    node_selector: dict[str, str] = field(default_factory=dict)
+    tolerations: tuple[dict[str, str], ...] = ()
+
+
+TARGETS = {
+    # Kubeflow on GKE: a `nvidia.com/gpu` limit, a node selector for the GPU node pool, the GPU taint tolerated.
+    "kubeflow": Accelerators("nvidia.com/gpu", 1, {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"},
+                             ({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},)),
+    # Vertex AI Pipelines: the accelerator type by Vertex's name; Vertex places the task on a matching machine.
+    "vertex": Accelerators("NVIDIA_TESLA_T4", 1),
+}
+_ACCELERATORS: contextvars.ContextVar[Accelerators | None] = contextvars.ContextVar("accelerators", default=None)
+
+
+@contextlib.contextmanager
+def accelerators(settings: Accelerators | None) -> Iterator[None]:
+    """Pipelines built inside this block put their GPU steps on `settings`."""
+    token = _ACCELERATORS.set(settings)
+    try:
+        yield
+    finally:
+        _ACCELERATORS.reset(token)
+
+
+def _on_gpu(task: PipelineTask, settings: Accelerators) -> None:
+    task.set_accelerator_type(settings.type).set_accelerator_limit(settings.count)
+    for key, value in settings.node_selector.items():
+        kubernetes.add_node_selector(task, label_key=key, label_value=value)
+    for toleration in settings.tolerations:
+        kubernetes.add_toleration(task, **toleration)
+
+
 def configure(task: PipelineTask, step: str, dataloop_secret=None) -> PipelineTask:
     """Requests/limits, a timeout and (for network steps) retries; with `dataloop_secret` (a Kubernetes secret name,
     possibly a pipeline parameter), the Dataloop credentials as environment variables. The secret is optional, so a
@@ -46,6 +92,8 @@ def configure(task: PipelineTask, step: str, dataloop_secret=None) -> PipelineTa
     if resources.retries:
         task.set_retry(num_retries=resources.retries, backoff_duration="30s", backoff_factor=2.0,
                        backoff_max_duration="600s")
+    if step in GPU_STEPS and _ACCELERATORS.get() is not None:
+        _on_gpu(task, _ACCELERATORS.get())
     if dataloop_secret is not None:
         kubernetes.use_secret_as_env(task, secret_name=dataloop_secret, secret_key_to_env=DATALOOP_SECRET_KEYS,
                                      optional=True)

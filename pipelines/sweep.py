@@ -18,9 +18,11 @@ from pipelines.platform import configure
 PIPELINE_NAME = "movinet-sweep"
 
 
-@dsl.pipeline(name=PIPELINE_NAME, description="Fine-tune several MoViNet architectures on one Dataloop dataset, "
-              "evaluate each, register the best.")
-def sweep_pipeline(
+METADATA = dict(name=PIPELINE_NAME, description="Fine-tune several MoViNet architectures on one Dataloop dataset, "
+                "evaluate each, register the best.")
+
+
+def sweep_steps(
     source: str,
     model_ids: List[str] = ["a0", "a1", "a2"],  # noqa: B006 (KFP reads the default from the signature)
     hub_version: int = 3,
@@ -79,3 +81,6 @@ def sweep_pipeline(
                                      dataset=export_task.outputs["dataset"], registry=registry, run_id=run_id,
                                      base_model_id=base_model_id, job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER),
                       "register_model", dataloop_secret).set_display_name("register the best model")
+
+
+sweep_pipeline = dsl.pipeline(**METADATA)(sweep_steps)  # as run locally (no accelerators)

@@ -14,9 +14,11 @@ from pipelines.platform import configure
 PIPELINE_NAME = "movinet-training"
 
 
-@dsl.pipeline(name=PIPELINE_NAME, description="Fine-tune a MoViNet video classifier on a Dataloop dataset and "
-              "register it back (export, Beam TFRecords, train, evaluate, gate, register).")
-def training_pipeline(
+METADATA = dict(name=PIPELINE_NAME, description="Fine-tune a MoViNet video classifier on a Dataloop dataset and "
+                "register it back (export, Beam TFRecords, train, evaluate, gate, register).")
+
+
+def training_steps(
     source: str,
     hub_version: int = 3,
     model_id: str = "a0",
@@ -68,3 +70,6 @@ def training_pipeline(
                                      dataset=export_task.outputs["dataset"], registry=registry, run_id=run_id,
                                      base_model_id=base_model_id, job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER),
                       "register_model", dataloop_secret).set_display_name("register model")
+
+
+training_pipeline = dsl.pipeline(**METADATA)(training_steps)  # as run locally (no accelerators)

@@ -22,9 +22,11 @@ def test_the_workflow_compiles_checks_freshness_and_submits(monkeypatch):
     monkeypatch.setenv("KFP_HOST", "http://kfp.example")  # the submit step's env (from a repository secret)
     lines = _command_lines()
     subcommands = [shlex.split(line)[1] for line in lines]
-    assert subcommands == ["compile", "submit"]
+    assert subcommands == ["submit"]
     workflow_text = (REPO / ".github" / "workflows" / "pipeline.yml").read_text()
-    assert "diff -u pipeline.yaml /tmp/pipeline.yaml" in workflow_text and "bash .ci/run" in workflow_text
+    assert "make compile\n          git diff --exit-code -- '*.yaml'" in workflow_text
+    assert "bash .ci/run" in workflow_text
+    assert "movinet-pipeline compile --pipeline $$pipeline --target $$target" in (REPO / "Makefile").read_text()
     for line in lines:
         arguments = shlex.split(re.sub(r"\$\{\{[^}]*\}\}", "X", line))[1:]
         parsed = build_parser().parse_args(arguments)

@@ -5,16 +5,16 @@ import yaml
 
 from movinet_pipeline.config import PipelineConfig
 from movinet_pipeline.local_run import SEED_KEYS, pipeline_arguments
-from pipelines.compile import compile_pipeline
+from pipelines.compile import COMMITTED, compile_pipeline
 from pipelines.compile import read_compiled
 from tests.conftest import REPO
 
 
-@pytest.mark.parametrize("name, committed", [("training", "pipeline.yaml"), ("sweep", "sweep_pipeline.yaml")])
-def test_committed_pipeline_yaml_is_fresh(tmp_path, name, committed):
-    fresh = compile_pipeline(name, tmp_path / committed)
-    assert (REPO / committed).read_bytes() == fresh.read_bytes(), (
-        f"{committed} is stale: run `movinet-pipeline compile --pipeline {name}` and commit it")
+@pytest.mark.parametrize("name, target", sorted(COMMITTED))
+def test_committed_pipeline_yaml_is_fresh(tmp_path, name, target):
+    committed = COMMITTED[name, target]
+    fresh = compile_pipeline(name, tmp_path / committed, target)
+    assert (REPO / committed).read_bytes() == fresh.read_bytes(), f"{committed} is stale: run `make compile`"
 
 
 def test_compiling_twice_is_byte_identical(tmp_path):
@@ -75,7 +75,7 @@ def test_dataloop_credentials_come_only_from_the_kubernetes_secret():
     assert not [name for name in parameters if any(w in name for w in ("password", "api_key", "token"))]
     with_secret = {name: executor["secretAsEnv"] for name, executor in platform["deploymentSpec"]["executors"].items()
                    if "secretAsEnv" in executor}
-    assert set(with_secret) == {"exec-export-dataset", "exec-register-model"}
+    assert set(with_secret) == {"exec-dataset-fingerprint", "exec-export-dataset", "exec-register-model"}
     for secret_env in with_secret.values():
         (source,) = secret_env
         assert source["optional"] is True
@@ -116,3 +116,27 @@ def test_a_cached_export_follows_the_dataset_content_not_only_its_id():
     assert tasks["export-dataset"]["cachingOptions"]["enableCache"] is True
     assert tasks["export-dataset"]["inputs"]["parameters"]["content_key"]["taskOutputParameter"] == {
         "outputParameterKey": "Output", "producerTask": "dataset-fingerprint"}
+
+
+def test_gpu_steps_get_the_accelerators_each_target_names():
+    kubeflow, kubeflow_platform = read_compiled(REPO / "pipeline.yaml")
+    vertex, vertex_platform = read_compiled(REPO / "pipeline-vertex.yaml")
+    for spec, expected in ((kubeflow, "nvidia.com/gpu"), (vertex, "NVIDIA_TESLA_T4")):
+        executors = spec["deploymentSpec"]["executors"]
+        with_gpu = {name for name, e in executors.items() if "accelerator" in e["container"].get("resources", {})}
+        assert with_gpu == {"exec-train", "exec-evaluate"}
+        for name in with_gpu:
+            accelerator = executors[name]["container"]["resources"]["accelerator"]
+            assert accelerator["resourceType"] == expected and accelerator["resourceCount"] == "1"
+    for name in ("exec-train", "exec-evaluate"):
+        placement = kubeflow_platform["deploymentSpec"]["executors"][name]
+        assert placement["nodeSelector"]["labels"] == {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
+        assert placement["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
+        assert "nodeSelector" not in vertex_platform["deploymentSpec"]["executors"][name]
+
+
+def test_accelerators_can_be_chosen_at_compile_time(tmp_path):
+    path = compile_pipeline("training", tmp_path / "a100.yaml", "vertex", "NVIDIA_TESLA_A100", 2)
+    executor = read_compiled(path)[0]["deploymentSpec"]["executors"]["exec-train"]
+    accelerator = executor["container"]["resources"]["accelerator"]
+    assert accelerator["resourceType"] == "NVIDIA_TESLA_A100" and accelerator["resourceCount"] == "2"
