@@ -113,25 +113,49 @@ def submission_parameters(args: argparse.Namespace) -> dict:
     return values
 
 
-def cmd_submit(args: argparse.Namespace) -> None:
-    from pipelines.submit import FINISHED_OK, submit
+def _vertex_target(args: argparse.Namespace):
+    """The Vertex AI location when --vertex-project is given, else None (Kubeflow Pipelines at --host)."""
+    from pipelines.submit import VertexTarget
 
-    with contextlib.redirect_stdout(sys.stderr):  # kfp.Client prints links; stdout stays one JSON document
-        result = submit(args.host, args.pipeline_file, submission_parameters(args), args.run_name,
-                        args.experiment, args.pipeline_name, args.version_name, args.namespace, args.wait,
-                        args.timeout, args.poll_interval)
+    if not args.vertex_project:
+        if not args.host:
+            raise UsageError("say where to submit: --host URL (Kubeflow Pipelines; or $KFP_HOST) or "
+                             "--vertex-project P --region R --pipeline-root gs://... (Vertex AI)")
+        return None
+    if not (args.region and args.pipeline_root):
+        raise UsageError("Vertex AI needs --region and --pipeline-root (a gs:// folder for the run's artifacts)")
+    return VertexTarget(args.vertex_project, args.region, args.pipeline_root, args.service_account,
+                        args.vertex_endpoint)
+
+
+def cmd_submit(args: argparse.Namespace) -> None:
+    from pipelines.submit import FINISHED_OK, submit, submit_vertex
+
+    vertex = _vertex_target(args)
+    with contextlib.redirect_stdout(sys.stderr):  # the clients print links; stdout stays one JSON document
+        if vertex:
+            result = submit_vertex(vertex, args.pipeline_file, submission_parameters(args), args.run_name, args.wait)
+        else:
+            result = submit(args.host, args.pipeline_file, submission_parameters(args), args.run_name,
+                            args.experiment, args.pipeline_name, args.version_name, args.namespace, args.wait,
+                            args.timeout, args.poll_interval)
     print(json.dumps(dataclasses.asdict(result), indent=2))
     if args.wait and (result.state or "").lower() != FINISHED_OK:
         raise RuntimeError(f"run {result.run_id} finished {result.state}, not succeeded")
 
 
 def cmd_schedule(args: argparse.Namespace) -> None:
-    from pipelines.submit import schedule
+    from pipelines.submit import schedule, schedule_vertex
 
+    vertex = _vertex_target(args)
     with contextlib.redirect_stdout(sys.stderr):
-        result = schedule(args.host, args.pipeline_file, submission_parameters(args), args.name, args.cron,
-                          args.experiment, args.pipeline_name, args.version_name, args.namespace,
-                          args.max_concurrency)
+        if vertex:
+            result = schedule_vertex(vertex, args.pipeline_file, submission_parameters(args), args.name, args.cron,
+                                     args.max_concurrency)
+        else:
+            result = schedule(args.host, args.pipeline_file, submission_parameters(args), args.name, args.cron,
+                              args.experiment, args.pipeline_name, args.version_name, args.namespace,
+                              args.max_concurrency)
     print(json.dumps(dataclasses.asdict(result), indent=2))
 
 
@@ -226,9 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("--accelerator-count", type=int, help="GPUs per train/evaluate step [default: 1]")
 
     def add_submission_flags(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--host", default=os.environ.get("KFP_HOST"), required=not os.environ.get("KFP_HOST"),
+        sub.add_argument("--host", default=os.environ.get("KFP_HOST"),
                          help="Kubeflow Pipelines API endpoint [default: $KFP_HOST]; the bearer token, if any, "
                          "comes from $KFP_TOKEN")
+        sub.add_argument("--vertex-project", help="submit to Vertex AI Pipelines in this Google Cloud project "
+                         "instead (credentials: Application Default Credentials); use a --target vertex file")
+        sub.add_argument("--region", help="Vertex AI region, e.g. us-central1")
+        sub.add_argument("--pipeline-root", help="Vertex AI: gs:// folder for the run's artifacts")
+        sub.add_argument("--service-account", help="Vertex AI: service account the run executes as")
+        sub.add_argument("--vertex-endpoint", help="Vertex AI API endpoint override (private endpoint)")
         sub.add_argument("--pipeline-file", default="pipeline.yaml", help="compiled pipeline [default: %(default)s]")
         sub.add_argument("--params-file", help="YAML/JSON mapping of pipeline parameters (configuration keys "
                          "that are not parameters go into extra_config)")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import yaml
 from kfp import compiler, dsl
 
 from pipelines import sweep, training
-from pipelines.platform import TARGETS, Accelerators, accelerators
+from pipelines.platform import TARGETS, building_for
 
 PIPELINES = {"training": (training.METADATA, training.training_steps), "sweep": (sweep.METADATA, sweep.sweep_steps)}
 COMMITTED = {("training", "kubeflow"): "pipeline.yaml", ("training", "vertex"): "pipeline-vertex.yaml",
@@ -30,11 +31,11 @@ def compile_pipeline(name: str = "training", output: str | Path | None = None, t
         raise ValueError(f"unknown pipeline {name!r}; allowed: {', '.join(PIPELINES)}")
     if target not in TARGETS:
         raise ValueError(f"unknown target {target!r}; allowed: {', '.join(TARGETS)}")
-    defaults = TARGETS[target]
-    settings = Accelerators(accelerator_type or defaults.type, accelerator_count or defaults.count,
-                            defaults.node_selector, defaults.tolerations)
+    chosen = TARGETS[target]
+    gpus = dataclasses.replace(chosen.accelerators, type=accelerator_type or chosen.accelerators.type,
+                               count=accelerator_count or chosen.accelerators.count)
     metadata, steps = PIPELINES[name]
-    with accelerators(settings):
+    with building_for(dataclasses.replace(chosen, accelerators=gpus)):
         pipeline = dsl.pipeline(**metadata)(steps)
     path = Path(output or COMMITTED[name, target])
     compiler.Compiler().compile(pipeline, package_path=str(path))

@@ -53,48 +53,62 @@ class Accelerators:
     tolerations: tuple[dict[str, str], ...] = ()
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where a compiled pipeline runs: its GPUs, and whether Kubernetes settings (secrets, timeouts, node
+    placement) apply. Vertex AI has no Kubernetes platform spec (its job template must be a single YAML document)."""
+
+    name: str
+    accelerators: Accelerators | None
+    kubernetes: bool
+
+
 TARGETS = {
     # Kubeflow on GKE: a `nvidia.com/gpu` limit, a node selector for the GPU node pool, the GPU taint tolerated.
-    "kubeflow": Accelerators("nvidia.com/gpu", 1, {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"},
-                             ({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},)),
+    "kubeflow": Target("kubeflow", Accelerators(
+        "nvidia.com/gpu", 1, {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"},
+        ({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},)), kubernetes=True),
     # Vertex AI Pipelines: the accelerator type by Vertex's name; Vertex places the task on a matching machine.
-    "vertex": Accelerators("NVIDIA_TESLA_T4", 1),
+    "vertex": Target("vertex", Accelerators("NVIDIA_TESLA_T4", 1), kubernetes=False),
 }
-_ACCELERATORS: contextvars.ContextVar[Accelerators | None] = contextvars.ContextVar("accelerators", default=None)
+LOCAL = Target("local", None, kubernetes=True)  # kfp.local ignores the Kubernetes settings; no accelerators
+_TARGET: contextvars.ContextVar[Target] = contextvars.ContextVar("target", default=LOCAL)
 
 
 @contextlib.contextmanager
-def accelerators(settings: Accelerators | None) -> Iterator[None]:
-    """Pipelines built inside this block put their GPU steps on `settings`."""
-    token = _ACCELERATORS.set(settings)
+def building_for(target: Target) -> Iterator[None]:
+    """Pipelines built inside this block are configured for `target`."""
+    token = _TARGET.set(target)
     try:
         yield
     finally:
-        _ACCELERATORS.reset(token)
+        _TARGET.reset(token)
 
 
-def _on_gpu(task: PipelineTask, settings: Accelerators) -> None:
+def _on_gpu(task: PipelineTask, settings: Accelerators, with_kubernetes: bool) -> None:
     task.set_accelerator_type(settings.type).set_accelerator_limit(settings.count)
-    for key, value in settings.node_selector.items():
-        kubernetes.add_node_selector(task, label_key=key, label_value=value)
-    for toleration in settings.tolerations:
-        kubernetes.add_toleration(task, **toleration)
+    if with_kubernetes:
+        for key, value in settings.node_selector.items():
+            kubernetes.add_node_selector(task, label_key=key, label_value=value)
+        for toleration in settings.tolerations:
+            kubernetes.add_toleration(task, **toleration)
 
 
 def configure(task: PipelineTask, step: str, dataloop_secret=None) -> PipelineTask:
-    """Requests/limits, a timeout and (for network steps) retries; with `dataloop_secret` (a Kubernetes secret name,
-    possibly a pipeline parameter), the Dataloop credentials as environment variables. The secret is optional, so a
-    run without Dataloop (local folders, local registry) needs none."""
-    resources = STEPS[step]
+    """Requests/limits and (for network steps) retries; on Kubernetes targets a timeout and, with
+    `dataloop_secret` (a secret name, possibly a pipeline parameter), the Dataloop credentials as environment
+    variables (optional, so a run without Dataloop needs no secret); GPUs for the GPU steps."""
+    target, resources = _TARGET.get(), STEPS[step]
     task.set_cpu_request(resources.cpu).set_cpu_limit(resources.cpu)
     task.set_memory_request(resources.memory).set_memory_limit(resources.memory)
-    kubernetes.set_timeout(task, resources.timeout_s)
     if resources.retries:
         task.set_retry(num_retries=resources.retries, backoff_duration="30s", backoff_factor=2.0,
                        backoff_max_duration="600s")
-    if step in GPU_STEPS and _ACCELERATORS.get() is not None:
-        _on_gpu(task, _ACCELERATORS.get())
-    if dataloop_secret is not None:
-        kubernetes.use_secret_as_env(task, secret_name=dataloop_secret, secret_key_to_env=DATALOOP_SECRET_KEYS,
-                                     optional=True)
+    if step in GPU_STEPS and target.accelerators is not None:
+        _on_gpu(task, target.accelerators, target.kubernetes)
+    if target.kubernetes:
+        kubernetes.set_timeout(task, resources.timeout_s)
+        if dataloop_secret is not None:
+            kubernetes.use_secret_as_env(task, secret_name=dataloop_secret, secret_key_to_env=DATALOOP_SECRET_KEYS,
+                                         optional=True)
     return task

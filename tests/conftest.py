@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ for _variable in ("DATALOOP_API_KEY", "DATALOOP_API_KEY_FILE", "DATALOOP_M2M_EMA
                   "DATALOOP_ENV"):
     os.environ.pop(_variable, None)
 REPO = Path(__file__).resolve().parents[1]
+GCS_BUCKET = "movinet-test"
 
 
 @pytest.fixture(scope="session")
@@ -141,3 +144,17 @@ def dataloop_pipeline_run(dataloop_emulator, tmp_path_factory: pytest.TempPathFa
             "key": env["DATALOOP_API_KEY"], "run_dir": run_dir, "model": run_dir / "train" / "model",
             "evaluation": run_dir / "evaluate" / "evaluation", "export": run_dir / "export-dataset" / "dataset",
             "registered": json.loads((run_dir / "register-model" / "registered" / "registered.json").read_text())}
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator():
+    """A local GCS (gcp-storage-emulator) with bucket GCS_BUCKET; clients reach it via STORAGE_EMULATOR_HOST."""
+    from gcp_storage_emulator.server import create_server
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=GCS_BUCKET)
+    threading.Thread(target=server.start, daemon=True).start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()

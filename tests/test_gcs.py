@@ -1,51 +1,34 @@
 """build-tfrecords reads and writes gs:// URIs, against a local GCS emulator (no cloud, no credentials)."""
 
 import json
-import socket
 import subprocess
 import sys
-import threading
 
 import pytest
 
 from components.build_tfrecords.contact_sheet import iter_tfrecords
 from movinet_pipeline.records import parse_clip
-from tests.conftest import REPO
+from tests.conftest import GCS_BUCKET, REPO
 
-BUCKET = "movinet-test"
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    from gcp_storage_emulator.server import create_server
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = create_server("127.0.0.1", port, in_memory=True, default_bucket=BUCKET)
-    thread = threading.Thread(target=server.start, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture()
-def bucket(emulator, monkeypatch):
+def bucket(gcs_emulator, monkeypatch):
     from google.cloud import storage
 
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator)
-    return storage.Client.create_anonymous_client().bucket(BUCKET)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
+    return storage.Client.create_anonymous_client().bucket(GCS_BUCKET)
 
 
-def test_build_tfrecords_from_and_to_gcs(exported_dir, bucket, emulator, tmp_path):
+def test_build_tfrecords_from_and_to_gcs(exported_dir, bucket, gcs_emulator, tmp_path):
     for path in exported_dir.rglob("*"):
         if path.is_file():
             bucket.blob(f"export/{path.relative_to(exported_dir)}").upload_from_filename(str(path))
-    env = {"PATH": "/usr/bin:/bin", "STORAGE_EMULATOR_HOST": emulator, "NO_GCE_CHECK": "true",
+    env = {"PATH": "/usr/bin:/bin", "STORAGE_EMULATOR_HOST": gcs_emulator, "NO_GCE_CHECK": "true",
            "HOME": str(tmp_path)}
     completed = subprocess.run(
-        [sys.executable, "-m", "movinet_pipeline.cli", "build-tfrecords", "--input", f"gs://{BUCKET}/export",
-         "--output", f"gs://{BUCKET}/examples", "--imgz", "32", "--n-frames", "4"],
+        [sys.executable, "-m", "movinet_pipeline.cli", "build-tfrecords", "--input", f"gs://{GCS_BUCKET}/export",
+         "--output", f"gs://{GCS_BUCKET}/examples", "--imgz", "32", "--n-frames", "4"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]

@@ -1,5 +1,5 @@
-"""`submit` and `schedule` through the real kfp.Client against a local server that plays the KFP API and records
-what the client sent."""
+"""`submit` and `schedule` through the real kfp.Client and aiplatform SDK against local servers that play the KFP
+and Vertex AI APIs and record what the clients sent."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from movinet_pipeline.cli import main
-from tests.conftest import REPO
-from tests.kfp_api_recorder import KfpApiRecorder
+from tests.conftest import GCS_BUCKET, REPO
+from tests.api_recorders import KfpApiRecorder, VertexApiRecorder
 
 PACKAGE = REPO / "pipeline.yaml"
 
@@ -98,3 +98,48 @@ def test_bad_parameters_fail_before_anything_is_sent(kfp_api, capsys, command, e
     assert main(arguments + extra) == 2
     assert message in capsys.readouterr().err
     assert kfp_api.requests == []
+
+
+VERTEX_PACKAGE = REPO / "pipeline-vertex.yaml"
+
+
+@pytest.fixture
+def vertex_api(gcs_emulator, monkeypatch):
+    """The Vertex API recorder; the pipeline root's bucket lives in the local GCS emulator (the SDK checks it)."""
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
+    recorder = VertexApiRecorder().start()
+    yield recorder
+    recorder.stop()
+
+
+def _vertex_flags(recorder) -> list[str]:
+    return ["--vertex-project", "my-project", "--region", "us-central1", "--pipeline-root", f"gs://{GCS_BUCKET}/runs",
+            "--service-account", "trainer@my-project.iam.gserviceaccount.com", "--vertex-endpoint", recorder.host,
+            "--pipeline-file", str(VERTEX_PACKAGE)]
+
+
+def test_submit_to_vertex_creates_a_pipeline_job_from_the_vertex_template(vertex_api, capsys):
+    assert main(["submit", *_vertex_flags(vertex_api), "--param", "source=dataloop://d", "--param", "model_id=a2",
+                 "--param", "num_epochs=3", "--run-name", "vertex-run", "--wait"]) == 0
+    (created,) = vertex_api.sent("POST", "/projects/my-project/locations/us-central1/pipelineJobs")
+    job = created.json
+    assert job["displayName"] == "vertex-run" and job["serviceAccount"].startswith("trainer@")
+    assert job["runtimeConfig"]["gcsOutputDirectory"] == f"gs://{GCS_BUCKET}/runs"
+    assert job["runtimeConfig"]["parameterValues"] == {"source": "dataloop://d", "model_id": "a2", "num_epochs": 3}
+    train = job["pipelineSpec"]["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
+    assert train["accelerator"]["resourceType"] == "NVIDIA_TESLA_T4"
+    assert json.loads(capsys.readouterr().out)["state"] == "SUCCEEDED"
+
+
+def test_schedule_on_vertex(vertex_api):
+    assert main(["schedule", *_vertex_flags(vertex_api), "--param", "source=dataloop://d", "--name", "nightly",
+                 "--cron", "0 3 * * *"]) == 0
+    (created,) = vertex_api.sent("POST", "/projects/my-project/locations/us-central1/schedules")
+    assert created.json["cron"] == "0 3 * * *" and created.json["displayName"] == "nightly"
+    assert created.json["createPipelineJobRequest"]["pipelineJob"]["runtimeConfig"]["parameterValues"] == {
+        "source": "dataloop://d"}
+
+
+def test_submit_needs_a_destination(capsys):
+    assert main(["submit", "--pipeline-file", str(PACKAGE), "--param", "source=x", "--run-name", "r"]) == 2
+    assert "say where to submit" in capsys.readouterr().err

@@ -1,5 +1,6 @@
-"""A local HTTP server that plays the Kubeflow Pipelines v2beta1 REST API for `kfp.Client` and records every
-request (method, path, query, JSON body or uploaded file), so tests assert on what the client really sent."""
+"""Local HTTP servers that play the Kubeflow Pipelines v2beta1 REST API (for `kfp.Client`) and the Vertex AI
+Pipelines REST API (for `aiplatform.PipelineJob`) and record every request (method, path, query, JSON body or
+uploaded file), so tests assert on what the clients really sent."""
 
 from __future__ import annotations
 
@@ -25,23 +26,21 @@ class Recorded:
     files: dict = field(default_factory=dict)
 
 
-class KfpApiRecorder:
-    def __init__(self, final_state: str = "SUCCEEDED", polls_before_final: int = 1) -> None:
+class RecordingServer:
+    """Records each request and replies with `answer(request) -> (status, JSON)`."""
+
+    def __init__(self) -> None:
         self.requests: list[Recorded] = []
-        self.pipelines: dict[str, dict] = {}
-        self.experiments: dict[str, dict] = {}
-        self.versions: dict[str, dict] = {}
-        self.final_state, self.polls_before_final = final_state, polls_before_final
-        self._ids = itertools.count(1)
-        self.answered: dict[str, list[str]] = {}  # kind -> ids this server handed out, in order
-        self._polls: dict[str, int] = {}
         self._server: ThreadingHTTPServer | None = None
+
+    def answer(self, request: Recorded) -> tuple[int, dict]:
+        raise NotImplementedError
 
     @property
     def host(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def start(self) -> "KfpApiRecorder":
+    def start(self) -> "RecordingServer":
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -82,6 +81,19 @@ class KfpApiRecorder:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+
+class KfpApiRecorder(RecordingServer):
+    def __init__(self, final_state: str = "SUCCEEDED", polls_before_final: int = 1) -> None:
+        super().__init__()
+        self.pipelines: dict[str, dict] = {}
+        self.experiments: dict[str, dict] = {}
+        self.versions: dict[str, dict] = {}
+        self.final_state, self.polls_before_final = final_state, polls_before_final
+        self._ids = itertools.count(1)
+        self.answered: dict[str, list[str]] = {}  # kind -> ids this server handed out, in order
+        self._polls: dict[str, int] = {}
 
     def sent(self, method: str, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path == API + path]
@@ -143,3 +155,25 @@ def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
         f"Content-Type: {content_type}\r\n\r\n".encode() + body)
     return {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
             for part in message.iter_parts()}
+
+
+class VertexApiRecorder(RecordingServer):
+    """Vertex AI Pipelines over REST: pipeline jobs (created, then read back in `final_state`) and schedules."""
+
+    def __init__(self, final_state: str = "PIPELINE_STATE_SUCCEEDED") -> None:
+        super().__init__()
+        self.final_state = final_state
+
+    def sent(self, method: str, suffix: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and r.path.endswith(suffix)]
+
+    def answer(self, request: Recorded) -> tuple[int, dict]:
+        if request.method == "POST" and request.path.endswith("/pipelineJobs"):
+            job_id = request.query.get("pipelineJobId", ["job"])[0]
+            return 200, {**request.json, "name": f"{request.path[len('/v1/'):]}/{job_id}",
+                         "state": "PIPELINE_STATE_PENDING"}
+        if request.method == "GET" and "/pipelineJobs/" in request.path:
+            return 200, {"name": request.path[len("/v1/"):], "state": self.final_state}
+        if request.method == "POST" and request.path.endswith("/schedules"):
+            return 200, {**request.json, "name": f"{request.path[len('/v1/'):]}/schedule-1", "state": "ACTIVE"}
+        return 404, {"error": {"code": 404, "message": f"recorder does not know {request.method} {request.path}"}}
