@@ -9,7 +9,7 @@ import yaml
 from kfp import compiler, dsl
 
 from pipelines import sweep, training
-from pipelines.platform import TARGETS, building_for
+from pipelines.platform import TARGETS, building_for, with_target_defaults
 
 PIPELINES = {"training": (training.METADATA, training.training_steps), "sweep": (sweep.METADATA, sweep.sweep_steps)}
 COMMITTED = {("training", "kubeflow"): "pipeline.yaml", ("training", "vertex"): "pipeline-vertex.yaml",
@@ -25,8 +25,8 @@ def read_compiled(path: str | Path) -> tuple[dict, dict]:
 
 def compile_pipeline(name: str = "training", output: str | Path | None = None, target: str = "kubeflow",
                      accelerator_type: str | None = None, accelerator_count: int | None = None) -> Path:
-    """Compile pipeline `name` for `target` (kubeflow or vertex), with that target's GPU settings for train and
-    evaluate (the accelerator type and count can be overridden)."""
+    """Compile pipeline `name` for `target` (kubeflow or vertex): the GPU parameters default to that target's
+    names (the accelerator type and count defaults can be overridden here, and per run as parameters)."""
     if name not in PIPELINES:
         raise ValueError(f"unknown pipeline {name!r}; allowed: {', '.join(PIPELINES)}")
     if target not in TARGETS:
@@ -35,8 +35,9 @@ def compile_pipeline(name: str = "training", output: str | Path | None = None, t
     gpus = dataclasses.replace(chosen.accelerators, type=accelerator_type or chosen.accelerators.type,
                                count=accelerator_count or chosen.accelerators.count)
     metadata, steps = PIPELINES[name]
-    with building_for(dataclasses.replace(chosen, accelerators=gpus)):
-        pipeline = dsl.pipeline(**metadata)(steps)
+    target_settings = dataclasses.replace(chosen, accelerators=gpus)
+    with building_for(target_settings):
+        pipeline = dsl.pipeline(**metadata)(with_target_defaults(steps, target_settings))
     path = Path(output or COMMITTED[name, target])
     compiler.Compiler().compile(pipeline, package_path=str(path))
     return path

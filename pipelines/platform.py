@@ -1,17 +1,20 @@
 """How each step runs on a cluster: resources, timeouts, retries on network steps, the Dataloop secret, and GPUs.
 
 One place for these, so the training and sweep pipelines cannot drift apart. Everything but the accelerators is
-also accepted by `kfp.local` (which ignores what has no local meaning). Accelerators are compile-time settings per
-target: kfp 2.17's local runner cannot resolve an accelerator type or count given as a pipeline parameter, and
-Kubeflow on GKE and Vertex AI name GPUs differently, so `compile --target` applies them (see TARGETS).
+also accepted by `kfp.local` (which ignores what has no local meaning). The GPU placement is four pipeline parameters
+(`accelerator_type`, `accelerator_count`, `gpu_node_selector`, `gpu_tolerations`) whose defaults come from the
+compile target (Kubeflow on GKE and Vertex AI name GPUs differently, see TARGETS); kfp 2.17's local runner cannot
+resolve an accelerator given as a parameter, so local builds leave them unapplied.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+import inspect
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from kfp import kubernetes
 from kfp.dsl import PipelineTask
@@ -85,27 +88,52 @@ def building_for(target: Target) -> Iterator[None]:
         _TARGET.reset(token)
 
 
-def _on_gpu(task: PipelineTask, settings: Accelerators, with_kubernetes: bool) -> None:
-    task.set_accelerator_type(settings.type).set_accelerator_limit(settings.count)
+@dataclass(frozen=True)
+class GpuParameters:
+    """The pipeline parameters that place the GPU steps (channels at build time)."""
+
+    type: object
+    count: object
+    node_selector: object
+    tolerations: object
+
+
+def with_target_defaults(steps: Callable, target: Target) -> Callable:
+    """`steps` with its GPU parameters' defaults set to `target`'s (KFP reads defaults from the signature)."""
+    defaults = {"accelerator_type": target.accelerators.type, "accelerator_count": target.accelerators.count,
+                "gpu_node_selector": dict(target.accelerators.node_selector),
+                "gpu_tolerations": [dict(t) for t in target.accelerators.tolerations]}
+    signature = inspect.signature(steps)
+
+    @functools.wraps(steps)
+    def wrapper(*args, **kwargs):
+        return steps(*args, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=[
+        p.replace(default=defaults[p.name]) if p.name in defaults else p for p in signature.parameters.values()])
+    return wrapper
+
+
+def _on_gpu(task: PipelineTask, gpu: GpuParameters, with_kubernetes: bool) -> None:
+    task.set_accelerator_type(gpu.type).set_accelerator_limit(gpu.count)
     if with_kubernetes:
-        for key, value in settings.node_selector.items():
-            kubernetes.add_node_selector(task, label_key=key, label_value=value)
-        for toleration in settings.tolerations:
-            kubernetes.add_toleration(task, **toleration)
+        kubernetes.add_node_selector_json(task, node_selector_json=gpu.node_selector)
+        kubernetes.add_toleration_json(task, toleration_json=gpu.tolerations)
 
 
-def configure(task: PipelineTask, step: str, dataloop_secret=None) -> PipelineTask:
+def configure(task: PipelineTask, step: str, dataloop_secret=None, gpu: GpuParameters | None = None) -> PipelineTask:
     """Requests/limits and (for network steps) retries; on Kubernetes targets a timeout and, with
     `dataloop_secret` (a secret name, possibly a pipeline parameter), the Dataloop credentials as environment
-    variables (optional, so a run without Dataloop needs no secret); GPUs for the GPU steps."""
+    variables (optional, so a run without Dataloop needs no secret); for the GPU steps on a cluster target, the
+    accelerator from the `gpu` pipeline parameters (kfp.local cannot resolve those, and has no GPUs to give)."""
     target, resources = _TARGET.get(), STEPS[step]
     task.set_cpu_request(resources.cpu).set_cpu_limit(resources.cpu)
     task.set_memory_request(resources.memory).set_memory_limit(resources.memory)
     if resources.retries:
         task.set_retry(num_retries=resources.retries, backoff_duration="30s", backoff_factor=2.0,
                        backoff_max_duration="600s")
-    if step in GPU_STEPS and target.accelerators is not None:
-        _on_gpu(task, target.accelerators, target.kubernetes)
+    if step in GPU_STEPS and gpu is not None and target.accelerators is not None:
+        _on_gpu(task, gpu, target.kubernetes)
     if target.kubernetes:
         kubernetes.set_timeout(task, resources.timeout_s)
         if dataloop_secret is not None:

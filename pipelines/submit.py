@@ -22,7 +22,9 @@ from pipelines.compile import read_compiled
 log = logging.getLogger(__name__)
 FINISHED_OK = "succeeded"
 _CASTS = {"NUMBER_INTEGER": int, "NUMBER_DOUBLE": float, "STRING": str,
-          "BOOLEAN": lambda v: v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes")}
+          "BOOLEAN": lambda v: v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes"),
+          "STRUCT": lambda v: json.loads(v) if isinstance(v, str) else dict(v),
+          "LIST": lambda v: json.loads(v) if isinstance(v, str) else list(v)}
 
 
 class SubmitError(RuntimeError):

@@ -13,7 +13,7 @@ from components.register_model.component import register_model
 from components.report_status.component import report_status
 from components.select_best.component import select_best
 from components.train.component import train
-from pipelines.platform import configure
+from pipelines.platform import GpuParameters, configure
 
 PIPELINE_NAME = "movinet-sweep"
 
@@ -42,12 +42,17 @@ def sweep_steps(
     base_model_id: str = "",
     selection_metric: str = "top1_accuracy",
     dataloop_secret: str = "dataloop-credentials",
+    accelerator_type: str = "nvidia.com/gpu",
+    accelerator_count: int = 1,
+    gpu_node_selector: dict = {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"},  # noqa: B006 (KFP default)
+    gpu_tolerations: list = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],  # noqa: B006
 ):
     """As the training pipeline, with `model_ids` (the architectures to compare) instead of `model_id`, and
     `selection_metric` (a number in the evaluation's metrics.json, higher is better)."""
     shared = dict(hub_version=hub_version, model_mode=model_mode, imgz=imgz, batch_size=batch_size,
                   num_epochs=num_epochs, n_frames=n_frames, top_k=top_k, learning_rate=learning_rate,
                   extra_config=extra_config)
+    gpu = GpuParameters(accelerator_type, accelerator_count, gpu_node_selector, gpu_tolerations)
     with dsl.ExitHandler(report_status(run_id=run_id).set_display_name("report run status"), name="run"):
         records_config = configure(make_config(**shared), "make_config").set_display_name("validate configuration")
         key_task = configure(dataset_fingerprint(source=source, dataloop_filter=dataloop_filter,
@@ -66,10 +71,11 @@ def sweep_steps(
             config_task = configure(make_config(model_id=model_id, **shared), "make_config")
             config_task.set_display_name("configuration for model_id")
             train_task = configure(train(examples=examples_task.outputs["examples"],
-                                         config=config_task.outputs["config"]), "train")
+                                         config=config_task.outputs["config"]), "train", gpu=gpu)
             train_task.set_display_name("fine-tune MoViNet")
             evaluate_task = configure(evaluate(model=train_task.outputs["model"],
-                                               examples=examples_task.outputs["examples"]), "evaluate")
+                                               examples=examples_task.outputs["examples"]),
+                                      "evaluate", gpu=gpu)
             evaluate_task.set_display_name("evaluate")
         select_task = configure(select_best(models=dsl.Collected(train_task.outputs["model"]),
                                             evaluations=dsl.Collected(evaluate_task.outputs["evaluation"]),

@@ -1,4 +1,4 @@
-"""The training pipeline: make_config -> export_dataset -> build_tfrecords -> train -> evaluate -> [blessed] register."""
+"""The training pipeline: config -> export -> build TFRecords -> train -> evaluate -> [blessed] register."""
 
 from kfp import dsl
 
@@ -9,7 +9,7 @@ from components.make_config.component import make_config
 from components.register_model.component import register_model
 from components.report_status.component import report_status
 from components.train.component import train
-from pipelines.platform import configure
+from pipelines.platform import GpuParameters, configure
 
 PIPELINE_NAME = "movinet-training"
 
@@ -37,6 +37,10 @@ def training_steps(
     subset_filters: str = "",
     base_model_id: str = "",
     dataloop_secret: str = "dataloop-credentials",
+    accelerator_type: str = "nvidia.com/gpu",
+    accelerator_count: int = 1,
+    gpu_node_selector: dict = {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"},  # noqa: B006 (KFP default)
+    gpu_tolerations: list = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],  # noqa: B006
 ):
     """`source`: `dataloop://<dataset-id>` or a Dataloop download folder; `extra_config`: JSON of further
     configuration keys (see README); `beam_options`: Beam flags for the TFRecord job; `registry`:
@@ -45,6 +49,7 @@ def training_steps(
     items / assigning subsets; `base_model_id`: Dataloop model to clone; `dataloop_secret`: the Kubernetes secret
     whose keys (api-key, or m2m-email + m2m-password; optional env) become the Dataloop credentials of the export
     and register steps. Credentials themselves are never parameters."""
+    gpu = GpuParameters(accelerator_type, accelerator_count, gpu_node_selector, gpu_tolerations)
     with dsl.ExitHandler(report_status(run_id=run_id).set_display_name("report run status"), name="run"):
         config_task = configure(make_config(
             hub_version=hub_version, model_id=model_id, model_mode=model_mode, imgz=imgz, batch_size=batch_size,
@@ -61,10 +66,10 @@ def training_steps(
                                                   config=config_task.outputs["config"], beam_options=beam_options),
                                   "build_tfrecords").set_display_name("build TFRecords (Beam)")
         train_task = configure(train(examples=examples_task.outputs["examples"], config=config_task.outputs["config"]),
-                               "train").set_display_name("fine-tune MoViNet")
+                               "train", gpu=gpu).set_display_name("fine-tune MoViNet")
         evaluate_task = configure(evaluate(model=train_task.outputs["model"],
                                            examples=examples_task.outputs["examples"]),
-                                  "evaluate").set_display_name("evaluate and gate")
+                                  "evaluate", gpu=gpu).set_display_name("evaluate and gate")
         with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP condition syntax)
             configure(register_model(model=train_task.outputs["model"], evaluation=evaluate_task.outputs["evaluation"],
                                      dataset=export_task.outputs["dataset"], registry=registry, run_id=run_id,

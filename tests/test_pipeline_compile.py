@@ -118,25 +118,35 @@ def test_a_cached_export_follows_the_dataset_content_not_only_its_id():
         "outputParameterKey": "Output", "producerTask": "dataset-fingerprint"}
 
 
-def test_gpu_steps_get_the_accelerators_each_target_names():
+def test_gpu_steps_take_the_accelerator_from_parameters_defaulting_to_each_targets_names():
     kubeflow, kubeflow_platform = read_compiled(REPO / "pipeline.yaml")
     vertex, vertex_platform = read_compiled(REPO / "pipeline-vertex.yaml")
     for spec, expected in ((kubeflow, "nvidia.com/gpu"), (vertex, "NVIDIA_TESLA_T4")):
+        parameters = spec["root"]["inputDefinitions"]["parameters"]
+        assert parameters["accelerator_type"]["defaultValue"] == expected
+        assert parameters["accelerator_count"]["defaultValue"] == 1
         executors = spec["deploymentSpec"]["executors"]
         with_gpu = {name for name, e in executors.items() if "accelerator" in e["container"].get("resources", {})}
         assert with_gpu == {"exec-train", "exec-evaluate"}
         for name in with_gpu:
             accelerator = executors[name]["container"]["resources"]["accelerator"]
-            assert accelerator["resourceType"] == expected and accelerator["resourceCount"] == "1"
+            assert accelerator == {"resourceType": "{{$.inputs.parameters['pipelinechannel--accelerator_type']}}",
+                                   "resourceCount": "{{$.inputs.parameters['pipelinechannel--accelerator_count']}}"}
+    parameters = kubeflow["root"]["inputDefinitions"]["parameters"]
+    assert parameters["gpu_node_selector"]["defaultValue"] == {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
+    assert parameters["gpu_tolerations"]["defaultValue"] == [
+        {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
     for name in ("exec-train", "exec-evaluate"):
         placement = kubeflow_platform["deploymentSpec"]["executors"][name]
-        assert placement["nodeSelector"]["labels"] == {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"}
-        assert placement["tolerations"] == [{"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}]
+        assert placement["nodeSelector"] == {"nodeSelectorJson": {
+            "componentInputParameter": "pipelinechannel--gpu_node_selector"}}
+        assert placement["tolerations"] == [{"tolerationJson": {
+            "componentInputParameter": "pipelinechannel--gpu_tolerations"}}]
     assert vertex_platform == {}  # Vertex takes a single-document template without a Kubernetes platform spec
 
 
-def test_accelerators_can_be_chosen_at_compile_time(tmp_path):
+def test_accelerator_defaults_can_be_chosen_at_compile_time(tmp_path):
     path = compile_pipeline("training", tmp_path / "a100.yaml", "vertex", "NVIDIA_TESLA_A100", 2)
-    executor = read_compiled(path)[0]["deploymentSpec"]["executors"]["exec-train"]
-    accelerator = executor["container"]["resources"]["accelerator"]
-    assert accelerator["resourceType"] == "NVIDIA_TESLA_A100" and accelerator["resourceCount"] == "2"
+    parameters = read_compiled(path)[0]["root"]["inputDefinitions"]["parameters"]
+    assert parameters["accelerator_type"]["defaultValue"] == "NVIDIA_TESLA_A100"
+    assert parameters["accelerator_count"]["defaultValue"] == 2

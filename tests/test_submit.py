@@ -33,7 +33,9 @@ def test_submit_uploads_the_compiled_pipeline_and_starts_a_run_with_typed_parame
     params.write_text(yaml.safe_dump({"source": "dataloop://dataset-1", "model_id": "a1", "num_epochs": 5}))
     code = main(["submit", "--host", kfp_api.host, "--pipeline-file", str(PACKAGE), "--params-file", str(params),
                  "--param", "num-epochs=12", "--param", "learning_rate=0.0005", "--param", "conv_type=2plus1d",
-                 "--param", "registry=dataloop://project-1", "--run-name", "ci-build-42"])
+                 "--param", "registry=dataloop://project-1", "--param", "accelerator_type=nvidia.com/gpu",
+                 "--param", 'gpu_node_selector={"cloud.google.com/gke-accelerator": "nvidia-l4"}',
+                 "--run-name", "ci-build-42"])
     assert code == 0
     (upload,) = kfp_api.sent("POST", "/pipelines/upload")
     assert upload.query["name"] == ["movinet-training"] and upload.files["uploadfile"] == PACKAGE.read_bytes()
@@ -42,6 +44,7 @@ def test_submit_uploads_the_compiled_pipeline_and_starts_a_run_with_typed_parame
     assert parameters["source"] == "dataloop://dataset-1" and parameters["model_id"] == "a1"
     assert parameters["num_epochs"] == 12 and parameters["learning_rate"] == 0.0005  # flags win, typed
     assert json.loads(parameters["extra_config"]) == {"conv_type": "2plus1d"}
+    assert parameters["gpu_node_selector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}  # a GPU pool per run
     (run,) = kfp_api.sent("POST", "/runs")
     assert run.json["display_name"] == "ci-build-42"
     assert run.json["pipeline_version_reference"] == {"pipeline_id": version.query["pipelineid"][0],
