@@ -17,6 +17,7 @@ MODEL_MODES = ("base", "stream")
 HUB_VERSIONS = (1, 2, 3)
 SAMPLINGS = ("uniform", "stride")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+LR_SCHEDULES = ("cosine", "constant")
 CONV_TYPES = ("3d", "2plus1d", "3d_2plus1d")
 # The keys Dataloop's MoViNet users already know; the pipeline exposes them as parameters by name.
 SEED_KEYS = ("hub_version", "model_id", "model_mode", "imgz", "batch_size", "num_epochs", "n_frames", "top_k",
@@ -54,6 +55,8 @@ class PipelineConfig:
     causal: bool = False
     norm_momentum: float = 0.99
     optimizer: str = "adam"
+    lr_schedule: str = "cosine"
+    warmup_epochs: float = 0.0
     label_smoothing: float = 0.1
     random_flip: bool = True
     min_accuracy: float = 0.0
@@ -105,6 +108,8 @@ KEY_HELP: dict[str, str] = {
     "for frame-by-frame inference (the adapter's stream mode).",
     "norm_momentum": "Batch-norm moving-average momentum (0.99 as Model Garden; lower for short runs).",
     "optimizer": "Optimizer: adam, rmsprop or sgd.",
+    "lr_schedule": "Learning-rate schedule: cosine (decay to 0 over the run, as Model Garden's recipe) or constant.",
+    "warmup_epochs": "Epochs of linear learning-rate warm-up before the cosine decay (fractions allowed).",
     "label_smoothing": "Label smoothing of the training loss (0 to <1).",
     "random_flip": "Random horizontal flips in training (turn off when left/right matters).",
     "min_accuracy": "Evaluation gate: minimum top-1 accuracy to register (the model must also beat chance).",
@@ -120,6 +125,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "hub_version": HUB_VERSIONS,
     "sampling": SAMPLINGS,
     "optimizer": OPTIMIZERS,
+    "lr_schedule": LR_SCHEDULES,
     "conv_type": CONV_TYPES,
 }
 
@@ -156,6 +162,8 @@ def validate(config: PipelineConfig) -> None:
         _fail("train_clips_per_video", config.train_clips_per_video, "more than 1 needs sampling=stride")
     if not 0 < config.norm_momentum < 1:
         _fail("norm_momentum", config.norm_momentum, "must be in (0, 1)")
+    if not 0 <= config.warmup_epochs < config.num_epochs:
+        _fail("warmup_epochs", config.warmup_epochs, f"must be in [0, num_epochs={config.num_epochs})")
     if not 0 <= config.min_accuracy <= 1:
         _fail("min_accuracy", config.min_accuracy, "must be in [0, 1]")
     if config.record_frames and config.record_frames < config.n_frames:

@@ -70,3 +70,18 @@ def test_derived_record_sizes_leave_room_to_augment():
     assert config.short_side > config.imgz
     with pytest.raises(ConfigError, match="record_frames"):
         from_mapping({"n_frames": 8, "record_frames": 4})
+
+
+def test_learning_rate_warms_up_then_decays_by_cosine_to_zero():
+    from components.train.trainer import learning_rate
+
+    config = PipelineConfig(learning_rate=0.01, num_epochs=10, warmup_epochs=2)
+    schedule = learning_rate(config, steps_per_epoch=5)
+    rates = [float(schedule(step)) for step in range(51)]
+    assert rates[0] == 0.0 and abs(rates[10] - 0.01) < 1e-9  # linear warm-up over 2 epochs to the peak
+    assert all(a <= b for a, b in zip(rates[:10], rates[1:11]))
+    assert all(a >= b for a, b in zip(rates[10:50], rates[11:51])) and rates[50] < 1e-6
+    assert abs(rates[30] - 0.005) < 1e-4  # half-way through the decay: half the peak
+    assert learning_rate(PipelineConfig(lr_schedule="constant"), 5) == PipelineConfig().learning_rate
+    with pytest.raises(ConfigError, match="warmup_epochs"):
+        PipelineConfig(num_epochs=3, warmup_epochs=3)

@@ -37,12 +37,26 @@ class TrainSummary:
     seconds: float
 
 
-def _optimizer(config: PipelineConfig) -> tf_keras.optimizers.Optimizer:
+def learning_rate(config: PipelineConfig, steps_per_epoch: int | None):
+    """`learning_rate` as peak: constant, or (Model Garden's recipe) a linear warm-up over `warmup_epochs` then a
+    cosine decay to 0 at the last step. Driven by the optimizer's step count, so a resumed run continues the curve."""
+    if config.lr_schedule == "constant" or not steps_per_epoch:
+        return config.learning_rate
+    total = steps_per_epoch * config.num_epochs
+    warmup = min(total - 1, round(steps_per_epoch * config.warmup_epochs))
+    if warmup <= 0:
+        return tf_keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total)
+    return tf_keras.optimizers.schedules.CosineDecay(0.0, decay_steps=total - warmup, warmup_target=config.learning_rate,
+                                                     warmup_steps=warmup)
+
+
+def _optimizer(config: PipelineConfig, steps_per_epoch: int | None) -> tf_keras.optimizers.Optimizer:
+    rate = learning_rate(config, steps_per_epoch)
     if config.optimizer == "adam":
-        return tf_keras.optimizers.Adam(config.learning_rate)
+        return tf_keras.optimizers.Adam(rate)
     if config.optimizer == "rmsprop":
-        return tf_keras.optimizers.RMSprop(config.learning_rate, rho=0.9, momentum=0.9, epsilon=1.0)
-    return tf_keras.optimizers.SGD(config.learning_rate, momentum=0.9)
+        return tf_keras.optimizers.RMSprop(rate, rho=0.9, momentum=0.9, epsilon=1.0)
+    return tf_keras.optimizers.SGD(rate, momentum=0.9)
 
 
 class _EpochLog(tf_keras.callbacks.Callback):
@@ -87,7 +101,7 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
     with strategy.scope():
         backbone, pretrained = modeling.pretrained_backbone(config)
         classifier = modeling.build_classifier(backbone, len(labels), config.n_frames, config.imgz)
-        classifier.compile(optimizer=_optimizer(config), loss=_sparse_loss(config.label_smoothing),
+        classifier.compile(optimizer=_optimizer(config, steps), loss=_sparse_loss(config.label_smoothing),
                            metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     checkpoints = output_dir / "checkpoints"
     best_weights = checkpoints / "best" / "weights"  # TF checkpoint format: restorable under any tf.distribute strategy
