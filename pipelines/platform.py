@@ -1,9 +1,8 @@
 """How each step runs on a cluster: resources, timeouts, retries on network steps, the Dataloop secret, and GPUs.
 
 One place for these, so the training and sweep pipelines cannot drift apart. Everything but the accelerators is
-also accepted by `kfp.local` (which ignores what has no local meaning). The GPU placement is four pipeline parameters
-(`accelerator_type`, `accelerator_count`, `gpu_node_selector`, `gpu_tolerations`) whose defaults come from the
-compile target (Kubeflow on GKE and Vertex AI name GPUs differently, see TARGETS); kfp 2.17's local runner cannot
+also accepted by `kfp.local` (which ignores what has no local meaning). The GPU placement is three pipeline parameters
+(`accelerator_type`, `accelerator_count`, `gpu_node_selector`) whose defaults come from the compile target (Kubeflow on GKE and Vertex AI name GPUs differently, see TARGETS); kfp 2.17's local runner cannot
 resolve an accelerator given as a parameter, so local builds leave them unapplied.
 """
 
@@ -95,14 +94,12 @@ class GpuParameters:
     type: object
     count: object
     node_selector: object
-    tolerations: object
 
 
 def with_target_defaults(steps: Callable, target: Target) -> Callable:
     """`steps` with its GPU parameters' defaults set to `target`'s (KFP reads defaults from the signature)."""
     defaults = {"accelerator_type": target.accelerators.type, "accelerator_count": target.accelerators.count,
-                "gpu_node_selector": dict(target.accelerators.node_selector),
-                "gpu_tolerations": [dict(t) for t in target.accelerators.tolerations]}
+                "gpu_node_selector": dict(target.accelerators.node_selector)}
     signature = inspect.signature(steps)
 
     @functools.wraps(steps)
@@ -114,11 +111,12 @@ def with_target_defaults(steps: Callable, target: Target) -> Callable:
     return wrapper
 
 
-def _on_gpu(task: PipelineTask, gpu: GpuParameters, with_kubernetes: bool) -> None:
+def _on_gpu(task: PipelineTask, gpu: GpuParameters, settings: Accelerators, with_kubernetes: bool) -> None:
     task.set_accelerator_type(gpu.type).set_accelerator_limit(gpu.count)
     if with_kubernetes:
         kubernetes.add_node_selector_json(task, node_selector_json=gpu.node_selector)
-        kubernetes.add_toleration_json(task, toleration_json=gpu.tolerations)
+        for toleration in settings.tolerations:  # fixed, not a parameter: a multi-key dict default would make the
+            kubernetes.add_toleration(task, **toleration)  # compiled YAML's key order vary between runs
 
 
 def configure(task: PipelineTask, step: str, dataloop_secret=None, gpu: GpuParameters | None = None) -> PipelineTask:
@@ -133,7 +131,7 @@ def configure(task: PipelineTask, step: str, dataloop_secret=None, gpu: GpuParam
         task.set_retry(num_retries=resources.retries, backoff_duration="30s", backoff_factor=2.0,
                        backoff_max_duration="600s")
     if step in GPU_STEPS and gpu is not None and target.accelerators is not None:
-        _on_gpu(task, gpu, target.kubernetes)
+        _on_gpu(task, gpu, target.accelerators, target.kubernetes)
     if target.kubernetes:
         kubernetes.set_timeout(task, resources.timeout_s)
         if dataloop_secret is not None:

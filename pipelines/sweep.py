@@ -45,14 +45,13 @@ def sweep_steps(
     accelerator_type: str = "nvidia.com/gpu",
     accelerator_count: int = 1,
     gpu_node_selector: dict = {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"},  # noqa: B006 (KFP default)
-    gpu_tolerations: list = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],  # noqa: B006
 ):
     """As the training pipeline, with `model_ids` (the architectures to compare) instead of `model_id`, and
     `selection_metric` (a number in the evaluation's metrics.json, higher is better)."""
     shared = dict(hub_version=hub_version, model_mode=model_mode, imgz=imgz, batch_size=batch_size,
                   num_epochs=num_epochs, n_frames=n_frames, top_k=top_k, learning_rate=learning_rate,
                   extra_config=extra_config)
-    gpu = GpuParameters(accelerator_type, accelerator_count, gpu_node_selector, gpu_tolerations)
+    gpu = GpuParameters(accelerator_type, accelerator_count, gpu_node_selector)
     with dsl.ExitHandler(report_status(run_id=run_id).set_display_name("report run status"), name="run"):
         records_config = configure(make_config(**shared), "make_config").set_display_name("validate configuration")
         key_task = configure(dataset_fingerprint(source=source, dataloop_filter=dataloop_filter,

@@ -40,7 +40,6 @@ def training_steps(
     accelerator_type: str = "nvidia.com/gpu",
     accelerator_count: int = 1,
     gpu_node_selector: dict = {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"},  # noqa: B006 (KFP default)
-    gpu_tolerations: list = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],  # noqa: B006
 ):
     """`source`: `dataloop://<dataset-id>` or a Dataloop download folder; `extra_config`: JSON of further
     configuration keys (see README); `beam_options`: Beam flags for the TFRecord job; `registry`:
@@ -49,7 +48,7 @@ def training_steps(
     items / assigning subsets; `base_model_id`: Dataloop model to clone; `dataloop_secret`: the Kubernetes secret
     whose keys (api-key, or m2m-email + m2m-password; optional env) become the Dataloop credentials of the export
     and register steps. Credentials themselves are never parameters."""
-    gpu = GpuParameters(accelerator_type, accelerator_count, gpu_node_selector, gpu_tolerations)
+    gpu = GpuParameters(accelerator_type, accelerator_count, gpu_node_selector)
     with dsl.ExitHandler(report_status(run_id=run_id).set_display_name("report run status"), name="run"):
         config_task = configure(make_config(
             hub_version=hub_version, model_id=model_id, model_mode=model_mode, imgz=imgz, batch_size=batch_size,

@@ -129,8 +129,8 @@ def test_submit_to_vertex_creates_a_pipeline_job_from_the_vertex_template(vertex
     assert job["displayName"] == "vertex-run" and job["serviceAccount"].startswith("trainer@")
     assert job["runtimeConfig"]["gcsOutputDirectory"] == f"gs://{GCS_BUCKET}/runs"
     assert job["runtimeConfig"]["parameterValues"] == {"source": "dataloop://d", "model_id": "a2", "num_epochs": 3}
-    train = job["pipelineSpec"]["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
-    assert train["accelerator"]["resourceType"] == "NVIDIA_TESLA_T4"
+    assert job["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]["accelerator_type"][
+        "defaultValue"] == "NVIDIA_TESLA_T4"  # Vertex's GPU name, from the vertex template
     assert json.loads(capsys.readouterr().out)["state"] == "SUCCEEDED"
 
 
