@@ -83,7 +83,3 @@ def connect() -> ModuleType:
     log.info("connected to Dataloop %s as %s", environment, dl.info(with_token=False)["user_email"])
     return dl
 
-
-def has_credentials() -> bool:
-    return bool(os.environ.get("DATALOOP_API_KEY") or os.environ.get("DATALOOP_API_KEY_FILE")
-                or (os.environ.get("DATALOOP_M2M_EMAIL") and os.environ.get("DATALOOP_M2M_PASSWORD")))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from components.register_model.register import RECORD
+from movinet_pipeline import contracts
 from movinet_pipeline.config import SEED_KEYS, PipelineConfig
 from movinet_pipeline.dataloop import is_dataloop_uri
 
@@ -85,8 +86,8 @@ def collect_outputs(pipeline_root: Path) -> LocalRunResult:
     outputs = {task: path for task, key in TASK_OUTPUTS.items()
                for path in run_dir.glob(f"{task}/{key}") if path.exists()}
     evaluation = outputs.get("evaluate") or run_dir / "select-best" / "best_evaluation"
-    metrics = json.loads((evaluation / "metrics.json").read_text())
-    verdict = json.loads((evaluation / "verdict.json").read_text())
+    metrics = json.loads((evaluation / contracts.METRICS).read_text())
+    verdict = json.loads((evaluation / contracts.VERDICT).read_text())
     record = outputs.get("register-model", Path("/nonexistent")) / RECORD
     registered = json.loads(record.read_text()) if record.exists() else None
     return LocalRunResult(run_dir, outputs, evaluation, metrics, verdict, registered)

@@ -21,8 +21,6 @@ from movinet_pipeline import contracts
 from movinet_pipeline.config import PipelineConfig, read_config
 
 log = logging.getLogger(__name__)
-METRICS = "metrics.json"
-VERDICT = "verdict.json"
 REPORT = "report.html"
 
 
@@ -70,8 +68,8 @@ def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | 
     figures = compute_figures(labels, truth, logits, config.top_k, subset)
     verdict = gate(figures, config)
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / METRICS).write_text(json.dumps(figures.to_dict(), indent=2) + "\n")
-    (output_dir / VERDICT).write_text(json.dumps(verdict, indent=2) + "\n")
+    (output_dir / contracts.METRICS).write_text(json.dumps(figures.to_dict(), indent=2) + "\n")
+    (output_dir / contracts.VERDICT).write_text(json.dumps(verdict, indent=2) + "\n")
     history_path = model_dir / HISTORY
     history = json.loads(history_path.read_text()) if history_path.exists() else {}
     (output_dir / REPORT).write_text(render_report(figures, verdict, history, f"MoViNet-{config.model_id.upper()}"))

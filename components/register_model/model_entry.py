@@ -50,7 +50,7 @@ def metric_samples(history: dict[str, list[float]], figures: dict) -> list[dict]
 def build_model_json(model_dir: Path, evaluation_dir: Path, dataset_dir: Path | None, run_id: str) -> dict:
     config = read_config(model_dir / "config.json")
     labels = contracts.read_labels(model_dir)
-    figures = json.loads((evaluation_dir / "metrics.json").read_text())
+    figures = json.loads((evaluation_dir / contracts.METRICS).read_text())
     history_path = model_dir / "history.json"
     history = json.loads(history_path.read_text()) if history_path.exists() else {}
     lineage = {"run_id": run_id, "code_version": __version__}
