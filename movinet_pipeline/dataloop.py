@@ -2,21 +2,31 @@
 
 - `DATALOOP_API_KEY` (an API key or any JWT), or `DATALOOP_M2M_EMAIL` + `DATALOOP_M2M_PASSWORD`;
 - `DATALOOP_API_KEY_FILE`: a file holding the key (a Kubernetes/Secret Manager secret mounted as a volume);
-- `DATALOOP_ENV`: `prod` (default), another dtlpy environment alias, or a gate URL ending in `/api/v1`.
+- `DATALOOP_ENV`: `prod` (default), another dtlpy environment alias, or a gate URL ending in `/api/v1`;
+- `DATALOOP_CREDENTIALS_SECRET`: when the variables above hold no credentials, a Google Secret Manager secret (see
+  `movinet_pipeline.secrets`; how Vertex AI steps get them) holding the API key, or a JSON object with the keys of the
+  Kubernetes secret (`api-key`, or `m2m-email` + `m2m-password`; optional `env`). Variables set win over the secret.
 
 dtlpy reads `DATALOOP_PATH` once, at import, so this module imports it lazily.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
 from types import ModuleType
 
+from movinet_pipeline.secrets import SecretError, read_secret
+
 log = logging.getLogger(__name__)
 SCHEME = "dataloop://"
 CUSTOM_ALIAS = "movinet-pipeline"
+SECRET_VARIABLE = "DATALOOP_CREDENTIALS_SECRET"
+# The keys of the credentials secret (Kubernetes or Secret Manager JSON) -> the variables they set.
+CREDENTIAL_KEYS = {"api-key": "DATALOOP_API_KEY", "m2m-email": "DATALOOP_M2M_EMAIL",
+                   "m2m-password": "DATALOOP_M2M_PASSWORD", "env": "DATALOOP_ENV"}
 
 
 class DataloopError(RuntimeError):
@@ -35,17 +45,49 @@ def entity_id(uri: str) -> str:
     return value
 
 
-def _api_key() -> str | None:
-    key = os.environ.get("DATALOOP_API_KEY")
-    if key:
-        return key.strip()
-    key_file = os.environ.get("DATALOOP_API_KEY_FILE")
-    if key_file:
-        path = Path(key_file)
+def use_credentials_secret(reference: str) -> None:
+    """Let `connect` fall back to the Secret Manager secret `reference` (a step input; empty: no fallback). A
+    variable the user set explicitly wins."""
+    if reference:
+        os.environ.setdefault(SECRET_VARIABLE, reference)
+
+
+def _settings() -> tuple[dict[str, str], str]:
+    """The Dataloop variables (see the module docstring) and where the credentials came from."""
+    settings = {name: os.environ[name] for name in (*CREDENTIAL_KEYS.values(), "DATALOOP_API_KEY_FILE")
+                if os.environ.get(name)}
+    if "DATALOOP_API_KEY_FILE" in settings and "DATALOOP_API_KEY" not in settings:
+        path = Path(settings["DATALOOP_API_KEY_FILE"])
         if not path.is_file():
-            raise DataloopError(f"DATALOOP_API_KEY_FILE points at {key_file}, which is not a readable file")
-        return path.read_text().strip()
-    return None
+            raise DataloopError(f"DATALOOP_API_KEY_FILE points at {path}, which is not a readable file")
+        settings["DATALOOP_API_KEY"] = path.read_text().strip()
+        return settings, "DATALOOP_API_KEY_FILE"
+    if "DATALOOP_API_KEY" in settings or {"DATALOOP_M2M_EMAIL", "DATALOOP_M2M_PASSWORD"} <= settings.keys():
+        return settings, "the environment"
+    reference = os.environ.get(SECRET_VARIABLE)
+    if not reference:
+        raise DataloopError("no Dataloop credentials: set DATALOOP_API_KEY (or DATALOOP_API_KEY_FILE), or "
+                            f"DATALOOP_M2M_EMAIL and DATALOOP_M2M_PASSWORD, or {SECRET_VARIABLE}")
+    return {**_secret_settings(reference), **settings}, f"secret {reference}"
+
+
+def _secret_settings(reference: str) -> dict[str, str]:
+    """The variables held by the Secret Manager secret `reference`: a bare API key or a JSON object of
+    CREDENTIAL_KEYS."""
+    try:
+        payload = read_secret(reference).strip()
+    except SecretError as error:
+        raise DataloopError(f"no Dataloop credentials in the environment, and {SECRET_VARIABLE}: {error}") from None
+    if not payload.startswith("{"):
+        return {"DATALOOP_API_KEY": payload}
+    try:
+        values = json.loads(payload)
+    except json.JSONDecodeError:
+        raise DataloopError(f"secret {reference} starts with '{{' but is not valid JSON") from None
+    unknown = sorted(set(values) - set(CREDENTIAL_KEYS))
+    if unknown:
+        raise DataloopError(f"secret {reference} has unknown keys {unknown}; expected some of {sorted(CREDENTIAL_KEYS)}")
+    return {CREDENTIAL_KEYS[key]: str(value).strip() for key, value in values.items() if value}
 
 
 def connect() -> ModuleType:
@@ -53,7 +95,8 @@ def connect() -> ModuleType:
     import dtlpy as dl
 
     logging.getLogger("dtlpy").setLevel(logging.INFO)  # its DEBUG chatter (cookies, tokens) stays out of our logs
-    environment = os.environ.get("DATALOOP_ENV", "prod")
+    settings, origin = _settings()
+    environment = settings.get("DATALOOP_ENV", "prod")
     if environment.startswith("http"):
         url = environment.rstrip("/")
         if not url.endswith("/api/v1"):
@@ -64,22 +107,17 @@ def connect() -> ModuleType:
         environment = CUSTOM_ALIAS
     dl.verbose.disable_progress_bar = False
     dl.setenv(environment)
-    api_key = _api_key()
-    email, password = os.environ.get("DATALOOP_M2M_EMAIL"), os.environ.get("DATALOOP_M2M_PASSWORD")
-    if api_key:
+    if settings.get("DATALOOP_API_KEY"):
         try:
-            dl.login_api_key(api_key)
+            dl.login_api_key(settings["DATALOOP_API_KEY"])
         except (ValueError, dl.exceptions.ExceptionMain):  # a 401 surfaces as TokenExpired or Unauthorized
-            raise DataloopError(f"Dataloop ({environment}) rejected the API key in DATALOOP_API_KEY"
-                                f"{'_FILE' if not os.environ.get('DATALOOP_API_KEY') else ''}: "
+            raise DataloopError(f"Dataloop ({environment}) rejected the API key from {origin}: "
                                 "is it valid and unexpired?") from None
-    elif email and password:
-        if not dl.login_m2m(email=email, password=password):
-            raise DataloopError(f"Dataloop ({environment}) rejected the M2M login of {email}: "
-                                "check DATALOOP_M2M_EMAIL / DATALOOP_M2M_PASSWORD")
     else:
-        raise DataloopError("no Dataloop credentials: set DATALOOP_API_KEY (or DATALOOP_API_KEY_FILE), or "
-                            "DATALOOP_M2M_EMAIL and DATALOOP_M2M_PASSWORD")
-    log.info("connected to Dataloop %s as %s", environment, dl.info(with_token=False)["user_email"])
+        email = settings["DATALOOP_M2M_EMAIL"]
+        if not dl.login_m2m(email=email, password=settings["DATALOOP_M2M_PASSWORD"]):
+            raise DataloopError(f"Dataloop ({environment}) rejected the M2M login of {email} from {origin}: "
+                                "check the M2M email and password")
+    log.info("connected to Dataloop %s as %s (credentials from %s)", environment,
+             dl.info(with_token=False)["user_email"], origin)
     return dl
-

@@ -18,8 +18,8 @@ from typing import Callable, Iterator
 from kfp import kubernetes
 from kfp.dsl import PipelineTask
 
-DATALOOP_SECRET_KEYS = {"api-key": "DATALOOP_API_KEY", "m2m-email": "DATALOOP_M2M_EMAIL",
-                        "m2m-password": "DATALOOP_M2M_PASSWORD", "env": "DATALOOP_ENV"}
+from movinet_pipeline.dataloop import CREDENTIAL_KEYS
+
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,6 @@ def configure(task: PipelineTask, step: str, dataloop_secret=None, gpu: GpuParam
     if target.kubernetes:
         kubernetes.set_timeout(task, resources.timeout_s)
         if dataloop_secret is not None:
-            kubernetes.use_secret_as_env(task, secret_name=dataloop_secret, secret_key_to_env=DATALOOP_SECRET_KEYS,
+            kubernetes.use_secret_as_env(task, secret_name=dataloop_secret, secret_key_to_env=CREDENTIAL_KEYS,
                                          optional=True)
     return task

@@ -5,15 +5,13 @@ from typing import List
 
 from kfp import dsl
 
-from components.build_tfrecords.component import build_tfrecords
 from components.evaluate.component import evaluate
-from components.export_dataset.component import dataset_fingerprint, export_dataset
 from components.make_config.component import make_config
-from components.register_model.component import register_model
 from components.report_status.component import report_status
 from components.select_best.component import select_best
 from components.train.component import train
 from pipelines.platform import GpuParameters, configure
+from pipelines.stages import dataset_stage, register_stage
 
 PIPELINE_NAME = "movinet-sweep"
 
@@ -54,16 +52,8 @@ def sweep_steps(
     gpu = GpuParameters(accelerator_type, accelerator_count, gpu_node_selector)
     with dsl.ExitHandler(report_status(run_id=run_id).set_display_name("report run status"), name="run"):
         records_config = configure(make_config(**shared), "make_config").set_display_name("validate configuration")
-        key_task = configure(dataset_fingerprint(source=source, dataloop_filter=dataloop_filter,
-                                                 subset_filters=subset_filters), "dataset_fingerprint",
-                             dataloop_secret).set_caching_options(False).set_display_name("dataset content key")
-        export_task = configure(export_dataset(source=source, dataloop_filter=dataloop_filter,
-                                               subset_filters=subset_filters,
-                                               content_key=key_task.output).after(records_config),
-                                "export_dataset", dataloop_secret).set_display_name("export dataset")
-        examples_task = configure(build_tfrecords(dataset=export_task.outputs["dataset"],
-                                                  config=records_config.outputs["config"], beam_options=beam_options),
-                                  "build_tfrecords").set_display_name("build TFRecords (Beam)")
+        export_task, examples_task = dataset_stage(source, dataloop_filter, subset_filters, dataloop_secret,
+                                                   records_config, beam_options)
         # Loop bodies take pipeline parameters and upstream artifacts only (kfp.local substitutes the loop item for
         # an upstream task's parameter output inside ParallelFor).
         with dsl.ParallelFor(model_ids, name="each model_id") as model_id:
@@ -81,11 +71,8 @@ def sweep_steps(
                                             metric=selection_metric), "select_best")
         select_task.set_display_name("select the best model_id")
         with dsl.If(select_task.outputs["Output"] == True, name="best is blessed"):  # noqa: E712 (KFP syntax)
-            configure(register_model(model=select_task.outputs["best_model"],
-                                     evaluation=select_task.outputs["best_evaluation"],
-                                     dataset=export_task.outputs["dataset"], registry=registry, run_id=run_id,
-                                     base_model_id=base_model_id, job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER),
-                      "register_model", dataloop_secret).set_display_name("register the best model")
+            register_stage(select_task.outputs["best_model"], select_task.outputs["best_evaluation"], export_task,
+                           registry, run_id, base_model_id, dataloop_secret, "register the best model")
 
 
 sweep_pipeline = dsl.pipeline(**METADATA)(sweep_steps)  # as run locally (no accelerators)

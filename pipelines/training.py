@@ -2,14 +2,12 @@
 
 from kfp import dsl
 
-from components.build_tfrecords.component import build_tfrecords
 from components.evaluate.component import evaluate
-from components.export_dataset.component import dataset_fingerprint, export_dataset
 from components.make_config.component import make_config
-from components.register_model.component import register_model
 from components.report_status.component import report_status
 from components.train.component import train
 from pipelines.platform import GpuParameters, configure
+from pipelines.stages import dataset_stage, register_stage
 
 PIPELINE_NAME = "movinet-training"
 
@@ -45,35 +43,27 @@ def training_steps(
     configuration keys (see README); `beam_options`: Beam flags for the TFRecord job; `registry`:
     `dataloop://<project-id>` or a local registry folder (empty: the step's output); `run_id`: idempotency key of
     the registration (empty: the pipeline job's name); `dataloop_filter` / `subset_filters`: DQL (JSON) selecting
-    items / assigning subsets; `base_model_id`: Dataloop model to clone; `dataloop_secret`: the Kubernetes secret
-    whose keys (api-key, or m2m-email + m2m-password; optional env) become the Dataloop credentials of the export
-    and register steps. Credentials themselves are never parameters."""
+    items / assigning subsets; `base_model_id`: Dataloop model to clone; `dataloop_secret`: the secret holding the
+    Dataloop credentials of the export and register steps, by name: on Kubeflow a Kubernetes secret whose keys
+    (api-key, or m2m-email + m2m-password; optional env) become environment variables; on Vertex AI a Secret Manager
+    secret (a name in the job's project, or projects/<p>/secrets/<s>[/versions/<v>]) holding the API key or a JSON
+    object of those keys. Credentials themselves are never parameters."""
     gpu = GpuParameters(accelerator_type, accelerator_count, gpu_node_selector)
     with dsl.ExitHandler(report_status(run_id=run_id).set_display_name("report run status"), name="run"):
         config_task = configure(make_config(
             hub_version=hub_version, model_id=model_id, model_mode=model_mode, imgz=imgz, batch_size=batch_size,
             num_epochs=num_epochs, n_frames=n_frames, top_k=top_k, learning_rate=learning_rate,
             extra_config=extra_config), "make_config").set_display_name("validate configuration")
-        key_task = configure(dataset_fingerprint(source=source, dataloop_filter=dataloop_filter,
-                                                 subset_filters=subset_filters), "dataset_fingerprint",
-                             dataloop_secret).set_caching_options(False).set_display_name("dataset content key")
-        export_task = configure(export_dataset(source=source, dataloop_filter=dataloop_filter,
-                                               subset_filters=subset_filters,
-                                               content_key=key_task.output).after(config_task),
-                                "export_dataset", dataloop_secret).set_display_name("export dataset")
-        examples_task = configure(build_tfrecords(dataset=export_task.outputs["dataset"],
-                                                  config=config_task.outputs["config"], beam_options=beam_options),
-                                  "build_tfrecords").set_display_name("build TFRecords (Beam)")
+        export_task, examples_task = dataset_stage(source, dataloop_filter, subset_filters, dataloop_secret,
+                                                   config_task, beam_options)
         train_task = configure(train(examples=examples_task.outputs["examples"], config=config_task.outputs["config"]),
                                "train", gpu=gpu).set_display_name("fine-tune MoViNet")
         evaluate_task = configure(evaluate(model=train_task.outputs["model"],
                                            examples=examples_task.outputs["examples"]),
                                   "evaluate", gpu=gpu).set_display_name("evaluate and gate")
         with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP condition syntax)
-            configure(register_model(model=train_task.outputs["model"], evaluation=evaluate_task.outputs["evaluation"],
-                                     dataset=export_task.outputs["dataset"], registry=registry, run_id=run_id,
-                                     base_model_id=base_model_id, job_name=dsl.PIPELINE_JOB_NAME_PLACEHOLDER),
-                      "register_model", dataloop_secret).set_display_name("register model")
+            register_stage(train_task.outputs["model"], evaluate_task.outputs["evaluation"], export_task, registry,
+                           run_id, base_model_id, dataloop_secret, "register model")
 
 
 training_pipeline = dsl.pipeline(**METADATA)(training_steps)  # as run locally (no accelerators)

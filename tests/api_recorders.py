@@ -177,3 +177,33 @@ class VertexApiRecorder(RecordingServer):
         if request.method == "POST" and request.path.endswith("/schedules"):
             return 200, {**request.json, "name": f"{request.path[len('/v1/'):]}/schedule-1", "state": "ACTIVE"}
         return 404, {"error": {"code": 404, "message": f"recorder does not know {request.method} {request.path}"}}
+
+
+class SecretManagerRecorder(RecordingServer):
+    """Secret Manager over REST: `versions/<v>:access` of the secrets in `secrets` (name -> payload text); the
+    secrets in `forbidden` answer 403, the rest 404. `corrupt` sends a wrong CRC32C."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: dict[str, str] = {}
+        self.forbidden: set[str] = set()
+        self.corrupt = False
+
+    def answer(self, request: Recorded) -> tuple[int, dict]:
+        import base64
+
+        import google_crc32c
+
+        name = request.path.removeprefix("/v1/").removesuffix(":access")
+        secret, _, version = name.partition("/versions/")
+        if request.method != "GET" or not request.path.endswith(":access") or not version:
+            return 404, {"error": {"code": 404, "message": f"unknown {request.method} {request.path}",
+                                   "status": "NOT_FOUND"}}
+        if secret in self.forbidden:
+            return 403, {"error": {"code": 403, "message": "Permission denied", "status": "PERMISSION_DENIED"}}
+        if secret not in self.secrets:
+            return 404, {"error": {"code": 404, "message": f"Secret [{secret}] not found", "status": "NOT_FOUND"}}
+        data = self.secrets[secret].encode()
+        checksum = google_crc32c.value(data) + (1 if self.corrupt else 0)
+        return 200, {"name": f"{secret}/versions/1",
+                     "payload": {"data": base64.b64encode(data).decode(), "dataCrc32c": str(checksum)}}

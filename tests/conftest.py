@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # dtlpy reads DATALOOP_PATH (its cookie/state folder) once, at import: point it at a private folder first.
 os.environ["DATALOOP_PATH"] = tempfile.mkdtemp(prefix="dataloop-home-")
 for _variable in ("DATALOOP_API_KEY", "DATALOOP_API_KEY_FILE", "DATALOOP_M2M_EMAIL", "DATALOOP_M2M_PASSWORD",
-                  "DATALOOP_ENV"):
+                  "DATALOOP_ENV", "DATALOOP_CREDENTIALS_SECRET", "SECRET_MANAGER_ENDPOINT"):
     os.environ.pop(_variable, None)
 REPO = Path(__file__).resolve().parents[1]
 GCS_BUCKET = "movinet-test"

@@ -21,7 +21,8 @@ PIPELINE_MODULES = ["components.export_dataset.export", "components.export_datas
                     "components.build_tfrecords.beam_pipeline", "components.evaluate.evaluator",
                     "components.register_model.register", "components.register_model.dataloop_registry",
                     "components.train.trainer", "pipelines.training", "movinet_pipeline.cli",
-                    "movinet_pipeline.local_run", "dataloop_adapter.model_adapter"]
+                    "movinet_pipeline.local_run", "dataloop_adapter.model_adapter",
+                    "google.cloud.secretmanager", "google_crc32c"]  # imported lazily by movinet_pipeline.secrets
 WORKER_MODULES = ["components.build_tfrecords.beam_pipeline"]
 # What the Beam SDK image (apache/beam_python3.11_sdk) provides: everything Beam itself imports for the runner and
 # the GCS filesystem the workers use.

@@ -75,6 +75,21 @@ def test_every_step_has_resources_and_a_timeout_and_network_steps_retry():
     assert "retryPolicy" not in tasks["train"]  # a failed training is not retried blindly (it resumes on rerun)
 
 
+DATALOOP_STEPS = {"comp-dataset-fingerprint", "comp-export-dataset", "comp-register-model"}
+
+
+@pytest.mark.parametrize("committed", ["pipeline.yaml", "pipeline-vertex.yaml", "sweep_pipeline-vertex.yaml"])
+def test_every_dataloop_step_is_told_the_name_of_the_credentials_secret(committed):
+    spec = read_compiled(REPO / committed)[0]
+    tasks = [task for component in (spec["root"], *spec["components"].values())
+             for task in component.get("dag", {}).get("tasks", {}).values()]
+    dataloop_tasks = [task for task in tasks if task["componentRef"]["name"] in DATALOOP_STEPS]
+    assert {task["componentRef"]["name"] for task in dataloop_tasks} == DATALOOP_STEPS
+    for task in dataloop_tasks:  # the name of the Secret Manager secret, from the pipeline parameter, never a value
+        assert task["inputs"]["parameters"]["dataloop_secret"] == {
+            "componentInputParameter": "pipelinechannel--dataloop_secret"}
+
+
 def test_dataloop_credentials_come_only_from_the_kubernetes_secret():
     spec, platform = read_compiled(REPO / "pipeline.yaml")
     parameters = spec["root"]["inputDefinitions"]["parameters"]

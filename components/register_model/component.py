@@ -9,14 +9,17 @@ from movinet_pipeline.images import PIPELINE_IMAGE
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
 def register_model(model: Input[Model], evaluation: Input[Artifact], dataset: Input[Dataset],
                    registered: Output[Artifact], registry: str = "", run_id: str = "", job_name: str = "",
-                   base_model_id: str = ""):
+                   base_model_id: str = "", dataloop_secret: str = ""):
     """`registry`: `dataloop://<project-id>` or a local registry folder (empty: this step's own output folder).
     `run_id` keys idempotency; empty means the pipeline job's name, so a retried step updates the same model.
-    `base_model_id`: Dataloop model to clone (empty: create through the project's MoViNet app)."""
+    `base_model_id`: Dataloop model to clone (empty: create through the project's MoViNet app).
+    `dataloop_secret`: Secret Manager secret with the credentials, read when the environment has none (Vertex AI)."""
     from components.register_model.register import register, write_record
+    from movinet_pipeline.dataloop import use_credentials_secret
     from movinet_pipeline.logs import setup_logging
 
     setup_logging()
+    use_credentials_secret(dataloop_secret)
     record = register(model.path, evaluation.path, registry or registered.path, run_id or job_name, dataset.path,
                       base_model_id)
     write_record(registered.path, record)
