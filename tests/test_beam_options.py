@@ -2,6 +2,8 @@
 
 import logging
 
+import pytest
+
 from apache_beam.options.pipeline_options import DirectOptions, GoogleCloudOptions, StandardOptions, WorkerOptions
 
 from components.build_tfrecords.beam_pipeline import _runner, local_runner_options
@@ -33,3 +35,43 @@ def test_local_default_is_the_fn_api_runner_on_every_core(caplog):
     assert any("multi_processing mode" in r.getMessage() for r in caplog.records)
     explicit = local_runner_options(["--direct_running_mode=in_memory", "--direct_num_workers=1"])
     assert explicit.view_as(DirectOptions).direct_running_mode == "in_memory"
+
+
+DATAFLOW = ["--runner=DataflowRunner", "--project=ml-platform", "--region=europe-west4",
+            "--temp_location=gs://movinet-test/tmp", "--sdk_container_image=eu.gcr.io/ml-platform/worker:1",
+            "--machine_type=n2-standard-8", "--max_num_workers=20"]
+
+
+def test_the_job_graph_translates_for_dataflow_with_the_worker_image():
+    """The DataflowRunner (dry run: everything but the submission) accepts our options and graph, pickles our DoFns,
+    and names the worker image; this also proves the Dataflow client libraries are installed."""
+    import apache_beam as beam
+    from apache_beam.portability.api import beam_runner_api_pb2
+
+    from components.build_tfrecords.beam_pipeline import SamplingOptions, add_build_steps
+    from movinet_pipeline.config import PipelineConfig
+    from movinet_pipeline.contracts import ManifestEntry
+
+    pipeline = beam.Pipeline(options=local_runner_options([*DATAFLOW, "--dry_run=True"]))
+    entries = [ManifestEntry("i1", "items/train/a.mp4", "up", "train", 0, None, None),
+               ManifestEntry("i2", "items/validation/b.mp4", "down", "validation", 0, 12, 25.0)]
+    add_build_steps(pipeline, entries, "gs://movinet-test/in", "gs://movinet-test/out", ["down", "up"],
+                    SamplingOptions.from_config(PipelineConfig()), 2, "gs://movinet-test/out/stats",
+                    "gs://movinet-test/out/errors")
+    pipeline.run()
+    proto = pipeline.runner.proto_pipeline
+    (environment,) = proto.components.environments.values()
+    assert beam_runner_api_pb2.DockerPayload.FromString(environment.payload).container_image == \
+        "eu.gcr.io/ml-platform/worker:1"
+    names = {transform.unique_name for transform in proto.components.transforms.values()}
+    assert {"Decode, sample, encode", "Write train", "Write validation", "Write stats", "Write errors"} <= names
+
+
+def test_a_remote_runner_reads_and_writes_artifacts_at_their_gcs_uris():
+    from components.build_tfrecords.beam_pipeline import BuildError, artifact_location
+
+    assert artifact_location("/gcs/bucket/run/examples", "gs://bucket/run/examples", []) == "/gcs/bucket/run/examples"
+    assert artifact_location("/gcs/bucket/run/examples", "gs://bucket/run/examples", DATAFLOW) == \
+        "gs://bucket/run/examples"
+    with pytest.raises(BuildError, match="DataflowRunner workers cannot reach the artifact /tmp/x.*gs:// pipeline root"):
+        artifact_location("/tmp/x", "/tmp/x", DATAFLOW)

@@ -22,7 +22,8 @@ PIPELINE_MODULES = ["components.export_dataset.export", "components.export_datas
                     "components.register_model.register", "components.register_model.dataloop_registry",
                     "components.train.trainer", "pipelines.training", "movinet_pipeline.cli",
                     "movinet_pipeline.local_run", "dataloop_adapter.model_adapter",
-                    "google.cloud.secretmanager", "google_crc32c"]  # imported lazily by movinet_pipeline.secrets
+                    "google.cloud.secretmanager", "google_crc32c",  # imported lazily by movinet_pipeline.secrets
+                    "apache_beam.runners.dataflow.dataflow_runner"]  # what --runner=DataflowRunner loads
 WORKER_MODULES = ["components.build_tfrecords.beam_pipeline"]
 # What the Beam SDK image (apache/beam_python3.11_sdk) provides: everything Beam itself imports for the runner and
 # the GCS filesystem the workers use.

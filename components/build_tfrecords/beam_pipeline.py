@@ -136,6 +136,22 @@ def local_runner_options(argv: Sequence[str]) -> PipelineOptions:
     return options
 
 
+LOCAL_RUNNERS = {None, "DirectRunner", "FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner",
+                 "PrismRunner"}
+
+
+def artifact_location(path: str, uri: str, beam_args: Sequence[str]) -> str:
+    """Where the Beam job reads or writes a KFP artifact: its local `path` (where KFP mounts the artifact store) for
+    a local runner; its `gs://` `uri` for a remote one, whose workers cannot see this step's mounts."""
+    runner = PipelineOptions(list(beam_args)).view_as(StandardOptions).runner
+    if runner in LOCAL_RUNNERS:
+        return path
+    if not uri.startswith("gs://"):
+        raise BuildError(f"the {runner} workers cannot reach the artifact {uri}: run the pipeline with a "
+                         "gs:// pipeline root")
+    return uri
+
+
 def _runner(options: PipelineOptions):
     if options.view_as(StandardOptions).runner is None:
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -161,20 +177,29 @@ def build_tfrecords(input_dir: str | Path, output_dir: str | Path, config: Pipel
     stats_path = storage.join(output_dir, "clip_stats")
     errors_path = storage.join(output_dir, "errors_part")
     with beam.Pipeline(runner=_runner(options), options=options) as pipeline:
-        results = (
-            pipeline
-            | "Manifest" >> beam.Create(entries)
-            | "Spread work" >> beam.Reshuffle()
-            | "Decode, sample, encode" >> beam.ParDo(EncodeClip(input_dir, labels, sampling)).with_outputs(
-                ERRORS_TAG, main="records")
-        )
-        for subset in subsets:
-            _ = results.records | WriteSubset(output_dir, subset, config.num_shards)
-        _ = (results.records | "Stats" >> beam.Map(lambda record: json.dumps(asdict(record[2])))
-             | "Write stats" >> beam.io.WriteToText(stats_path, shard_name_template=""))
-        _ = (results[ERRORS_TAG] | "Errors" >> beam.Map(lambda error: json.dumps(asdict(error), sort_keys=True))
-             | "Write errors" >> beam.io.WriteToText(errors_path, shard_name_template=""))
+        add_build_steps(pipeline, entries, input_dir, output_dir, labels, sampling, config.num_shards, stats_path,
+                        errors_path)
     return _summarize(input_dir, output_dir, labels, stats_path, errors_path)
+
+
+def add_build_steps(pipeline: beam.Pipeline, entries: list[ManifestEntry], input_dir: str, output_dir: str,
+                    labels: Sequence[str], sampling: SamplingOptions, num_shards: int, stats_path: str,
+                    errors_path: str) -> None:
+    """The job's graph: decode, sample and encode every clip on the workers; write each subset's shards, the
+    per-clip stats and the errors."""
+    results = (
+        pipeline
+        | "Manifest" >> beam.Create(entries)
+        | "Spread work" >> beam.Reshuffle()
+        | "Decode, sample, encode" >> beam.ParDo(EncodeClip(input_dir, labels, sampling)).with_outputs(
+            ERRORS_TAG, main="records")
+    )
+    for subset in sorted({entry.subset for entry in entries}):
+        _ = results.records | WriteSubset(output_dir, subset, num_shards)
+    _ = (results.records | "Stats" >> beam.Map(lambda record: json.dumps(asdict(record[2])))
+         | "Write stats" >> beam.io.WriteToText(stats_path, shard_name_template=""))
+    _ = (results[ERRORS_TAG] | "Errors" >> beam.Map(lambda error: json.dumps(asdict(error), sort_keys=True))
+         | "Write errors" >> beam.io.WriteToText(errors_path, shard_name_template=""))
 
 
 def _read_lines(path: str) -> list[str]:
