@@ -341,6 +341,9 @@ def split_beam_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
+TRAIN_MODULES = {"tensorflow", "tf_keras", "official", "tensorflow_hub"}  # the `train` extra, not in the core install
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     own, beam_args = split_beam_args(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(own)
@@ -352,6 +355,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.handler(args)
     except (ConfigError, UsageError, SubmitError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
         print(f"movinet-pipeline {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in TRAIN_MODULES:
+            raise
+        print(f"movinet-pipeline {args.command}: error: this command needs TensorFlow ({error.name} is missing): "
+              "pip install 'movinet-pipeline[train]' (or run it in the trainer image)", file=sys.stderr)
         return 2
     except Exception as error:  # noqa: BLE001 - one readable line, the traceback only on --verbose
         if args.verbose:

@@ -16,5 +16,5 @@ def image(runtime: str) -> str:
     return f"{registry}/movinet-{runtime}:{tag}"
 
 
-PIPELINE_IMAGE = image("pipeline")  # export, Beam driver, evaluate, register (CPU)
-TRAINER_IMAGE = image("trainer")  # TensorFlow with CUDA, tf-models-official (GPU node pools)
+PIPELINE_IMAGE = image("pipeline")  # config, export, Beam driver, select, register (CPU, no TensorFlow)
+TRAINER_IMAGE = image("trainer")  # train, evaluate: TensorFlow with CUDA, tf-models-official (GPU node pools)

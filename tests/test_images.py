@@ -15,15 +15,23 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.core_only import core_closure, run_core_only
 
 DOCKERFILES = sorted(REPO.glob("images/*/Dockerfile"))
-PIPELINE_MODULES = ["components.export_dataset.export", "components.export_dataset.dataloop_export",
-                    "components.build_tfrecords.beam_pipeline", "components.evaluate.evaluator",
-                    "components.register_model.register", "components.register_model.dataloop_registry",
-                    "components.train.trainer", "pipelines.training", "movinet_pipeline.cli",
-                    "movinet_pipeline.local_run", "dataloop_adapter.model_adapter",
-                    "google.cloud.secretmanager", "google_crc32c",  # imported lazily by movinet_pipeline.secrets
-                    "apache_beam.runners.dataflow.dataflow_runner"]  # what --runner=DataflowRunner loads
+# What each image runs. The pipeline image installs the core dependencies only (no TensorFlow).
+PIPELINE_IMAGE_MODULES = [
+    "components.make_config.component", "components.export_dataset.component", "components.export_dataset.export",
+    "components.export_dataset.dataloop_export", "components.export_dataset.fingerprint",
+    "components.build_tfrecords.component", "components.build_tfrecords.beam_pipeline",
+    "components.select_best.component", "components.select_best.selection", "components.register_model.component",
+    "components.register_model.register", "components.register_model.dataloop_registry",
+    "components.report_status.component", "movinet_pipeline.cli", "pipelines.training", "pipelines.sweep",
+    "google.cloud.secretmanager", "google_crc32c",  # imported lazily by movinet_pipeline.secrets
+    "apache_beam.runners.dataflow.dataflow_runner"]  # what --runner=DataflowRunner loads
+TRAINER_IMAGE_MODULES = ["components.train.component", "components.train.trainer", "components.evaluate.component",
+                         "components.evaluate.evaluator", "movinet_pipeline.local_run", "movinet_pipeline.inference",
+                         "dataloop_adapter.model_adapter"]
+TENSORFLOW = {"tensorflow", "tf-keras", "tf-models-official", "tensorflow-hub", "keras"}
 WORKER_MODULES = ["components.build_tfrecords.beam_pipeline"]
 # What the Beam SDK image (apache/beam_python3.11_sdk) provides: everything Beam itself imports for the runner and
 # the GCS filesystem the workers use.
@@ -71,10 +79,21 @@ def test_dockerfile_is_hadolint_clean(dockerfile):
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
-def test_the_pipeline_and_trainer_lock_pins_every_imported_distribution():
-    imported = _imported_distributions(PIPELINE_MODULES)
+def test_the_lock_pins_every_distribution_each_image_imports():
+    imported = _imported_distributions(PIPELINE_IMAGE_MODULES + TRAINER_IMAGE_MODULES)
     assert {"dtlpy", "tensorflow", "apache-beam", "kfp", "av"} <= imported  # the check sees real imports
     assert imported - _pinned(REPO / "requirements.lock") - BASE_INTERPRETER == set()
+
+
+def test_the_pipeline_image_gets_everything_its_steps_import_without_tensorflow():
+    """Import what the pipeline image runs with every non-core distribution hidden (as absent from the image)."""
+    core = core_closure()
+    assert {"kfp", "dtlpy", "apache-beam", "google-cloud-dataflow-client"} <= core and not TENSORFLOW & core
+    completed = subprocess.run([sys.executable, "-m", "tests.core_only", *PIPELINE_IMAGE_MODULES], cwd=REPO,
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    dataflow_auth = run_core_only("from apache_beam.internal.gcp import auth; assert auth._GOOGLE_AUTH_AVAILABLE", REPO)
+    assert dataflow_auth.returncode == 0, "Beam would submit Dataflow jobs without credentials: " + dataflow_auth.stderr
 
 
 def test_the_dataflow_worker_image_provides_every_worker_import_without_tensorflow():
