@@ -101,11 +101,12 @@ KEY_HELP: dict[str, str] = {
     "jpeg_quality": "JPEG quality (1-100) of stored frames.",
     "num_shards": "TFRecord shards per subset.",
     "pretrained": "Pretrained start: auto (Model Garden Kinetics-600 checkpoint if reachable, else from "
-    "scratch), none, or a local checkpoint (prefix, directory or .tar.gz).",
+    "scratch), none, or a checkpoint (prefix, directory or .tar.gz; local or gs://).",
     "conv_type": "MoViNet convolutions: 3d (Model Garden's base; pretrained checkpoints), 2plus1d (about 20x "
     "faster on CPU) or 3d_2plus1d.",
     "causal": "Causal backbone, trained in base mode; the model then also gets a stream SavedModel (stream/) "
-    "for frame-by-frame inference (the adapter's stream mode).",
+    "for frame-by-frame inference (the adapter's stream mode) and, with conv_type 2plus1d, a TFLite stream model "
+    "(stream.tflite).",
     "norm_momentum": "Batch-norm moving-average momentum (0.99 as Model Garden; lower for short runs).",
     "optimizer": "Optimizer: adam, rmsprop or sgd.",
     "lr_schedule": "Learning-rate schedule: cosine (decay to 0 over the run, as Model Garden's recipe) or constant.",

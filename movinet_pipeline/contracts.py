@@ -17,6 +17,7 @@ METRICS = "metrics.json"  # evaluation contract: figures
 VERDICT = "verdict.json"  # evaluation contract: the gate's decision
 SAVED_MODEL = "saved_model"  # model contract: base-mode SavedModel folder
 STREAM_MODEL = "stream"  # model contract: stream SavedModel folder (causal models)
+STREAM_TFLITE = "stream.tflite"  # model contract: TFLite stream model, one frame per call (causal, conv_type 2plus1d)
 EXPORT_INFO = "export.json"
 SUBSETS = ("train", "validation", "test")
 

@@ -125,6 +125,29 @@ class StreamModel:
         return np.concatenate([tf.nn.softmax(self.logits(clips[i : i + 1])).numpy() for i in range(len(clips))])
 
 
+class TfliteStreamModel:
+    """A TFLite stream model (STREAM_TFLITE): one frame per call, states carried between calls, zero at the start."""
+
+    def __init__(self, path: Path, labels: list[str], num_threads: int | None = None) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
+        self._runner = self._interpreter.get_signature_runner()
+        inputs = self._runner.get_input_details()
+        self._zero_states = {name: np.zeros(d["shape"], d["dtype"]) for name, d in inputs.items() if name != "image"}
+        self.labels, self.source = labels, f"TFLite stream model {path}"
+
+    def logits(self, clip: np.ndarray | tf.Tensor) -> np.ndarray:
+        """One clip [1, T, H, W, 3] -> logits [1, C] after its last frame."""
+        clip = np.asarray(clip, np.float32)
+        states, logits = dict(self._zero_states), None
+        for t in range(clip.shape[1]):
+            outputs = self._runner(**states, image=clip[:, t : t + 1])
+            logits = outputs.pop("logits")
+            states = outputs
+        return logits
+
+
 def load_model_folder(model_dir: str | Path, config: PipelineConfig, labels: list[str] | None = None) -> BaseModel:
     """A trained model folder (the model contract): its weights file, else its SavedModel."""
     model_dir = Path(model_dir)

@@ -38,6 +38,26 @@ def test_backbone_is_restored_from_a_checkpoint_directory_and_tarball(tmp_path):
         assert classifier(tf.zeros([1, 4, 32, 32, 3])).shape == (1, 4)
 
 
+def test_backbone_is_restored_from_a_gcs_prefix_directory_and_tarball(tmp_path, gcs_emulator, monkeypatch):
+    from google.cloud import storage
+
+    from tests.conftest import GCS_BUCKET
+
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
+    saved, prefix = _kinetics_checkpoint(tmp_path)
+    with tarfile.open(tmp_path / "movinet_a0_base.tar.gz", "w:gz") as archive:
+        archive.add(tmp_path / "ckpt", arcname="movinet_a0_base")
+    bucket = storage.Client.create_anonymous_client().bucket(GCS_BUCKET)
+    for path in [*(tmp_path / "ckpt").iterdir(), tmp_path / "movinet_a0_base.tar.gz"]:
+        bucket.blob(f"checkpoints/{path.name}").upload_from_filename(str(path))
+    base = f"gs://{GCS_BUCKET}/checkpoints"
+    for source in (base, f"{base}/{prefix.rsplit('/', 1)[-1]}", f"{base}/movinet_a0_base.tar.gz"):
+        backbone, origin = modeling.pretrained_backbone(PipelineConfig(pretrained=source))
+        assert origin == source
+        for restored, original in zip(backbone.variables, saved.variables, strict=True):
+            np.testing.assert_array_equal(restored.numpy(), original.numpy())
+
+
 def test_unreachable_pretrained_source_falls_back_once_without_hanging(monkeypatch, caplog, tmp_path):
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))

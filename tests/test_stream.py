@@ -51,6 +51,18 @@ def test_stream_logits_after_the_last_frame_match_base_mode(causal_model):
     assert np.abs(base_logits).max() > 1e-3  # not a degenerate all-zero output
 
 
+def test_the_tflite_stream_model_matches_base_mode_frame_by_frame(causal_model):
+    from movinet_pipeline.inference import TfliteStreamModel
+
+    model_dir = causal_model["model"]
+    tflite = TfliteStreamModel(model_dir / contracts.STREAM_TFLITE, contracts.read_labels(model_dir))
+    clips = _validation_clips(causal_model["examples"], 3)
+    serving = tf.saved_model.load(str(model_dir / contracts.SAVED_MODEL)).signatures["serving_default"]
+    base_logits = serving(image=clips)["logits"].numpy()
+    tflite_logits = np.concatenate([tflite.logits(clips[i : i + 1]) for i in range(len(clips))])
+    np.testing.assert_allclose(tflite_logits, base_logits, atol=1e-4, rtol=1e-4)
+
+
 def test_the_adapter_predicts_in_stream_mode(causal_model, dataloop_env, dataloop_dataset):
     from dataloop_adapter.model_adapter import MovinetAdapter
     from movinet_pipeline.dataloop import connect

@@ -73,9 +73,9 @@ def build_model_json(model_dir: Path, evaluation_dir: Path, dataset_dir: Path | 
 
 
 def artifact_files(model_dir: Path, weights_filename: str) -> list[Path]:
-    """What the adapter needs to serve the model: weights, SavedModel (and stream SavedModel when trained causal),
-    labels, configuration, history."""
-    wanted = [weights_filename, "labels.json", "config.json", "history.json"]
+    """What the adapter needs to serve the model: weights, SavedModel (and the stream SavedModel and TFLite model
+    when trained causal), labels, configuration, history."""
+    wanted = [weights_filename, "labels.json", "config.json", "history.json", contracts.STREAM_TFLITE]
     files = [model_dir / name for name in wanted if (model_dir / name).exists()]
     for folder in ("saved_model", "stream"):
         files += sorted(p for p in (model_dir / folder).rglob("*") if p.is_file())

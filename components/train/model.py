@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tarfile
 import tempfile
 import urllib.error
@@ -14,6 +15,7 @@ import tensorflow as tf
 import tf_keras
 from official.projects.movinet.modeling import movinet, movinet_model
 
+from movinet_pipeline import storage
 from movinet_pipeline.config import PipelineConfig
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,25 @@ def build_classifier(backbone: tf_keras.Model, num_classes: int, n_frames: int |
     return model
 
 
+def _local_copy(uri: str) -> Path:
+    """A remote (gs://) checkpoint prefix, directory or tarball, copied into a local folder; the local path."""
+    target = Path(tempfile.mkdtemp(prefix="movinet-ckpt-"))
+    uri = uri.rstrip("/")
+    if uri.endswith((".tar.gz", ".tgz")):
+        files, local = [uri], target / uri.rsplit("/", 1)[-1]
+    elif storage.exists(f"{uri}.index"):  # a prefix: its .index and .data-* files
+        files, local = storage.glob(f"{uri}.*"), target / uri.rsplit("/", 1)[-1]
+    else:
+        files, local = storage.glob(f"{uri}/*"), target
+    if not files:
+        raise FileNotFoundError(f"no TF checkpoint found at {uri}")
+    for remote in files:
+        with storage.open_read(remote) as source, open(target / remote.rsplit("/", 1)[-1], "wb") as copy:
+            shutil.copyfileobj(source, copy)
+    log.info("copied %d checkpoint file(s) from %s", len(files), uri)
+    return local
+
+
 def _checkpoint_prefix(path: Path) -> str:
     """A checkpoint prefix from a prefix, a directory holding one, or a .tar.gz of such a directory."""
     if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
@@ -68,7 +89,8 @@ def restore_backbone(backbone: tf_keras.Model, checkpoint: str | Path, checkpoin
     The checkpoint's classifier has another number of classes than ours, so restore into a wrapper shaped like
     the checkpoint that shares our backbone.
     """
-    prefix = _checkpoint_prefix(Path(checkpoint))
+    local = _local_copy(str(checkpoint)) if storage.is_remote(checkpoint) else Path(checkpoint)
+    prefix = _checkpoint_prefix(local)
     wrapper = build_classifier(backbone, checkpoint_classes)
     status = tf.train.Checkpoint(model=wrapper).restore(prefix)
     status.expect_partial().assert_existing_objects_matched()

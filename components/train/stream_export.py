@@ -1,9 +1,11 @@
-"""Stream export of a causal MoViNet trained in base mode: a SavedModel that takes one frame at a time.
+"""Stream export of a causal MoViNet trained in base mode: a SavedModel and a TFLite model that take one frame at a time.
 
 The stream model is the same network built with external states (`use_external_states=True`,
 `output_states=True`); the trained weights are copied over variable by variable. Signatures, as Model Garden's
 stream SavedModels: `init_states(input_shape int32[5]) -> states` and `call(**states, image[1, t, H, W, 3]) ->
-{**states, "logits"}`. Exported in float32 (external states break under a mixed-precision policy).
+{**states, "logits"}`. The TFLite model has `call` for exactly one frame (`image[1, 1, H, W, 3]`); its states start
+at zero, as `init_states` makes them. Only conv_type 2plus1d converts (Conv3D is no TFLite builtin op). Exported in
+float32 (external states break under a mixed-precision policy).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import tensorflow as tf
 import tf_keras
 from official.projects.movinet.modeling import movinet, movinet_model
 
+from movinet_pipeline import contracts
 from movinet_pipeline.config import PipelineConfig
 
 log = logging.getLogger(__name__)
@@ -29,15 +32,19 @@ def build_stream_classifier(config: PipelineConfig, num_classes: int) -> movinet
     return model
 
 
-def export_stream_saved_model(trained: tf_keras.Model, config: PipelineConfig, num_classes: int,
-                              path: str | Path) -> None:
-    """Copy `trained` (a causal base-mode classifier) into a stream model and save it under `path`."""
-    stream = build_stream_classifier(config, num_classes)
-    stream.set_weights(trained.get_weights())
-    input_shape = [1, None, config.imgz, config.imgz, 3]
+def _state_specs(stream: movinet_model.MovinetClassifier, input_shape: list) -> dict[str, tf.TensorSpec]:
     specs = {name: tf.TensorSpec(spec.shape, spec.dtype, name=name)
              for name, spec in stream.initial_state_specs(input_shape).items()}
     specs["image"] = tf.TensorSpec(input_shape, tf.float32, name="image")
+    return specs
+
+
+def export_stream(trained: tf_keras.Model, config: PipelineConfig, num_classes: int, output_dir: str | Path) -> str:
+    """Copy `trained` (a causal base-mode classifier) into a stream model; save it as a SavedModel (STREAM_MODEL)
+    and, for conv_type 2plus1d, as TFLite (STREAM_TFLITE). Return what was exported, for the log and the summary."""
+    output_dir = Path(output_dir)
+    stream = build_stream_classifier(config, num_classes)
+    stream.set_weights(trained.get_weights())
 
     @tf.function
     def call(inputs: dict) -> dict:
@@ -51,6 +58,22 @@ def export_stream_saved_model(trained: tf_keras.Model, config: PipelineConfig, n
     module = tf.Module()
     module.model_variables = list(stream.variables)
     module.call, module.init_states = call, init_states
+    specs = _state_specs(stream, [1, None, config.imgz, config.imgz, 3])
+    path = output_dir / contracts.STREAM_MODEL
     tf.saved_model.save(module, str(path), signatures={"call": call.get_concrete_function(specs),
                                                        "init_states": init_states})
     log.info("exported the stream model (%d states) to %s", len(specs) - 1, path)
+    if config.conv_type != "2plus1d":
+        note = f"no TFLite stream model: conv_type={config.conv_type} uses Conv3D, which TFLite has no builtin for"
+        log.warning("%s (train with conv_type=2plus1d to get one)", note)
+        return f"stream SavedModel; {note}"
+    one_frame = [1, 1, config.imgz, config.imgz, 3]  # static shapes: TFLite has no dynamic depthwise convolution
+    static = {name: tf.TensorSpec(state.shape, state.dtype, name=name)
+              for name, state in stream.init_states(one_frame).items()}
+    # A fresh trace: `call` would serve these shapes from its more general (dynamic-time) trace.
+    frame = tf.function(call.python_function).get_concrete_function(
+        {**static, "image": tf.TensorSpec(one_frame, tf.float32, name="image")})
+    tflite = tf.lite.TFLiteConverter.from_concrete_functions([frame], module).convert()
+    (output_dir / contracts.STREAM_TFLITE).write_bytes(tflite)
+    log.info("exported the TFLite stream model (%.1f MB) to %s", len(tflite) / 1e6, output_dir / contracts.STREAM_TFLITE)
+    return "stream SavedModel and TFLite stream model"

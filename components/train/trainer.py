@@ -17,7 +17,7 @@ import tensorflow as tf
 import tf_keras
 
 from components.train import data, model as modeling
-from components.train.stream_export import export_stream_saved_model
+from components.train.stream_export import export_stream
 from movinet_pipeline import contracts
 from movinet_pipeline.config import PipelineConfig, write_config
 
@@ -132,7 +132,7 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
     classifier.save_weights(str(output_dir / config.weights_filename))
     modeling.export_saved_model(classifier, output_dir / contracts.SAVED_MODEL)
     if config.causal:
-        export_stream_saved_model(classifier, config, len(labels), output_dir / contracts.STREAM_MODEL)
+        export_stream(classifier, config, len(labels), output_dir)
     contracts.write_labels(output_dir, labels)
     write_config(config, output_dir / "config.json")
     (output_dir / HISTORY).write_text(json.dumps(history, indent=2) + "\n")
