@@ -57,6 +57,7 @@ class PipelineConfig:
     optimizer: str = "adam"
     lr_schedule: str = "cosine"
     warmup_epochs: float = 0.0
+    freeze_backbone_epochs: int = 0
     label_smoothing: float = 0.1
     random_flip: bool = True
     min_accuracy: float = 0.0
@@ -111,6 +112,8 @@ KEY_HELP: dict[str, str] = {
     "optimizer": "Optimizer: adam, rmsprop or sgd.",
     "lr_schedule": "Learning-rate schedule: cosine (decay to 0 over the run, as Model Garden's recipe) or constant.",
     "warmup_epochs": "Epochs of linear learning-rate warm-up before the cosine decay (fractions allowed).",
+    "freeze_backbone_epochs": "First epochs that train the new head only, the backbone frozen (its batch norm in "
+    "inference mode); = num_epochs trains the head only, as Model Garden's fine-tuning tutorial.",
     "label_smoothing": "Label smoothing of the training loss (0 to <1).",
     "random_flip": "Random horizontal flips in training (turn off when left/right matters).",
     "min_accuracy": "Evaluation gate: minimum top-1 accuracy to register (the model must also beat chance).",
@@ -119,7 +122,7 @@ KEY_HELP: dict[str, str] = {
 
 _POSITIVE_INTS = ("imgz", "batch_size", "num_epochs", "n_frames", "top_k", "frame_step", "num_shards",
                   "train_clips_per_video")
-_NON_NEGATIVE_INTS = ("record_frames", "record_short_side", "seed")
+_NON_NEGATIVE_INTS = ("record_frames", "record_short_side", "seed", "freeze_backbone_epochs")
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "model_id": MODEL_IDS,
     "model_mode": MODEL_MODES,
@@ -165,6 +168,8 @@ def validate(config: PipelineConfig) -> None:
         _fail("norm_momentum", config.norm_momentum, "must be in (0, 1)")
     if not 0 <= config.warmup_epochs < config.num_epochs:
         _fail("warmup_epochs", config.warmup_epochs, f"must be in [0, num_epochs={config.num_epochs})")
+    if config.freeze_backbone_epochs > config.num_epochs:
+        _fail("freeze_backbone_epochs", config.freeze_backbone_epochs, f"must be <= num_epochs ({config.num_epochs})")
     if not 0 <= config.min_accuracy <= 1:
         _fail("min_accuracy", config.min_accuracy, "must be in [0, 1]")
     if config.record_frames and config.record_frames < config.n_frames:

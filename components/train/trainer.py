@@ -2,7 +2,8 @@
 
 Output (the model contract): `saved_model/`, the weights file named by `weights_filename`, `labels.json`,
 `config.json`, `history.json`, `logs/` (TensorBoard) and `checkpoints/` (resumable: a restarted run with the same
-output continues from the last finished epoch).
+output continues from the last finished epoch; `best/`, `last/` and, after a frozen-backbone warm-up, `head_only/`
+hold weights).
 """
 
 from __future__ import annotations
@@ -81,6 +82,32 @@ def _sparse_loss(label_smoothing: float):
     return loss
 
 
+def _compile(classifier: tf_keras.Model, optimizer: tf_keras.optimizers.Optimizer, config: PipelineConfig) -> None:
+    classifier.compile(optimizer=optimizer, loss=_sparse_loss(config.label_smoothing),
+                       metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+
+def _train_head_only(classifier: tf_keras.Model, backbone: tf_keras.Model, optimizer: tf_keras.optimizers.Optimizer,
+                     config: PipelineConfig, epochs_done: int, checkpoints: Path, strategy, fit: dict) -> int:
+    """The `freeze_backbone_epochs` warm-up: train the head with the backbone frozen (its batch norm in inference
+    mode); keep its result in `checkpoints/head_only` so a run preempted after it resumes from there. Return how
+    many epochs it covered."""
+    epochs = config.freeze_backbone_epochs
+    if not epochs:
+        return 0
+    saved = checkpoints / "head_only" / "weights"
+    if epochs_done >= epochs and Path(f"{saved}.index").exists():
+        classifier.load_weights(str(saved)).expect_partial()  # the second phase's own backup, if any, restores over this
+        return epochs
+    backbone.trainable = False
+    with strategy.scope():
+        _compile(classifier, optimizer, config)
+    log.info("training the head only (backbone frozen) for %d epoch(s)", epochs)
+    classifier.fit(epochs=epochs, **fit)
+    classifier.save_weights(str(saved))
+    return epochs
+
+
 def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConfig) -> TrainSummary:
     """Fine-tune on `examples_dir/train`, select the best epoch on `validation`, save the model contract."""
     if config.model_mode != "base":
@@ -101,8 +128,8 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
     with strategy.scope():
         backbone, pretrained = modeling.pretrained_backbone(config)
         classifier = modeling.build_classifier(backbone, len(labels), config.n_frames, config.imgz)
-        classifier.compile(optimizer=_optimizer(config, steps), loss=_sparse_loss(config.label_smoothing),
-                           metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+        optimizer = _optimizer(config, steps)
+        optimizer.build(classifier.trainable_variables)  # every variable, so unfreezing later needs no new slots
     checkpoints = output_dir / "checkpoints"
     best_weights = checkpoints / "best" / "weights"  # TF checkpoint format: restorable under any tf.distribute strategy
     done = _read_history(checkpoints / "history.csv")
@@ -119,16 +146,24 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
         tf_keras.callbacks.CSVLogger(str(checkpoints / "history.csv"), append=True),
         _EpochLog(config.num_epochs),
     ]
-    log.info("training MoViNet-%s (base) on %d labels: %d epochs, batch %d, %d frames at %dx%d, lr %g; "
-             "pretrained: %s", config.model_id.upper(), len(labels), config.num_epochs, config.batch_size,
-             config.n_frames, config.imgz, config.imgz, config.learning_rate, pretrained)
+    log.info("training MoViNet-%s (base) on %d labels: %d epochs (%d with the backbone frozen), batch %d, %d frames "
+             "at %dx%d, lr %g; pretrained: %s", config.model_id.upper(), len(labels), config.num_epochs,
+             config.freeze_backbone_epochs, config.batch_size, config.n_frames, config.imgz, config.imgz,
+             config.learning_rate, pretrained)
     started = time.monotonic()
-    classifier.fit(train_data, validation_data=validation_data, epochs=config.num_epochs, steps_per_epoch=steps,
-                   callbacks=callbacks, verbose=0)
+    fit = dict(x=train_data, validation_data=validation_data, steps_per_epoch=steps, callbacks=callbacks, verbose=0)
+    head_only = _train_head_only(classifier, backbone, optimizer, config, len(done.get("epoch", [])), checkpoints,
+                                 strategy, fit)
+    if head_only < config.num_epochs:
+        backbone.trainable = True
+        with strategy.scope():
+            _compile(classifier, optimizer, config)
+        classifier.fit(epochs=config.num_epochs, initial_epoch=head_only, **fit)
     seconds = time.monotonic() - started
     history = _read_history(checkpoints / "history.csv")
+    classifier.save_weights(str(checkpoints / "last" / "weights"))  # the model exported below is the best epoch's
     if Path(f"{best_weights}.index").exists():
-        classifier.load_weights(str(best_weights))
+        classifier.load_weights(str(best_weights)).expect_partial()
     classifier.save_weights(str(output_dir / config.weights_filename))
     modeling.export_saved_model(classifier, output_dir / contracts.SAVED_MODEL)
     if config.causal:

@@ -1,0 +1,36 @@
+"""`freeze_backbone_epochs`: the first epochs train the new head on a frozen pretrained backbone, the rest fine-tune
+everything."""
+
+import numpy as np
+
+from components.train import model as modeling
+from movinet_pipeline.config import resolve_config
+from tests.test_pretrained import _kinetics_checkpoint
+
+
+def _classifier(weights, config, num_classes: int):
+    classifier = modeling.build_classifier(modeling.build_backbone(config.model_id, config.conv_type),
+                                           num_classes, config.n_frames, config.imgz)
+    classifier.load_weights(str(weights)).expect_partial()  # the optimizer slots stay behind
+    return classifier
+
+
+def test_head_only_epochs_keep_the_pretrained_backbone_then_fine_tuning_moves_it(exported_dir, tmp_path):
+    from components.build_tfrecords.beam_pipeline import build_tfrecords
+    from components.train.trainer import train
+
+    saved, prefix = _kinetics_checkpoint(tmp_path)
+    config = resolve_config("cpu-sample", None, {"conv_type": "3d", "pretrained": prefix, "imgz": 32, "n_frames": 4,
+                                                 "num_epochs": 2, "freeze_backbone_epochs": 1, "num_shards": 1,
+                                                 "learning_rate": 0.01})
+    build_tfrecords(exported_dir, tmp_path / "examples", config, ["--direct_running_mode=in_memory"])
+    summary = train(tmp_path / "examples", tmp_path / "model", config)
+    assert summary.epochs == 2
+    head_only = _classifier(tmp_path / "model" / "checkpoints" / "head_only" / "weights", config, 4)
+    for after, before in zip(head_only.backbone.variables, saved.variables, strict=True):
+        np.testing.assert_array_equal(after.numpy(), before.numpy())  # weights and batch-norm statistics alike
+    head = [v for v in head_only.variables if "head" in v.name or "classifier" in v.name]
+    assert head and any(np.abs(v.numpy()).max() > 0 for v in head)
+    last = _classifier(tmp_path / "model" / "checkpoints" / "last" / "weights", config, 4)
+    moved = [not np.array_equal(a.numpy(), b.numpy()) for a, b in zip(last.backbone.variables, saved.variables)]
+    assert sum(moved) > len(moved) // 2, "fine-tuning after the warm-up did not train the backbone"
