@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         dataclasses.replace(config, model_id=model_id)  # ConfigError naming a bad model_id before any work
     result = run_local(source, config, output, args.registry, args.run_id, " ".join(args.beam_args), model_ids,
                        dataloop_filter=args.filter or "", subset_filters=args.subset_filters or "",
-                       base_model_id=args.base_model or "")
+                       base_model_id=args.base_model or "", baseline_model=args.baseline or "")
     print_run_summary(result, time.monotonic() - started)
 
 
@@ -192,7 +192,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from components.evaluate.evaluator import evaluate
 
     _require_empty(Path(args.output), "--output")
-    evaluate(args.model, args.examples, args.output)
+    evaluate(args.model, args.examples, args.output, baseline=args.baseline or "")
 
 
 def cmd_register(args: argparse.Namespace) -> None:
@@ -208,6 +208,12 @@ def add_dataloop_filter_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subset-filters", help='JSON mapping subsets to DQL filters, e.g. '
                         '\'{"train": {"metadata.system.tags.train": true}, "validation": {...}}\' '
                         "[default: subsets from /train, /validation, /test folders or ML-subset tags]")
+
+
+def add_baseline_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--baseline", help="the model serving now, to compare with on the same clips: a model folder "
+                        "(e.g. a registry entry) or dataloop://<model-id>; the candidate is blessed only if its top-1 "
+                        "changes by at least min_improvement [default: no baseline]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "[default: the bundled sample]")
     run.add_argument("--registry", help="dataloop://<project-id> or a local model registry folder "
                      "[default: OUTPUT/registry]")
+    add_baseline_flag(run)
     run.add_argument("--base-model", help="Dataloop model id to clone when registering [default: create through "
                      "the project's movinet app]")
     run.add_argument("--model-ids", help="comma-separated model_ids to sweep (e.g. a0,a1,a2): train and evaluate "
@@ -320,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", required=True, help="a train output folder")
     evaluate.add_argument("--examples", required=True, help="a build-tfrecords output folder")
     evaluate.add_argument("--output", required=True, help="empty or new folder")
+    add_baseline_flag(evaluate)
 
     register = command("register", cmd_register, "Register a model in Dataloop or in a local registry folder "
                        "(the model JSON Dataloop would get, plus artifacts).")

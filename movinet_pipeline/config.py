@@ -61,6 +61,7 @@ class PipelineConfig:
     label_smoothing: float = 0.1
     random_flip: bool = True
     min_accuracy: float = 0.0
+    min_improvement: float = 0.0
     weights_filename: str = "model.weights.h5"
 
     def __post_init__(self) -> None:
@@ -117,6 +118,8 @@ KEY_HELP: dict[str, str] = {
     "label_smoothing": "Label smoothing of the training loss (0 to <1).",
     "random_flip": "Random horizontal flips in training (turn off when left/right matters).",
     "min_accuracy": "Evaluation gate: minimum top-1 accuracy to register (the model must also beat chance).",
+    "min_improvement": "Evaluation gate with a baseline: minimum change of top-1 against it on the same clips "
+    "(0: not worse; negative: a tolerated regression).",
     "weights_filename": "File name of the tf_keras weights file in the model artifacts.",
 }
 
@@ -172,6 +175,8 @@ def validate(config: PipelineConfig) -> None:
         _fail("freeze_backbone_epochs", config.freeze_backbone_epochs, f"must be <= num_epochs ({config.num_epochs})")
     if not 0 <= config.min_accuracy <= 1:
         _fail("min_accuracy", config.min_accuracy, "must be in [0, 1]")
+    if not -1 <= config.min_improvement <= 1:
+        _fail("min_improvement", config.min_improvement, "must be in [-1, 1]")
     if config.record_frames and config.record_frames < config.n_frames:
         _fail("record_frames", config.record_frames, f"must be 0 or >= n_frames ({config.n_frames})")
     if config.record_short_side and config.record_short_side < config.imgz:

@@ -55,7 +55,7 @@ def run_local(source: str | Path, config: PipelineConfig, output: str | Path, re
     """Run every step under kfp.local in this Python environment; outputs go under `output/kfp`.
 
     With `model_ids`, runs the sweep pipeline over them instead (registering the best). `dataloop_options`: the
-    pipeline's `dataloop_filter`, `subset_filters`, `base_model_id`."""
+    pipeline's `dataloop_filter`, `subset_filters`, `base_model_id`, `baseline_model`."""
     from kfp import local
 
     from pipelines.sweep import sweep_pipeline
@@ -67,6 +67,8 @@ def run_local(source: str | Path, config: PipelineConfig, output: str | Path, re
     warnings.filterwarnings("ignore", message=".*non-Python base image.*")
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
     log.info("running the pipeline locally (kfp.local SubprocessRunner); outputs under %s", pipeline_root)
+    if dataloop_options.get("baseline_model"):
+        dataloop_options["baseline_model"] = _location(dataloop_options["baseline_model"])
     arguments = pipeline_arguments(_location(source), config, registry_location, run_id, beam_options,
                                    **dataloop_options)
     if model_ids:

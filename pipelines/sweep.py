@@ -38,6 +38,7 @@ def sweep_steps(
     dataloop_filter: str = "",
     subset_filters: str = "",
     base_model_id: str = "",
+    baseline_model: str = "",
     selection_metric: str = "top1_accuracy",
     dataloop_secret: str = "dataloop-credentials",
     accelerator_type: str = "nvidia.com/gpu",
@@ -63,8 +64,9 @@ def sweep_steps(
                                          config=config_task.outputs["config"]), "train", gpu=gpu)
             train_task.set_display_name("fine-tune MoViNet")
             evaluate_task = configure(evaluate(model=train_task.outputs["model"],
-                                               examples=examples_task.outputs["examples"]),
-                                      "evaluate", gpu=gpu)
+                                               examples=examples_task.outputs["examples"],
+                                               baseline=baseline_model, dataloop_secret=dataloop_secret),
+                                      "evaluate", dataloop_secret, gpu=gpu)
             evaluate_task.set_display_name("evaluate")
         select_task = configure(select_best(models=dsl.Collected(train_task.outputs["model"]),
                                             evaluations=dsl.Collected(evaluate_task.outputs["evaluation"]),

@@ -34,6 +34,7 @@ def training_steps(
     dataloop_filter: str = "",
     subset_filters: str = "",
     base_model_id: str = "",
+    baseline_model: str = "",
     dataloop_secret: str = "dataloop-credentials",
     accelerator_type: str = "nvidia.com/gpu",
     accelerator_count: int = 1,
@@ -43,7 +44,9 @@ def training_steps(
     configuration keys (see README); `beam_options`: Beam flags for the TFRecord job; `registry`:
     `dataloop://<project-id>` or a local registry folder (empty: the step's output); `run_id`: idempotency key of
     the registration (empty: the pipeline job's name); `dataloop_filter` / `subset_filters`: DQL (JSON) selecting
-    items / assigning subsets; `base_model_id`: Dataloop model to clone; `dataloop_secret`: the secret holding the
+    items / assigning subsets; `base_model_id`: Dataloop model to clone; `baseline_model`: the model serving now
+    (dataloop://<model-id> or a model folder), which the candidate must match or beat on the same clips (see
+    `min_improvement`); `dataloop_secret`: the secret holding the
     Dataloop credentials of the export and register steps, by name: on Kubeflow a Kubernetes secret whose keys
     (api-key, or m2m-email + m2m-password; optional env) become environment variables; on Vertex AI a Secret Manager
     secret (a name in the job's project, or projects/<p>/secrets/<s>[/versions/<v>]) holding the API key or a JSON
@@ -59,8 +62,9 @@ def training_steps(
         train_task = configure(train(examples=examples_task.outputs["examples"], config=config_task.outputs["config"]),
                                "train", gpu=gpu).set_display_name("fine-tune MoViNet")
         evaluate_task = configure(evaluate(model=train_task.outputs["model"],
-                                           examples=examples_task.outputs["examples"]),
-                                  "evaluate", gpu=gpu).set_display_name("evaluate and gate")
+                                           examples=examples_task.outputs["examples"],
+                                           baseline=baseline_model, dataloop_secret=dataloop_secret),
+                                  "evaluate", dataloop_secret, gpu=gpu).set_display_name("evaluate and gate")
         with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP condition syntax)
             register_stage(train_task.outputs["model"], evaluate_task.outputs["evaluation"], export_task, registry,
                            run_id, base_model_id, dataloop_secret, "register model")

@@ -75,7 +75,7 @@ def test_every_step_has_resources_and_a_timeout_and_network_steps_retry():
     assert "retryPolicy" not in tasks["train"]  # a failed training is not retried blindly (it resumes on rerun)
 
 
-DATALOOP_STEPS = {"comp-dataset-fingerprint", "comp-export-dataset", "comp-register-model"}
+DATALOOP_STEPS = {"comp-dataset-fingerprint", "comp-export-dataset", "comp-evaluate", "comp-register-model"}
 
 
 @pytest.mark.parametrize("committed", ["pipeline.yaml", "pipeline-vertex.yaml", "sweep_pipeline-vertex.yaml"])
@@ -97,7 +97,8 @@ def test_dataloop_credentials_come_only_from_the_kubernetes_secret():
     assert not [name for name in parameters if any(w in name for w in ("password", "api_key", "token"))]
     with_secret = {name: executor["secretAsEnv"] for name, executor in platform["deploymentSpec"]["executors"].items()
                    if "secretAsEnv" in executor}
-    assert set(with_secret) == {"exec-dataset-fingerprint", "exec-export-dataset", "exec-register-model"}
+    assert set(with_secret) == {"exec-dataset-fingerprint", "exec-export-dataset", "exec-evaluate",
+                                "exec-register-model"}  # evaluate: for a baseline model in Dataloop
     for secret_env in with_secret.values():
         (source,) = secret_env
         assert source["optional"] is True
@@ -129,6 +130,17 @@ def test_the_sweep_trains_each_model_id_in_parallel_and_registers_only_the_selec
     assert tasks["select-best"]["inputs"]["artifacts"]["models"]
     condition = next(task for name, task in tasks.items() if name.startswith("condition"))
     assert "select-best" in condition["dependentTasks"]
+
+
+def test_evaluate_compares_with_the_baseline_model_parameter():
+    for committed in ("pipeline.yaml", "sweep_pipeline.yaml"):
+        spec = read_compiled(REPO / committed)[0]
+        assert spec["root"]["inputDefinitions"]["parameters"]["baseline_model"]["defaultValue"] == ""
+        tasks = [task for component in (spec["root"], *spec["components"].values())
+                 for task in component.get("dag", {}).get("tasks", {}).values()
+                 if task["componentRef"]["name"] == "comp-evaluate"]
+        assert len(tasks) == 1
+        assert tasks[0]["inputs"]["parameters"]["baseline"]["componentInputParameter"].endswith("baseline_model")
 
 
 def test_a_cached_export_follows_the_dataset_content_not_only_its_id():

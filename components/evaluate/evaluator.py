@@ -1,18 +1,21 @@
 """evaluate logic: score a trained model on the examples, gate it, and write the evaluation contract.
 
-Output: `metrics.json`, `verdict.json` (`blessed`, `reason`, thresholds), `report.html`.
-Evaluates on `test` when the examples have it, else on `validation`.
+Output: `metrics.json`, `verdict.json` (`blessed`, `reason`, thresholds, baseline comparison), `report.html`.
+Evaluates on `test` when the examples have it, else on `validation`. With a baseline (the model currently serving),
+both are scored on the same clips and the candidate must also not fall behind it by more than allowed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from components.evaluate.baseline import BaselineError, fetch_baseline
 from components.evaluate.metrics import EvaluationFigures, compute_figures
 from components.evaluate.report import render_report
 from components.train import data
@@ -42,21 +45,47 @@ def score(model_dir: Path, examples_dir: Path, subset: str, config: PipelineConf
     return np.concatenate(truth), np.concatenate(logits)
 
 
-def gate(figures: EvaluationFigures, config: PipelineConfig) -> dict:
-    """Bless a model that beats chance and reaches `min_accuracy`."""
+def gate(figures: EvaluationFigures, config: PipelineConfig, baseline: EvaluationFigures | None = None,
+         baseline_source: str = "") -> dict:
+    """Bless a model that beats chance, reaches `min_accuracy` and, given a baseline scored on the same clips, changes
+    top-1 by at least `min_improvement` against it (0: not worse; negative: a tolerated regression)."""
     chance = 1.0 / len(figures.labels)
     threshold = max(config.min_accuracy, chance)
-    blessed = figures.top1_accuracy > chance and figures.top1_accuracy >= config.min_accuracy
-    comparison = ">" if blessed else "<="
-    reason = (f"top-1 accuracy {figures.top1_accuracy:.3f} {comparison} required "
-              f"(beat chance {chance:.3f}, reach min_accuracy {config.min_accuracy:.3f})")
-    return {"blessed": bool(blessed), "reason": reason, "thresholds": {"min_accuracy": config.min_accuracy,
-            "chance": chance, "required": threshold}, "baseline": None}
+    absolute = figures.top1_accuracy > chance and figures.top1_accuracy >= config.min_accuracy
+    reasons = [f"top-1 accuracy {figures.top1_accuracy:.3f} {'>' if absolute else '<='} required "
+               f"(beat chance {chance:.3f}, reach min_accuracy {config.min_accuracy:.3f})"]
+    comparison = None
+    blessed = absolute
+    if baseline is not None:
+        change = figures.top1_accuracy - baseline.top1_accuracy
+        improved = change >= config.min_improvement - 1e-9
+        blessed = blessed and improved
+        comparison = {"source": baseline_source, "top1_accuracy": baseline.top1_accuracy, "change": change,
+                      "passed": bool(improved)}
+        reasons.append(f"against baseline {baseline_source} ({baseline.top1_accuracy:.3f} on the same "
+                       f"{baseline.clips} clips) top-1 changes by {change:+.3f}, "
+                       f"{'meeting' if improved else 'short of'} min_improvement {config.min_improvement:+.3f}")
+    return {"blessed": bool(blessed), "reason": "; ".join(reasons),
+            "thresholds": {"min_accuracy": config.min_accuracy, "chance": chance, "required": threshold,
+                           "min_improvement": config.min_improvement}, "baseline": comparison}
+
+
+def _baseline_figures(baseline_dir: Path, examples_dir: Path, subset: str, labels: list[str],
+                      top_k: int) -> EvaluationFigures:
+    """The baseline scored on the same clips, with its own input size (from its config.json)."""
+    baseline_labels = contracts.read_labels(baseline_dir)
+    if baseline_labels != labels:
+        raise BaselineError(f"baseline {baseline_dir} has labels {baseline_labels}, the candidate {labels}: they "
+                            "cannot be compared on the same clips; drop the baseline or retrain on the same labels")
+    baseline_config = read_config(baseline_dir / "config.json")
+    truth, logits = score(baseline_dir, examples_dir, subset, baseline_config)
+    return compute_figures(labels, truth, logits, top_k, subset)
 
 
 def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | Path,
-             config: PipelineConfig | None = None) -> tuple[EvaluationFigures, dict]:
-    """Evaluate the model in `model_dir` on `examples_dir`; write metrics, verdict and report to `output_dir`."""
+             config: PipelineConfig | None = None, baseline: str = "") -> tuple[EvaluationFigures, dict]:
+    """Evaluate the model in `model_dir` on `examples_dir` (against `baseline`, see baseline.py); write metrics,
+    verdict and report to `output_dir`."""
     model_dir, examples_dir, output_dir = Path(model_dir), Path(examples_dir), Path(output_dir)
     config = config or read_config(model_dir / "config.json")
     labels = contracts.read_labels(model_dir)
@@ -66,7 +95,11 @@ def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | 
     subset = evaluation_subset(examples_dir)
     truth, logits = score(model_dir, examples_dir, subset, config)
     figures = compute_figures(labels, truth, logits, config.top_k, subset)
-    verdict = gate(figures, config)
+    with tempfile.TemporaryDirectory(prefix="baseline-") as work_dir:
+        baseline_dir = fetch_baseline(baseline, work_dir)
+        baseline_figures = (_baseline_figures(baseline_dir, examples_dir, subset, labels, config.top_k)
+                            if baseline_dir else None)
+    verdict = gate(figures, config, baseline_figures, baseline)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / contracts.METRICS).write_text(json.dumps(figures.to_dict(), indent=2) + "\n")
     (output_dir / contracts.VERDICT).write_text(json.dumps(verdict, indent=2) + "\n")

@@ -1,0 +1,66 @@
+"""The gate against a baseline (the model serving now), as TFX's Evaluator: both scored on the same clips."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import pytest
+
+from components.evaluate.baseline import BaselineError
+from components.evaluate.evaluator import evaluate, gate
+from components.evaluate.metrics import EvaluationFigures
+from movinet_pipeline.config import PipelineConfig, read_config
+
+
+def _figures(top1: float) -> EvaluationFigures:
+    return EvaluationFigures("validation", 8, top1, 3, 1.0, [], [], ["down", "left", "right", "up"])
+
+
+def test_the_gate_needs_the_change_against_the_baseline_the_user_asked_for():
+    candidate, baseline = _figures(0.75), _figures(0.625)
+    verdict = gate(candidate, PipelineConfig(), baseline, "dataloop://m1")
+    assert verdict["blessed"] is True and verdict["baseline"]["change"] == pytest.approx(0.125)
+    assert "against baseline dataloop://m1 (0.625 on the same 8 clips) top-1 changes by +0.125" in verdict["reason"]
+    strict = gate(candidate, PipelineConfig(min_improvement=0.2), baseline, "dataloop://m1")
+    assert strict["blessed"] is False and "short of min_improvement +0.200" in strict["reason"]
+    worse = gate(_figures(0.5), PipelineConfig(), baseline, "/models/prod")
+    assert worse["blessed"] is False and worse["baseline"]["passed"] is False
+    tolerated = gate(_figures(0.5), PipelineConfig(min_improvement=-0.2), baseline, "/models/prod")
+    assert tolerated["blessed"] is True
+    alone = gate(_figures(0.2), PipelineConfig(), None)
+    assert alone["blessed"] is False and alone["baseline"] is None  # below chance, no baseline to save it
+
+
+def test_a_registered_model_is_a_baseline_on_the_same_clips(pipeline_run, tmp_path):
+    entry = next(p for p in pipeline_run["registry"].iterdir() if p.is_dir())
+    config = read_config(pipeline_run["model"] / "config.json")
+    figures, verdict = evaluate(pipeline_run["model"], pipeline_run["examples"], tmp_path / "same", config,
+                                baseline=str(entry))
+    assert verdict["blessed"] is True
+    assert verdict["baseline"] == {"source": str(entry), "top1_accuracy": figures.top1_accuracy, "change": 0.0,
+                                   "passed": True}
+    assert json.loads((tmp_path / "same" / "verdict.json").read_text())["baseline"]["source"] == str(entry)
+    _, strict = evaluate(pipeline_run["model"], pipeline_run["examples"], tmp_path / "strict",
+                         dataclasses.replace(config, min_improvement=0.01), baseline=str(entry))
+    assert strict["blessed"] is False and "short of min_improvement +0.010" in strict["reason"]
+
+
+def test_a_baseline_that_cannot_be_compared_is_refused_by_name(pipeline_run, tmp_path):
+    entry = next(p for p in pipeline_run["registry"].iterdir() if p.is_dir())
+    other = tmp_path / "other-labels"
+    shutil.copytree(entry, other)
+    (other / "labels.json").write_text(json.dumps(["cat", "dog", "bird", "fish"]))
+    with pytest.raises(BaselineError, match="other-labels has labels .*cat.* cannot be compared"):
+        evaluate(pipeline_run["model"], pipeline_run["examples"], tmp_path / "a", baseline=str(other))
+    with pytest.raises(BaselineError, match="nowhere holds no exported model"):
+        evaluate(pipeline_run["model"], pipeline_run["examples"], tmp_path / "b", baseline=str(tmp_path / "nowhere"))
+
+
+def test_the_model_registered_in_dataloop_is_a_baseline(dataloop_pipeline_run, dataloop_env, tmp_path):
+    model_id = dataloop_pipeline_run["registered"]["model_id"]
+    figures, verdict = evaluate(dataloop_pipeline_run["model"], dataloop_pipeline_run["run_dir"] / "build-tfrecords"
+                                / "examples", tmp_path / "evaluation", baseline=f"dataloop://{model_id}")
+    assert verdict["baseline"]["source"] == f"dataloop://{model_id}"
+    assert verdict["baseline"]["top1_accuracy"] == figures.top1_accuracy and verdict["baseline"]["passed"]
