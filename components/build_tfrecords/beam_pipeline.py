@@ -18,6 +18,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 
 from components.build_tfrecords.contact_sheet import CONTACT_SHEET, render_contact_sheet
+from components.build_tfrecords.progress import JobProgress, mark_done
 from movinet_pipeline import contracts, storage
 from movinet_pipeline.config import PipelineConfig
 from movinet_pipeline.contracts import ErrorEntry, ManifestEntry
@@ -61,15 +62,21 @@ class ClipStats:
 class EncodeClip(beam.DoFn):
     """Manifest entry -> (subset, serialized SequenceExample, stats) per clip; failures go to `errors`."""
 
-    def __init__(self, root: str, labels: Sequence[str], options: SamplingOptions) -> None:
+    def __init__(self, root: str, labels: Sequence[str], options: SamplingOptions,
+                 progress_folder: str | None = None) -> None:
         self.root = root
         self.label_index = {label: i for i, label in enumerate(labels)}
         self.options = options
+        self.progress_folder = progress_folder
+
+    def process(self, entry: ManifestEntry) -> Iterator:
+        yield from self._encode(entry)
+        mark_done(self.progress_folder)
 
     def setup(self) -> None:
         storage.beam_filesystems()  # each worker process: anonymous GCS when an emulator is configured
 
-    def process(self, entry: ManifestEntry) -> Iterator:
+    def _encode(self, entry: ManifestEntry) -> Iterator:
         path = storage.join(self.root, entry.video)
         clips_per_video = self.options.train_clips_per_video if entry.subset == "train" else 1
         try:
@@ -176,23 +183,24 @@ def build_tfrecords(input_dir: str | Path, output_dir: str | Path, config: Pipel
              len(entries), ", ".join(subsets), sampling.frames, sampling.short_side, sampling.sampling)
     stats_path = storage.join(output_dir, "clip_stats")
     errors_path = storage.join(output_dir, "errors_part")
-    with beam.Pipeline(runner=_runner(options), options=options) as pipeline:
-        add_build_steps(pipeline, entries, input_dir, output_dir, labels, sampling, config.num_shards, stats_path,
-                        errors_path)
+    local = options.view_as(StandardOptions).runner in LOCAL_RUNNERS
+    with JobProgress(len(entries), local) as progress, beam.Pipeline(runner=_runner(options), options=options) as job:
+        add_build_steps(job, entries, input_dir, output_dir, labels, sampling, config.num_shards, stats_path,
+                        errors_path, progress.folder)
     return _summarize(input_dir, output_dir, labels, stats_path, errors_path)
 
 
 def add_build_steps(pipeline: beam.Pipeline, entries: list[ManifestEntry], input_dir: str, output_dir: str,
                     labels: Sequence[str], sampling: SamplingOptions, num_shards: int, stats_path: str,
-                    errors_path: str) -> None:
+                    errors_path: str, progress_folder: str | None = None) -> None:
     """The job's graph: decode, sample and encode every clip on the workers; write each subset's shards, the
-    per-clip stats and the errors."""
+    per-clip stats and the errors. `progress_folder`: where local workers count finished entries (progress.py)."""
     results = (
         pipeline
         | "Manifest" >> beam.Create(entries)
         | "Spread work" >> beam.Reshuffle()
-        | "Decode, sample, encode" >> beam.ParDo(EncodeClip(input_dir, labels, sampling)).with_outputs(
-            ERRORS_TAG, main="records")
+        | "Decode, sample, encode" >> beam.ParDo(EncodeClip(input_dir, labels, sampling, progress_folder))
+        .with_outputs(ERRORS_TAG, main="records")
     )
     for subset in sorted({entry.subset for entry in entries}):
         _ = results.records | WriteSubset(output_dir, subset, num_shards)
