@@ -18,6 +18,7 @@ HUB_VERSIONS = (1, 2, 3)
 SAMPLINGS = ("uniform", "stride")
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("cosine", "constant")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 CONV_TYPES = ("3d", "2plus1d", "3d_2plus1d")
 # The keys Dataloop's MoViNet users already know; the pipeline exposes them as parameters by name.
 SEED_KEYS = ("hub_version", "model_id", "model_mode", "imgz", "batch_size", "num_epochs", "n_frames", "top_k",
@@ -56,6 +57,7 @@ class PipelineConfig:
     norm_momentum: float = 0.99
     optimizer: str = "adam"
     lr_schedule: str = "cosine"
+    mixed_precision: str = "auto"
     warmup_epochs: float = 0.0
     freeze_backbone_epochs: int = 0
     label_smoothing: float = 0.1
@@ -112,6 +114,8 @@ KEY_HELP: dict[str, str] = {
     "norm_momentum": "Batch-norm moving-average momentum (0.99 as Model Garden; lower for short runs).",
     "optimizer": "Optimizer: adam, rmsprop or sgd.",
     "lr_schedule": "Learning-rate schedule: cosine (decay to 0 over the run, as Model Garden's recipe) or constant.",
+    "mixed_precision": "Training precision: auto (mixed_float16 when a GPU is visible, else float32), float32, "
+    "mixed_float16 (GPU only) or mixed_bfloat16. Models are always exported in float32.",
     "warmup_epochs": "Epochs of linear learning-rate warm-up before the cosine decay (fractions allowed).",
     "freeze_backbone_epochs": "First epochs that train the new head only, the backbone frozen (its batch norm in "
     "inference mode); = num_epochs trains the head only, as Model Garden's fine-tuning tutorial.",
@@ -133,6 +137,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "sampling": SAMPLINGS,
     "optimizer": OPTIMIZERS,
     "lr_schedule": LR_SCHEDULES,
+    "mixed_precision": PRECISIONS,
     "conv_type": CONV_TYPES,
 }
 

@@ -8,11 +8,13 @@ hold weights).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import tensorflow as tf
 import tf_keras
@@ -73,8 +75,39 @@ class _EpochLog(tf_keras.callbacks.Callback):
         log.info("epoch %d/%d %s (%.0fs elapsed)", epoch + 1, self.epochs, figures, time.monotonic() - self.started)
 
 
+def training_policy(config: PipelineConfig) -> str:
+    """The Keras dtype policy to train with (see `mixed_precision`)."""
+    gpus = tf.config.list_logical_devices("GPU")
+    policy = config.mixed_precision if config.mixed_precision != "auto" else (
+        "mixed_float16" if gpus else "float32")
+    if policy == "mixed_float16" and not gpus:
+        raise TrainError("mixed_precision=mixed_float16 needs a GPU (TensorFlow has no float16 AvgPool3D kernel for "
+                         "CPUs); use mixed_bfloat16, float32 or auto")
+    return policy
+
+
+@contextlib.contextmanager
+def _dtype_policy(policy: str) -> Iterator[None]:
+    """`policy` as Keras' global dtype policy for the block, the previous one restored after it."""
+    previous = tf_keras.mixed_precision.global_policy()
+    tf_keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
+    finally:
+        tf_keras.mixed_precision.set_global_policy(previous)
+
+
+def _float32_copy(trained: tf_keras.Model, config: PipelineConfig, num_classes: int) -> tf_keras.Model:
+    """The trained classifier rebuilt in float32 (external stream states and exported graphs need it)."""
+    backbone = modeling.build_backbone(config.model_id, config.conv_type, config.norm_momentum, config.causal)
+    copy = modeling.build_classifier(backbone, num_classes, config.n_frames, config.imgz)
+    copy.set_weights(trained.get_weights())
+    return copy
+
+
 def _sparse_loss(label_smoothing: float):
     def loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+        logits = tf.cast(logits, tf.float32)  # float16/bfloat16 under a mixed policy
         one_hot = tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), tf.shape(logits)[-1])
         return tf_keras.losses.categorical_crossentropy(one_hot, logits, from_logits=True,
                                                         label_smoothing=label_smoothing)
@@ -108,23 +141,11 @@ def _train_head_only(classifier: tf_keras.Model, backbone: tf_keras.Model, optim
     return epochs
 
 
-def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConfig) -> TrainSummary:
-    """Fine-tune on `examples_dir/train`, select the best epoch on `validation`, save the model contract."""
-    if config.model_mode != "base":
-        raise TrainError("training is base mode only (model_mode=stream is for inference); set model_mode=base")
-    examples_dir, output_dir = Path(examples_dir), Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    labels = contracts.read_labels(examples_dir)
-    tf_keras.utils.set_random_seed(config.seed)
-    # A known epoch length over an endless training set lets a preempted run resume mid-epoch.
-    steps = _steps_per_epoch(examples_dir, config)
-    train_data = data.clip_dataset(examples_dir, "train", config.n_frames, config.imgz, config.batch_size,
-                                   training=True, flip=config.random_flip, seed=config.seed, repeat=bool(steps))
-    validation_data = data.clip_dataset(examples_dir, "validation", config.n_frames, config.imgz,
-                                        config.batch_size, training=False)
-    strategy = tf.distribute.MirroredStrategy()  # one code path for 0, 1 or N GPUs; batch_size is global
-    log.info("training on %d replica(s): %s", strategy.num_replicas_in_sync,
-             ", ".join(d.split("/")[-1] for d in strategy.extended.worker_devices))
+def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_data: tf.data.Dataset,
+         validation_data: tf.data.Dataset, strategy: tf.distribute.Strategy,
+         output_dir: Path) -> tuple[tf_keras.Model, str, float]:
+    """Build the classifier on its pretrained backbone and train it (resumably); return it with its best epoch's
+    weights, where the backbone came from, and the training seconds."""
     with strategy.scope():
         backbone, pretrained = modeling.pretrained_backbone(config)
         classifier = modeling.build_classifier(backbone, len(labels), config.n_frames, config.imgz)
@@ -147,9 +168,9 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
         _EpochLog(config.num_epochs),
     ]
     log.info("training MoViNet-%s (base) on %d labels: %d epochs (%d with the backbone frozen), batch %d, %d frames "
-             "at %dx%d, lr %g; pretrained: %s", config.model_id.upper(), len(labels), config.num_epochs,
+             "at %dx%d, lr %g, %s; pretrained: %s", config.model_id.upper(), len(labels), config.num_epochs,
              config.freeze_backbone_epochs, config.batch_size, config.n_frames, config.imgz, config.imgz,
-             config.learning_rate, pretrained)
+             config.learning_rate, tf_keras.mixed_precision.global_policy().name, pretrained)
     started = time.monotonic()
     fit = dict(x=train_data, validation_data=validation_data, steps_per_epoch=steps, callbacks=callbacks, verbose=0)
     head_only = _train_head_only(classifier, backbone, optimizer, config, len(done.get("epoch", [])), checkpoints,
@@ -160,10 +181,36 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
             _compile(classifier, optimizer, config)
         classifier.fit(epochs=config.num_epochs, initial_epoch=head_only, **fit)
     seconds = time.monotonic() - started
-    history = _read_history(checkpoints / "history.csv")
     classifier.save_weights(str(checkpoints / "last" / "weights"))  # the model exported below is the best epoch's
     if Path(f"{best_weights}.index").exists():
         classifier.load_weights(str(best_weights)).expect_partial()
+    return classifier, pretrained, seconds
+
+
+def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConfig) -> TrainSummary:
+    """Fine-tune on `examples_dir/train`, select the best epoch on `validation`, save the model contract."""
+    if config.model_mode != "base":
+        raise TrainError("training is base mode only (model_mode=stream is for inference); set model_mode=base")
+    policy = training_policy(config)
+    examples_dir, output_dir = Path(examples_dir), Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    labels = contracts.read_labels(examples_dir)
+    tf_keras.utils.set_random_seed(config.seed)
+    # A known epoch length over an endless training set lets a preempted run resume mid-epoch.
+    steps = _steps_per_epoch(examples_dir, config)
+    train_data = data.clip_dataset(examples_dir, "train", config.n_frames, config.imgz, config.batch_size,
+                                   training=True, flip=config.random_flip, seed=config.seed, repeat=bool(steps))
+    validation_data = data.clip_dataset(examples_dir, "validation", config.n_frames, config.imgz,
+                                        config.batch_size, training=False)
+    strategy = tf.distribute.MirroredStrategy()  # one code path for 0, 1 or N GPUs; batch_size is global
+    log.info("training on %d replica(s): %s", strategy.num_replicas_in_sync,
+             ", ".join(d.split("/")[-1] for d in strategy.extended.worker_devices))
+    with _dtype_policy(policy):
+        classifier, pretrained, seconds = _fit(config, labels, steps, train_data, validation_data, strategy,
+                                               output_dir)
+    if policy != "float32":
+        classifier = _float32_copy(classifier, config, len(labels))
+    history = _read_history(output_dir / "checkpoints" / "history.csv")
     classifier.save_weights(str(output_dir / config.weights_filename))
     modeling.export_saved_model(classifier, output_dir / contracts.SAVED_MODEL)
     if config.causal:
