@@ -64,6 +64,7 @@ class PipelineConfig:
     random_flip: bool = True
     min_accuracy: float = 0.0
     min_improvement: float = 0.0
+    eval_clips: int = 1
     weights_filename: str = "model.weights.h5"
 
     def __post_init__(self) -> None:
@@ -122,13 +123,15 @@ KEY_HELP: dict[str, str] = {
     "label_smoothing": "Label smoothing of the training loss (0 to <1).",
     "random_flip": "Random horizontal flips in training (turn off when left/right matters).",
     "min_accuracy": "Evaluation gate: minimum top-1 accuracy to register (the model must also beat chance).",
+    "eval_clips": "Evaluation: temporal windows per clip, spread over its stored frames (record_frames), whose "
+    "probabilities are averaged (Model Garden's multi-clip evaluation); 1 = the centre window.",
     "min_improvement": "Evaluation gate with a baseline: minimum change of top-1 against it on the same clips "
     "(0: not worse; negative: a tolerated regression).",
     "weights_filename": "File name of the tf_keras weights file in the model artifacts.",
 }
 
 _POSITIVE_INTS = ("imgz", "batch_size", "num_epochs", "n_frames", "top_k", "frame_step", "num_shards",
-                  "train_clips_per_video")
+                  "train_clips_per_video", "eval_clips")
 _NON_NEGATIVE_INTS = ("record_frames", "record_short_side", "seed", "freeze_backbone_epochs")
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "model_id": MODEL_IDS,

@@ -7,6 +7,7 @@ both are scored on the same clips and the candidate must also not fall behind it
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import tempfile
@@ -32,17 +33,24 @@ def evaluation_subset(examples_dir: Path) -> str:
 
 
 def score(model_dir: Path, examples_dir: Path, subset: str, config: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Run the exported SavedModel over one subset (centre crops); return (truth, logits)."""
+    """Run the exported SavedModel over one subset (centre crops); return (truth, scores): logits, or with
+    `eval_clips` > 1 the class probabilities averaged over that many temporal windows per clip."""
     serve = tf.saved_model.load(str(model_dir / contracts.SAVED_MODEL)).signatures["serving_default"]
+    views = config.eval_clips
     dataset = data.clip_dataset(examples_dir, subset, config.n_frames, config.imgz, config.batch_size,
-                                training=False)
-    truth, logits = [], []
+                                training=False, views=views)
+    truth, scores = [], []
     for frames, labels in dataset:
-        logits.append(serve(image=frames)["logits"].numpy())
+        if views > 1:
+            windows = tf.reshape(frames, [-1, *frames.shape[2:]])  # [B * views, T, H, W, 3]
+            logits = serve(image=windows)["logits"]
+            scores.append(tf.reduce_mean(tf.reshape(tf.nn.softmax(logits), [-1, views, logits.shape[-1]]), 1).numpy())
+        else:
+            scores.append(serve(image=frames)["logits"].numpy())
         truth.append(labels.numpy())
     if not truth:
         return np.zeros([0], int), np.zeros([0, 0], np.float32)
-    return np.concatenate(truth), np.concatenate(logits)
+    return np.concatenate(truth), np.concatenate(scores)
 
 
 def gate(figures: EvaluationFigures, config: PipelineConfig, baseline: EvaluationFigures | None = None,
@@ -71,15 +79,15 @@ def gate(figures: EvaluationFigures, config: PipelineConfig, baseline: Evaluatio
 
 
 def _baseline_figures(baseline_dir: Path, examples_dir: Path, subset: str, labels: list[str],
-                      top_k: int) -> EvaluationFigures:
-    """The baseline scored on the same clips, with its own input size (from its config.json)."""
+                      config: PipelineConfig) -> EvaluationFigures:
+    """The baseline scored on the same clips and windows (`eval_clips`), with its own input size (config.json)."""
     baseline_labels = contracts.read_labels(baseline_dir)
     if baseline_labels != labels:
         raise BaselineError(f"baseline {baseline_dir} has labels {baseline_labels}, the candidate {labels}: they "
                             "cannot be compared on the same clips; drop the baseline or retrain on the same labels")
-    baseline_config = read_config(baseline_dir / "config.json")
-    truth, logits = score(baseline_dir, examples_dir, subset, baseline_config)
-    return compute_figures(labels, truth, logits, top_k, subset)
+    baseline_config = dataclasses.replace(read_config(baseline_dir / "config.json"), eval_clips=config.eval_clips)
+    truth, scores = score(baseline_dir, examples_dir, subset, baseline_config)
+    return compute_figures(labels, truth, scores, config.top_k, subset)
 
 
 def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | Path,
@@ -93,19 +101,20 @@ def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | 
         raise ValueError(f"labels of the model ({labels}) differ from those of the examples "
                          f"({contracts.read_labels(examples_dir)}); evaluate on examples built for this model")
     subset = evaluation_subset(examples_dir)
-    truth, logits = score(model_dir, examples_dir, subset, config)
-    figures = compute_figures(labels, truth, logits, config.top_k, subset)
+    truth, scores = score(model_dir, examples_dir, subset, config)
+    figures = compute_figures(labels, truth, scores, config.top_k, subset)
     with tempfile.TemporaryDirectory(prefix="baseline-") as work_dir:
         baseline_dir = fetch_baseline(baseline, work_dir)
-        baseline_figures = (_baseline_figures(baseline_dir, examples_dir, subset, labels, config.top_k)
+        baseline_figures = (_baseline_figures(baseline_dir, examples_dir, subset, labels, config)
                             if baseline_dir else None)
     verdict = gate(figures, config, baseline_figures, baseline)
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / contracts.METRICS).write_text(json.dumps(figures.to_dict(), indent=2) + "\n")
+    (output_dir / contracts.METRICS).write_text(json.dumps({**figures.to_dict(), "eval_clips": config.eval_clips},
+                                                           indent=2) + "\n")
     (output_dir / contracts.VERDICT).write_text(json.dumps(verdict, indent=2) + "\n")
     history_path = model_dir / HISTORY
     history = json.loads(history_path.read_text()) if history_path.exists() else {}
     (output_dir / REPORT).write_text(render_report(figures, verdict, history, f"MoViNet-{config.model_id.upper()}"))
-    log.info("%s: top-1 %.3f, top-%d %.3f on %d clips; %s", subset, figures.top1_accuracy, figures.top_k,
-             figures.top_k_accuracy, figures.clips, verdict["reason"])
+    log.info("%s: top-1 %.3f, top-%d %.3f on %d clips (%d window(s) each); %s", subset, figures.top1_accuracy,
+             figures.top_k, figures.top_k_accuracy, figures.clips, config.eval_clips, verdict["reason"])
     return figures, verdict

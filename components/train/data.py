@@ -16,13 +16,24 @@ def record_files(examples_dir: str | Path, subset: str) -> list[str]:
     return files
 
 
+def _stride(stored: tf.Tensor, n_frames: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """The step between `n_frames` evenly strided stored frames, and the room left for the window's start."""
+    step = tf.maximum(1, stored // n_frames)
+    return step, tf.maximum(0, stored - ((n_frames - 1) * step + 1))
+
+
 def _frame_positions(stored: tf.Tensor, n_frames: int, training: bool) -> tf.Tensor:
     """Positions of `n_frames` evenly strided stored frames: a random window in training, the centre otherwise."""
-    step = tf.maximum(1, stored // n_frames)
-    span = (n_frames - 1) * step + 1
-    room = tf.maximum(0, stored - span)
+    step, room = _stride(stored, n_frames)
     offset = tf.random.uniform([], 0, room + 1, dtype=tf.int32) if training else room // 2
     return tf.minimum(offset + tf.range(n_frames) * step, stored - 1)
+
+
+def _view_positions(stored: tf.Tensor, n_frames: int, views: int) -> tf.Tensor:
+    """[views, n_frames] positions: `views` windows spread evenly from the first stored frame to the last."""
+    step, room = _stride(stored, n_frames)
+    offsets = tf.cast(tf.round(tf.linspace(0.0, tf.cast(room, tf.float32), views)), tf.int32)
+    return tf.minimum(offsets[:, None] + tf.range(n_frames)[None, :] * step, stored - 1)
 
 
 def _crop(frames: tf.Tensor, imgz: int, training: bool, flip: bool) -> tf.Tensor:
@@ -42,32 +53,51 @@ def _crop(frames: tf.Tensor, imgz: int, training: bool, flip: bool) -> tf.Tensor
     return frames
 
 
-def parse_clip(serialized: tf.Tensor, n_frames: int, imgz: int, training: bool, flip: bool = False):
-    """One serialized SequenceExample -> (float32 frames [n_frames, imgz, imgz, 3] in [0, 1], label)."""
+def _parse(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     context, sequence = tf.io.parse_single_sequence_example(
         serialized,
         context_features={LABEL_INDEX_KEY: tf.io.FixedLenFeature([], tf.int64)},
         sequence_features={IMAGE_KEY: tf.io.FixedLenSequenceFeature([], tf.string)},
     )
-    encoded = sequence[IMAGE_KEY]
-    positions = _frame_positions(tf.shape(encoded)[0], n_frames, training)
+    return sequence[IMAGE_KEY], tf.cast(context[LABEL_INDEX_KEY], tf.int32)
+
+
+def _frames(encoded: tf.Tensor, positions: tf.Tensor, imgz: int, training: bool, flip: bool) -> tf.Tensor:
+    """Decode the JPEGs at `positions` [T] and crop them to float32 [T, imgz, imgz, 3] in [0, 1]."""
     frames = tf.map_fn(lambda jpeg: tf.io.decode_jpeg(jpeg, channels=3), tf.gather(encoded, positions),
                        fn_output_signature=tf.uint8)
-    frames = _crop(frames, imgz, training, flip)
-    frames = tf.ensure_shape(tf.cast(frames, tf.float32) / 255.0, [n_frames, imgz, imgz, 3])
-    return frames, tf.cast(context[LABEL_INDEX_KEY], tf.int32)
+    return tf.cast(_crop(frames, imgz, training, flip), tf.float32) / 255.0
+
+
+def parse_clip(serialized: tf.Tensor, n_frames: int, imgz: int, training: bool, flip: bool = False):
+    """One serialized SequenceExample -> (float32 frames [n_frames, imgz, imgz, 3] in [0, 1], label)."""
+    encoded, label = _parse(serialized)
+    positions = _frame_positions(tf.shape(encoded)[0], n_frames, training)
+    return tf.ensure_shape(_frames(encoded, positions, imgz, training, flip), [n_frames, imgz, imgz, 3]), label
+
+
+def parse_views(serialized: tf.Tensor, n_frames: int, imgz: int, views: int):
+    """One serialized SequenceExample -> (`views` centre-cropped temporal windows [views, n_frames, imgz, imgz, 3],
+    label): multi-clip evaluation."""
+    encoded, label = _parse(serialized)
+    positions = tf.reshape(_view_positions(tf.shape(encoded)[0], n_frames, views), [-1])
+    frames = _frames(encoded, positions, imgz, training=False, flip=False)
+    return tf.ensure_shape(tf.reshape(frames, [views, n_frames, imgz, imgz, 3]),
+                           [views, n_frames, imgz, imgz, 3]), label
 
 
 def clip_dataset(examples_dir: str | Path, subset: str, n_frames: int, imgz: int, batch_size: int,
-                 training: bool, flip: bool = False, seed: int = 0, repeat: bool = False) -> tf.data.Dataset:
+                 training: bool, flip: bool = False, seed: int = 0, repeat: bool = False,
+                 views: int = 1) -> tf.data.Dataset:
     """Batched (frames, label) pairs of one subset; shuffled and augmented when `training`; endless when `repeat`
-    (then the caller sets the epoch length)."""
+    (then the caller sets the epoch length). With `views` > 1 (evaluation), frames are [B, views, T, H, W, 3]."""
     files = record_files(examples_dir, subset)
     dataset = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
     if training:
         dataset = dataset.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
-    dataset = dataset.map(lambda s: parse_clip(s, n_frames, imgz, training, flip),
-                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
+    parse = (lambda s: parse_views(s, n_frames, imgz, views)) if views > 1 else (
+        lambda s: parse_clip(s, n_frames, imgz, training, flip))
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
