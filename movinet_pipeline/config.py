@@ -105,8 +105,9 @@ KEY_HELP: dict[str, str] = {
     "record_short_side": "Short side (pixels) of stored frames; 0 means 8/7 x imgz.",
     "jpeg_quality": "JPEG quality (1-100) of stored frames.",
     "num_shards": "TFRecord shards per subset.",
-    "pretrained": "Pretrained start: auto (Model Garden Kinetics-600 checkpoint if reachable, else from "
-    "scratch), none, or a checkpoint (prefix, directory or .tar.gz; local or gs://).",
+    "pretrained": "Pretrained start: auto (Model Garden's Kinetics-600 checkpoint if reachable, else the TF Hub "
+    "model if TF Hub's cache has it, else from scratch), hub (the TF Hub model named by hub_version / model_id), a "
+    "TF Hub handle, none, or a checkpoint (prefix, directory or .tar.gz; local or gs://).",
     "conv_type": "MoViNet convolutions: 3d (Model Garden's base; pretrained checkpoints), 2plus1d (about 20x "
     "faster on CPU) or 3d_2plus1d.",
     "causal": "Causal backbone, trained in base mode; the model then also gets a stream SavedModel (stream/) "

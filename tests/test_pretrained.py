@@ -1,5 +1,6 @@
 """Pretrained start: real restore code on a checkpoint the test makes; offline fallback that never hangs."""
 
+import hashlib
 import logging
 import socket
 import tarfile
@@ -73,6 +74,38 @@ def test_unreachable_pretrained_source_falls_back_once_without_hanging(monkeypat
     assert len(warnings) == 1 and "tfhub.dev/tensorflow/movinet/a0/base/kinetics-600/classification/3" in warnings[0]
     assert backbone.name.startswith("movinet")
     assert (tmp_path / "movinet-pipeline").is_dir() and not list((tmp_path / "movinet-pipeline").iterdir())
+
+
+def _hub_model_in_cache(tmp_path, monkeypatch, handle: str):
+    """A Kinetics-600 MovinetClassifier saved as TF Hub's MoViNet models are, in TF Hub's cache under `handle`."""
+    backbone = modeling.build_backbone("a0")
+    classifier = modeling.build_classifier(backbone, modeling.KINETICS_CLASSES, 4, 32)
+    rng = np.random.default_rng(1)
+    for variable in backbone.variables:
+        variable.assign(rng.normal(0, 0.05, variable.shape).astype(variable.dtype.as_numpy_dtype))
+    cache = tmp_path / "tfhub-cache"
+    tf.saved_model.save(classifier, str(cache / hashlib.sha1(handle.encode()).hexdigest()))
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
+    return backbone
+
+
+def test_backbone_is_restored_from_the_tf_hub_model_named_by_the_configuration(tmp_path, monkeypatch):
+    config = PipelineConfig(pretrained="hub", hub_version=3)
+    handle = modeling.hub_handle(config)
+    saved = _hub_model_in_cache(tmp_path, monkeypatch, handle)
+    backbone, origin = modeling.pretrained_backbone(config)
+    assert origin == f"TF Hub {handle}"
+    for restored, original in zip(backbone.variables, saved.variables, strict=True):
+        np.testing.assert_array_equal(restored.numpy(), original.numpy())
+    # offline, `auto` falls back to the model TF Hub's cache already holds
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setattr(modeling, "GARDEN_CHECKPOINT", f"http://127.0.0.1:{port}/movinet_{{model_id}}_base.tar.gz")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    backbone, origin = modeling.pretrained_backbone(PipelineConfig(pretrained="auto"))
+    assert origin == f"TF Hub {handle} (cached)"
+    np.testing.assert_array_equal(backbone.variables[0].numpy(), saved.variables[0].numpy())
 
 
 def test_hub_handle_follows_the_configuration():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 KINETICS_CLASSES = 600
 HUB_HANDLE = "https://tfhub.dev/tensorflow/movinet/{model_id}/{model_mode}/kinetics-600/classification/{hub_version}"
+HUB_PREFIXES = ("https://tfhub.dev/", "https://www.kaggle.com/models/")
 GARDEN_CHECKPOINT = "https://storage.googleapis.com/tf_model_garden/vision/movinet/movinet_{model_id}_base.tar.gz"
 NETWORK_TIMEOUT_S = 5
 
@@ -110,12 +112,42 @@ def _download_garden_checkpoint(model_id: str) -> Path:
     return target
 
 
+def _hub_model_dir(handle: str, download: bool) -> Path | None:
+    """The local folder of the TF Hub model `handle`: from TF Hub's cache (TFHUB_CACHE_DIR), else downloaded when
+    `download`, else None."""
+    import tensorflow_hub as hub
+    from tensorflow_hub import resolver
+
+    cached = Path(resolver.tfhub_cache_dir(use_temp=True)) / hashlib.sha1(handle.encode()).hexdigest()
+    if (cached / "saved_model.pb").is_file():
+        return cached
+    return Path(hub.resolve(handle)) if download else None
+
+
+def restore_backbone_from_hub(backbone: tf_keras.Model, model_dir: Path, handle: str) -> None:
+    """Restore backbone weights from a TF Hub MoViNet classifier (a SavedModel of Model Garden's Kinetics-600
+    MovinetClassifier): its variables are a checkpoint rooted at the classifier, read into a wrapper shaped like it."""
+    wrapper = build_classifier(backbone, KINETICS_CLASSES)
+    try:
+        wrapper.load_weights(str(model_dir / "variables" / "variables")).expect_partial() \
+            .assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        raise ValueError(f"TF Hub model {handle} does not match MoViNet-{backbone.name} as tf-models-official builds "
+                         f"it ({str(error)[:200]}); use pretrained: auto (Model Garden checkpoint) instead") from None
+    log.info("restored %s backbone weights from TF Hub %s", backbone.name, handle)
+
+
 def pretrained_backbone(config: PipelineConfig) -> tuple[tf_keras.Model, str]:
-    """A backbone and where its weights came from: a local checkpoint, Model Garden's Kinetics-600 checkpoint,
-    or nothing (from scratch) when no pretrained source is reachable. Never hangs on the network."""
+    """A backbone and where its weights came from: a checkpoint, a TF Hub model, Model Garden's Kinetics-600
+    checkpoint (or, offline, the TF Hub model already in TF Hub's cache), or nothing (from scratch) when no
+    pretrained source is reachable. Never hangs on the network in `auto`."""
     backbone = build_backbone(config.model_id, config.conv_type, config.norm_momentum, config.causal)
     if config.pretrained == "none":
         return backbone, "none (from scratch, by configuration)"
+    if config.pretrained == "hub" or config.pretrained.startswith(HUB_PREFIXES):
+        handle = hub_handle(config) if config.pretrained == "hub" else config.pretrained
+        restore_backbone_from_hub(backbone, _hub_model_dir(handle, download=True), handle)
+        return backbone, f"TF Hub {handle}"
     if config.pretrained != "auto":
         restore_backbone(backbone, config.pretrained, KINETICS_CLASSES)
         return backbone, config.pretrained
@@ -126,8 +158,15 @@ def pretrained_backbone(config: PipelineConfig) -> tuple[tf_keras.Model, str]:
     try:
         checkpoint = _download_garden_checkpoint(config.model_id)
     except (urllib.error.URLError, OSError, TimeoutError) as error:
+        handle = hub_handle(config)
+        cached = _hub_model_dir(handle, download=False)
+        if cached:
+            log.info("Model Garden's checkpoint is not reachable (%s); TF Hub's cache has %s",
+                     getattr(error, "reason", error), handle)
+            restore_backbone_from_hub(backbone, cached, handle)
+            return backbone, f"TF Hub {handle} (cached)"
         log.warning("no pretrained MoViNet-%s reachable (%s; TF Hub handle %s): training from scratch",
-                    config.model_id.upper(), getattr(error, "reason", error), hub_handle(config))
+                    config.model_id.upper(), getattr(error, "reason", error), handle)
         return backbone, "none (no pretrained source reachable)"
     restore_backbone(backbone, checkpoint, KINETICS_CLASSES)
     return backbone, str(checkpoint)
