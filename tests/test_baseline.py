@@ -51,8 +51,8 @@ def test_a_baseline_that_cannot_be_compared_is_refused_by_name(pipeline_run, tmp
     entry = next(p for p in pipeline_run["registry"].iterdir() if p.is_dir())
     other = tmp_path / "other-labels"
     shutil.copytree(entry, other)
-    (other / "labels.json").write_text(json.dumps(["cat", "dog", "bird", "fish"]))
-    with pytest.raises(BaselineError, match="other-labels has labels .*cat.* cannot be compared"):
+    (other / "artifacts" / "labels.json").write_text(json.dumps(["cat", "dog", "bird", "fish"]))
+    with pytest.raises(BaselineError, match="other-labels/artifacts has labels .*cat.* cannot be compared"):
         evaluate(pipeline_run["model"], pipeline_run["examples"], tmp_path / "a", baseline=str(other))
     with pytest.raises(BaselineError, match="nowhere holds no exported model"):
         evaluate(pipeline_run["model"], pipeline_run["examples"], tmp_path / "b", baseline=str(tmp_path / "nowhere"))

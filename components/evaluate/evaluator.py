@@ -78,13 +78,16 @@ def gate(figures: EvaluationFigures, config: PipelineConfig, baseline: Evaluatio
                            "min_improvement": config.min_improvement}, "baseline": comparison}
 
 
-def _baseline_figures(baseline_dir: Path, examples_dir: Path, subset: str, labels: list[str],
-                      config: PipelineConfig) -> EvaluationFigures:
-    """The baseline scored on the same clips and windows (`eval_clips`), with its own input size (config.json)."""
+def _check_comparable(baseline_dir: Path, labels: list[str]) -> None:
     baseline_labels = contracts.read_labels(baseline_dir)
     if baseline_labels != labels:
         raise BaselineError(f"baseline {baseline_dir} has labels {baseline_labels}, the candidate {labels}: they "
                             "cannot be compared on the same clips; drop the baseline or retrain on the same labels")
+
+
+def _baseline_figures(baseline_dir: Path, examples_dir: Path, subset: str, labels: list[str],
+                      config: PipelineConfig) -> EvaluationFigures:
+    """The baseline scored on the same clips and windows (`eval_clips`), with its own input size (config.json)."""
     baseline_config = dataclasses.replace(read_config(baseline_dir / "config.json"), eval_clips=config.eval_clips)
     truth, scores = score(baseline_dir, examples_dir, subset, baseline_config)
     return compute_figures(labels, truth, scores, config.top_k, subset)
@@ -101,10 +104,12 @@ def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | 
         raise ValueError(f"labels of the model ({labels}) differ from those of the examples "
                          f"({contracts.read_labels(examples_dir)}); evaluate on examples built for this model")
     subset = evaluation_subset(examples_dir)
-    truth, scores = score(model_dir, examples_dir, subset, config)
-    figures = compute_figures(labels, truth, scores, config.top_k, subset)
     with tempfile.TemporaryDirectory(prefix="baseline-") as work_dir:
-        baseline_dir = fetch_baseline(baseline, work_dir)
+        baseline_dir = fetch_baseline(baseline, work_dir)  # before the scoring: a bad baseline fails fast
+        if baseline_dir:
+            _check_comparable(baseline_dir, labels)
+        truth, scores = score(model_dir, examples_dir, subset, config)
+        figures = compute_figures(labels, truth, scores, config.top_k, subset)
         baseline_figures = (_baseline_figures(baseline_dir, examples_dir, subset, labels, config)
                             if baseline_dir else None)
     verdict = gate(figures, config, baseline_figures, baseline)
