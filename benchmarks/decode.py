@@ -2,7 +2,8 @@
 
     python benchmarks/decode.py [--long-seconds 60] [--frames 16] [--short-side 256] [--out /tmp/decode-bench]
 
-1. ours:     movinet_pipeline.video.read_clip (packet index, keyframe-aware seeks, resize in swscale) + JPEG;
+1. ours:     movinet_pipeline.video.read_clip (packet index, keyframe-aware seeks, resize in swscale, JPEG straight
+             from the YUV planes);
 2. original: the original adapter's approach: OpenCV reads every frame in order, tf.image per kept frame + JPEG;
 3. floor:    FFmpeg (PyAV) decoding every frame of the file to nothing.
 
@@ -55,10 +56,10 @@ def make_videos(root: Path, long_seconds: float) -> list[Path]:
 
 
 def ours(path: Path, frames: int, short_side: int) -> int:
-    from movinet_pipeline.video import encode_jpeg, read_clip
+    from movinet_pipeline.video import read_clip
 
-    clip = read_clip(str(path), 0, None, frames, short_side)
-    return sum(len(encode_jpeg(frame, 90)) > 0 for frame in clip.frames)
+    clip = read_clip(str(path), 0, None, frames, short_side, jpeg_quality=90)
+    return sum(len(jpeg) > 0 for jpeg in clip.frames)
 
 
 def original(path: Path, frames: int, short_side: int) -> int:

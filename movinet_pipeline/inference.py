@@ -17,7 +17,7 @@ import tensorflow as tf
 from movinet_pipeline import contracts
 from movinet_pipeline.config import PipelineConfig
 from movinet_pipeline.records import ClipRecord, serialize_clip
-from movinet_pipeline.video import encode_jpeg, read_clip
+from movinet_pipeline.video import read_clip
 
 log = logging.getLogger(__name__)
 SAVED_MODEL, STREAM_MODEL = contracts.SAVED_MODEL, contracts.STREAM_MODEL
@@ -45,8 +45,8 @@ def video_clip(path: str | Path, config: PipelineConfig) -> VideoClip:
     from components.train.data import parse_clip
 
     clip = read_clip(str(path), 0, None, config.frames_per_record, config.short_side, config.sampling,
-                     config.frame_step)
-    record = ClipRecord(jpeg_frames=[encode_jpeg(frame, config.jpeg_quality) for frame in clip.frames],
+                     config.frame_step, jpeg_quality=config.jpeg_quality)
+    record = ClipRecord(jpeg_frames=clip.frames,
                         label_index=0, label_text="", media_id="", frame_indices=clip.frame_indices,
                         source_fps=clip.fps or 0.0)
     frames, _ = parse_clip(tf.constant(serialize_clip(record)), config.n_frames, config.imgz, training=False)

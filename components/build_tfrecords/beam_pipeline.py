@@ -23,7 +23,7 @@ from movinet_pipeline import contracts, storage
 from movinet_pipeline.config import PipelineConfig
 from movinet_pipeline.contracts import ErrorEntry, ManifestEntry
 from movinet_pipeline.records import RECORD_SUFFIX, ClipRecord, serialize_clip
-from movinet_pipeline.video import VideoDecodeError, encode_jpeg, read_clips
+from movinet_pipeline.video import VideoDecodeError, read_clips
 
 log = logging.getLogger(__name__)
 STEP = "build_tfrecords"
@@ -82,14 +82,14 @@ class EncodeClip(beam.DoFn):
         try:
             clips = read_clips(path, entry.start_frame, entry.end_frame, self.options.frames,
                                self.options.short_side, self.options.sampling, self.options.frame_step,
-                               clips_per_video)
+                               clips_per_video, jpeg_quality=self.options.jpeg_quality)
         except (VideoDecodeError, OSError, ValueError) as error:
             reason = f"{type(error).__name__}: {error}"
             yield beam.pvalue.TaggedOutput(ERRORS_TAG, ErrorEntry(item=entry.video, reason=reason, step=STEP))
             return
         for clip in clips:
             record = ClipRecord(
-                jpeg_frames=[encode_jpeg(frame, self.options.jpeg_quality) for frame in clip.frames],
+                jpeg_frames=clip.frames,
                 label_index=self.label_index[entry.label],
                 label_text=entry.label,
                 media_id=entry.item_id,
