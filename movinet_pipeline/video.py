@@ -191,6 +191,74 @@ def _decode(container: av.container.InputContainer, targets: list[int], convert:
     return found, reader.position + 1
 
 
+# Decode the whole stream in one pass (no packet index, no seeks) when its header says it holds at most DENSE times
+# the frames to sample: seeking could skip little, and an index costs a demux of the whole file. The targets planned
+# from the header are converted on the fly; if the stream really holds another number of frames, they are planned
+# again and decoded in a second pass (a header far off falls back to the indexed path).
+DENSE = 3
+
+
+def _header_frames(container: av.container.InputContainer, stream: av.VideoStream, fps: float) -> int | None:
+    """The frame count the container claims (a hint only: headers can lie)."""
+    if stream.frames:
+        return stream.frames
+    if container.duration and fps:
+        return round(container.duration / 1_000_000 * fps)
+    return None
+
+
+def _decode_pass(container: av.container.InputContainer, wanted: set[int], convert: Converter,
+                 limit: int | None = None) -> tuple[dict[int, object], int] | None:
+    """Decode every frame in order, converting those in `wanted`; return them and the number of frames that
+    decode (a damaged tail ends the pass). None when more than `limit` frames decode."""
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    found: dict[int, object] = {}
+    count = 0
+    try:
+        for frame in container.decode(stream):
+            if count in wanted:
+                found[count] = convert(frame)
+            count += 1
+            if limit is not None and count > limit:
+                return None
+    except av.FFmpegError as error:
+        if not count:
+            raise VideoDecodeError(f"no frame decodes: {error}") from error
+    if not count:
+        raise VideoDecodeError("the video holds no decodable frame")
+    return found, count
+
+
+def _read_dense(path: str, container: av.container.InputContainer, claimed: int,
+                plan: Callable[[int | None], list[int]],
+                convert: Converter) -> tuple[list[int], dict[int, object]] | None:
+    """One sequential pass over targets planned from the header's count (see DENSE); None if the header is far off."""
+    targets = plan(claimed)
+    passed = _decode_pass(container, set(targets), convert, limit=2 * claimed + 64)
+    if passed is None:
+        return None
+    found, count = passed
+    if count != claimed:  # the header was wrong: plan over the frames that really decode
+        targets = plan(count)
+        with _open(path) as fresh:
+            found, _ = _decode_pass(fresh, set(targets), convert)
+    return targets, found
+
+
+def _claimed_if_dense(container: av.container.InputContainer, stream: av.VideoStream, fps: float,
+                      plan: Callable[[int | None], list[int]]) -> int | None:
+    """The header's frame count when sampling is dense enough for one sequential pass, else None."""
+    claimed = _header_frames(container, stream, fps)
+    if not claimed:
+        return None
+    try:
+        wanted = len(set(plan(claimed)))
+    except VideoDecodeError:  # the header may understate the frames: let the index decide
+        return None
+    return claimed if claimed <= DENSE * wanted else None
+
+
 def _read_frames(path: str, plan: Callable[[int | None], list[int]], convert: Converter) -> tuple[
         list[int], dict[int, object], float]:
     """Plan targets from the real frame count (None if unknown), decode them, and re-plan over the frames that
@@ -198,22 +266,35 @@ def _read_frames(path: str, plan: Callable[[int | None], list[int]], convert: Co
     with _open(path) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 0)
-        index = index_stream(container, stream)
-        if index is not None and index.frames == 0:
-            raise VideoDecodeError("the video holds no frame")
-        targets = plan(index.frames if index else None)
-        if index is not None:  # the reader seeks before decoding: reuse this container
-            found, decoded = _decode(container, targets, convert, index)
-    if index is None:
-        with _open(path) as container:
-            found, decoded = _decode(container, targets, convert, None)
+        claimed = _claimed_if_dense(container, stream, fps, plan)
+        if claimed is None:
+            return _read_indexed(path, container, plan, convert) + (fps,)
+        dense = _read_dense(path, container, claimed, plan, convert)
+        if dense is not None:
+            return dense + (fps,)
+    with _open(path) as container:  # the header understated the frames by far: index them
+        return _read_indexed(path, container, plan, convert) + (fps,)
+
+
+def _read_indexed(path: str, container: av.container.InputContainer, plan: Callable[[int | None], list[int]],
+                  convert: Converter) -> tuple[list[int], dict[int, object]]:
+    """Targets planned over the packet index, decoded with keyframe-aware seeks (see `_FrameReader`)."""
+    index = index_stream(container, container.streams.video[0])
+    if index is not None and index.frames == 0:
+        raise VideoDecodeError("the video holds no frame")
+    targets = plan(index.frames if index else None)
+    if index is not None:  # the reader seeks before decoding: reuse this container
+        found, decoded = _decode(container, targets, convert, index)
+    else:
+        with _open(path) as fresh:
+            found, decoded = _decode(fresh, targets, convert, None)
     if len(found) < len(set(targets)):
         targets = plan(decoded)
-        with _open(path) as container:
-            found, decoded = _decode(container, targets, convert, None)
+        with _open(path) as fresh:
+            found, decoded = _decode(fresh, targets, convert, None)
         if len(found) < len(set(targets)):
             raise VideoDecodeError(f"decoding stopped after {decoded} frames on a second pass")
-    return targets, found, fps
+    return targets, found
 
 
 def clip_windows(start: int, last: int, count: int, sampling: str, frame_step: int, clips: int) -> list[list[int]]:

@@ -122,3 +122,17 @@ def test_stride_sampling_takes_several_distinct_clips_per_video_in_one_decode(vi
     for clip in clips:
         for number, frame in zip(clip.frame_indices, clip.frames):
             np.testing.assert_array_equal(frame, reference[number])
+
+
+@pytest.mark.parametrize("name", ["h264.mp4", "vp9.webm", "mpeg4.avi"])
+def test_dense_sampling_decodes_once_without_the_index_pass(videos, name, monkeypatch):
+    """24 of 60 frames: decoding everything once is cheaper than demuxing an index and seeking."""
+    from movinet_pipeline import video
+
+    calls = []
+    monkeypatch.setattr(video, "index_stream", lambda *args: calls.append(args) or None)
+    clip = read_clip(str(videos[name]), 0, None, 24, SHORT_SIDE)
+    assert calls == [] and clip.frame_indices == sample_indices(0, 59, 24)
+    reference = _sequential(videos[name])
+    for number, frame in zip(clip.frame_indices, clip.frames):
+        np.testing.assert_array_equal(frame, reference[number])
