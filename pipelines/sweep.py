@@ -65,7 +65,8 @@ def sweep_steps(
             train_task.set_display_name("fine-tune MoViNet")
             evaluate_task = configure(evaluate(model=train_task.outputs["model"],
                                                examples=examples_task.outputs["examples"],
-                                               baseline=baseline_model, dataloop_secret=dataloop_secret),
+                                               dataset=export_task.outputs["dataset"], baseline=baseline_model,
+                                               registry=registry, dataloop_secret=dataloop_secret),
                                       "evaluate", dataloop_secret, gpu=gpu)
             evaluate_task.set_display_name("evaluate")
         select_task = configure(select_best(models=dsl.Collected(train_task.outputs["model"]),

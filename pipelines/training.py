@@ -45,8 +45,8 @@ def training_steps(
     `dataloop://<project-id>` or a local registry folder (empty: the step's output); `run_id`: idempotency key of
     the registration (empty: the pipeline job's name); `dataloop_filter` / `subset_filters`: DQL (JSON) selecting
     items / assigning subsets; `base_model_id`: Dataloop model to clone; `baseline_model`: the model serving now
-    (dataloop://<model-id> or a model folder), which the candidate must match or beat on the same clips (see
-    `min_improvement`); `dataloop_secret`: the secret holding the
+    (dataloop://<model-id> or a model folder; empty: the newest model registered in `registry` for the same dataset
+    source; `none`: no baseline), which the candidate must match or beat on the same clips (see `min_improvement`); `dataloop_secret`: the secret holding the
     Dataloop credentials of the export and register steps, by name: on Kubeflow a Kubernetes secret whose keys
     (api-key, or m2m-email + m2m-password; optional env) become environment variables; on Vertex AI a Secret Manager
     secret (a name in the job's project, or projects/<p>/secrets/<s>[/versions/<v>]) holding the API key or a JSON
@@ -63,7 +63,8 @@ def training_steps(
                                "train", gpu=gpu).set_display_name("fine-tune MoViNet")
         evaluate_task = configure(evaluate(model=train_task.outputs["model"],
                                            examples=examples_task.outputs["examples"],
-                                           baseline=baseline_model, dataloop_secret=dataloop_secret),
+                                           dataset=export_task.outputs["dataset"], baseline=baseline_model,
+                                           registry=registry, dataloop_secret=dataloop_secret),
                                   "evaluate", dataloop_secret, gpu=gpu).set_display_name("evaluate and gate")
         with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP condition syntax)
             register_stage(train_task.outputs["model"], evaluate_task.outputs["evaluation"], export_task, registry,

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from components.evaluate.baseline import BaselineError
+from components.evaluate.baseline import BaselineError, latest_registered
 from components.evaluate.evaluator import evaluate, gate
 from components.evaluate.metrics import EvaluationFigures
 from movinet_pipeline.config import PipelineConfig, read_config
@@ -64,3 +64,20 @@ def test_the_model_registered_in_dataloop_is_a_baseline(dataloop_pipeline_run, d
                                 / "examples", tmp_path / "evaluation", baseline=f"dataloop://{model_id}")
     assert verdict["baseline"]["source"] == f"dataloop://{model_id}"
     assert verdict["baseline"]["top1_accuracy"] == figures.top1_accuracy and verdict["baseline"]["passed"]
+
+
+def test_unnamed_the_baseline_is_the_newest_model_registered_for_the_same_source(pipeline_run, tmp_path):
+    entry = next(p for p in pipeline_run["registry"].iterdir() if p.is_dir())
+    assert latest_registered(str(pipeline_run["registry"]), pipeline_run["dataset"]) == str(entry)
+    other = tmp_path / "other-export"
+    other.mkdir()
+    info = json.loads((pipeline_run["dataset"] / "export.json").read_text())
+    (other / "export.json").write_text(json.dumps({**info, "source": "dataloop://another-dataset"}))
+    assert latest_registered(str(pipeline_run["registry"]), other) == ""
+    assert latest_registered("", pipeline_run["dataset"]) == ""
+
+
+def test_unnamed_in_dataloop_the_baseline_is_the_model_registered_for_the_dataset(dataloop_pipeline_run, dataloop_env):
+    project = f"dataloop://{dataloop_env.project['id']}"
+    assert latest_registered(project, dataloop_pipeline_run["export"]) == \
+        f"dataloop://{dataloop_pipeline_run['registered']['model_id']}"

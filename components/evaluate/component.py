@@ -7,21 +7,25 @@ from movinet_pipeline.images import TRAINER_IMAGE
 
 
 @dsl.component(base_image=TRAINER_IMAGE, install_kfp_package=False)
-def evaluate(model: Input[Model], examples: Input[Dataset], evaluation: Output[Artifact], metrics: Output[Metrics],
-             confusion: Output[ClassificationMetrics], report: Output[HTML], baseline: str = "",
-             dataloop_secret: str = "") -> bool:
+def evaluate(model: Input[Model], examples: Input[Dataset], dataset: Input[Dataset], evaluation: Output[Artifact],
+             metrics: Output[Metrics], confusion: Output[ClassificationMetrics], report: Output[HTML],
+             baseline: str = "", registry: str = "", dataloop_secret: str = "") -> bool:
     """Returns whether the model is blessed (may be registered). `baseline`: the model serving now (a model folder
-    or dataloop://<model-id>), scored on the same clips; the candidate must not fall behind it by more than
+    or dataloop://<model-id>; empty: the newest model registered in `registry` for the same dataset source as
+    `dataset`; `none`: no baseline), scored on the same clips; the candidate must not fall behind it by more than
     `min_improvement` allows. `dataloop_secret`: Secret Manager secret with the credentials (Vertex AI)."""
     import shutil
     from pathlib import Path
 
+    from components.evaluate.baseline import latest_registered
     from components.evaluate.evaluator import REPORT, evaluate as run_evaluation
     from movinet_pipeline.dataloop import use_credentials_secret
     from movinet_pipeline.logs import setup_logging
 
     setup_logging()
     use_credentials_secret(dataloop_secret)
+    if not baseline:
+        baseline = latest_registered(registry, dataset.path)
     figures, verdict = run_evaluation(model.path, examples.path, evaluation.path, baseline=baseline)
     metrics.log_metric(f"{figures.subset}_top1_accuracy", figures.top1_accuracy)
     metrics.log_metric(f"{figures.subset}_top{figures.top_k}_accuracy", figures.top_k_accuracy)

@@ -95,8 +95,8 @@ def _baseline_figures(baseline_dir: Path, examples_dir: Path, subset: str, label
 
 def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | Path,
              config: PipelineConfig | None = None, baseline: str = "") -> tuple[EvaluationFigures, dict]:
-    """Evaluate the model in `model_dir` on `examples_dir` (against `baseline`, see baseline.py); write metrics,
-    verdict and report to `output_dir`."""
+    """Evaluate the model in `model_dir` on `examples_dir` (against `baseline`: a reference for baseline.py, or
+    empty / `none` for none); write metrics, verdict and report to `output_dir`."""
     model_dir, examples_dir, output_dir = Path(model_dir), Path(examples_dir), Path(output_dir)
     config = config or read_config(model_dir / "config.json")
     labels = contracts.read_labels(model_dir)
@@ -112,7 +112,7 @@ def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | 
         figures = compute_figures(labels, truth, scores, config.top_k, subset)
         baseline_figures = (_baseline_figures(baseline_dir, examples_dir, subset, labels, config)
                             if baseline_dir else None)
-    verdict = gate(figures, config, baseline_figures, baseline)
+    verdict = gate(figures, config, baseline_figures, baseline if baseline_dir else "")
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / contracts.METRICS).write_text(json.dumps({**figures.to_dict(), "eval_clips": config.eval_clips},
                                                            indent=2) + "\n")
