@@ -102,7 +102,7 @@ KEY_HELP: dict[str, str] = {
     "frame_step": "Frame step for stride sampling.",
     "train_clips_per_video": "Temporal clips per training video with stride sampling (augmentation).",
     "record_frames": "Frames stored per clip in the TFRecords; 0 means 2 x n_frames.",
-    "record_short_side": "Short side (pixels) of stored frames; 0 means 8/7 x imgz.",
+    "record_short_side": "Short side (pixels) of stored frames; 0 means 8/7 x imgz (rounded up to even: JPEG 4:2:0).",
     "jpeg_quality": "JPEG quality (1-100) of stored frames.",
     "num_shards": "TFRecord shards per subset.",
     "pretrained": "Pretrained start: auto (Model Garden's Kinetics-600 checkpoint if reachable, else the TF Hub "

@@ -136,3 +136,23 @@ def test_dense_sampling_decodes_once_without_the_index_pass(videos, name, monkey
     reference = _sequential(videos[name])
     for number, frame in zip(clip.frame_indices, clip.frames):
         np.testing.assert_array_equal(frame, reference[number])
+
+
+def test_jpeg_frames_are_byte_identical_each_time_and_close_to_the_rgb_path(videos):
+    """Odd-sized 4:2:0 planes made libjpeg-turbo read past them (bytes varied run to run): sides are rounded even."""
+    import io
+
+    from PIL import Image
+
+    from movinet_pipeline.video import jpeg_converter
+
+    with av.open(str(videos["h264.mp4"])) as container:
+        frame = next(container.decode(video=0))
+    convert = jpeg_converter(55, 90)  # an odd short side
+    first = convert(frame)
+    assert all(convert(frame) == first for _ in range(5))
+    decoded = np.asarray(Image.open(io.BytesIO(first)).convert("RGB"), np.int16)
+    assert decoded.shape[0] % 2 == 0 and decoded.shape[1] % 2 == 0 and min(decoded.shape[:2]) == 56
+    rgb = frame.to_ndarray(width=decoded.shape[1], height=decoded.shape[0], format="rgb24",
+                           interpolation=INTERPOLATION).astype(np.int16)
+    assert np.abs(decoded - rgb).mean() < 4  # the same picture; JPEG and chroma subsampling only
