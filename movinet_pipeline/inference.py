@@ -102,6 +102,17 @@ class BaseModel:
         return cls(lambda clips: tf.nn.softmax(layer({"image": clips})), labels, f"TF Hub {handle}")
 
 
+def _feed_frames(step, states: dict, clip):
+    """Feed `clip` [1, T, ...] one frame at a time to `step(**states, image) -> {**states, "logits"}`, carrying the
+    states; the logits after the last frame."""
+    logits = None
+    for t in range(int(clip.shape[1])):
+        outputs = dict(step(**states, image=clip[:, t : t + 1]))
+        logits = outputs.pop("logits")
+        states = outputs
+    return logits
+
+
 class StreamModel:
     """A stream SavedModel (`init_states`, `call`): feeds each clip frame by frame, carrying the states."""
 
@@ -114,12 +125,7 @@ class StreamModel:
     def logits(self, clip: tf.Tensor) -> np.ndarray:
         """One clip [1, T, H, W, 3] -> logits [1, C] after its last frame."""
         states = self._init_states(input_shape=tf.shape(clip, out_type=tf.int32))
-        logits = None
-        for t in range(int(clip.shape[1])):
-            outputs = self._call(**states, image=clip[:, t : t + 1])
-            logits = outputs.pop("logits")
-            states = outputs
-        return logits.numpy()
+        return np.asarray(_feed_frames(self._call, states, clip))
 
     def probabilities(self, clips: tf.Tensor) -> np.ndarray:
         return np.concatenate([tf.nn.softmax(self.logits(clips[i : i + 1])).numpy() for i in range(len(clips))])
@@ -139,13 +145,7 @@ class TfliteStreamModel:
 
     def logits(self, clip: np.ndarray | tf.Tensor) -> np.ndarray:
         """One clip [1, T, H, W, 3] -> logits [1, C] after its last frame."""
-        clip = np.asarray(clip, np.float32)
-        states, logits = dict(self._zero_states), None
-        for t in range(clip.shape[1]):
-            outputs = self._runner(**states, image=clip[:, t : t + 1])
-            logits = outputs.pop("logits")
-            states = outputs
-        return logits
+        return _feed_frames(self._runner, self._zero_states, np.asarray(clip, np.float32))
 
 
 def load_model_folder(model_dir: str | Path, config: PipelineConfig, labels: list[str] | None = None) -> BaseModel:

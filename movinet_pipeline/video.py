@@ -209,7 +209,7 @@ def _header_frames(container: av.container.InputContainer, stream: av.VideoStrea
 
 
 def _decode_pass(container: av.container.InputContainer, wanted: set[int], convert: Converter,
-                 limit: int | None = None) -> tuple[dict[int, object], int] | None:
+                 limit: int) -> tuple[dict[int, object], int] | None:
     """Decode every frame in order, converting those in `wanted`; return them and the number of frames that
     decode (a damaged tail ends the pass). None when more than `limit` frames decode."""
     stream = container.streams.video[0]
@@ -221,7 +221,7 @@ def _decode_pass(container: av.container.InputContainer, wanted: set[int], conve
             if count in wanted:
                 found[count] = convert(frame)
             count += 1
-            if limit is not None and count > limit:
+            if count > limit:
                 return None
     except av.FFmpegError as error:
         if not count:
@@ -243,7 +243,7 @@ def _read_dense(path: str, container: av.container.InputContainer, claimed: int,
     if count != claimed:  # the header was wrong: plan over the frames that really decode
         targets = plan(count)
         with _open(path) as fresh:
-            found, _ = _decode_pass(fresh, set(targets), convert)
+            found, _ = _decode(fresh, targets, convert, None)
     return targets, found
 
 
@@ -322,8 +322,9 @@ def read_clips(
     """Sample clips of `count` frames from frames [start, end] (end inclusive; None = to the end) of the video at
     `path`, decoding every needed frame once; frames are RGB arrays, or JPEG bytes of `jpeg_quality`.
 
-    Headers can lie about the frame count: clips are planned over the frames the stream really holds (from its
-    packet index), and re-planned over the frames that really decode if decoding ends early.
+    Headers can lie about the frame count: clips are planned over the frames the stream really holds (counted by
+    one sequential decode when sampling is dense, else from its packet index), and re-planned over the frames that
+    really decode if decoding ends early.
     """
     windows: list[list[int]] = []
 

@@ -156,3 +156,14 @@ def test_jpeg_frames_are_byte_identical_each_time_and_close_to_the_rgb_path(vide
     rgb = frame.to_ndarray(width=decoded.shape[1], height=decoded.shape[0], format="rgb24",
                            interpolation=INTERPOLATION).astype(np.int16)
     assert np.abs(decoded - rgb).mean() < 4  # the same picture; JPEG and chroma subsampling only
+
+
+def test_a_dense_read_with_a_wrong_header_replans_over_the_frames_that_decode(videos, monkeypatch):
+    from movinet_pipeline import video
+
+    monkeypatch.setattr(video, "_header_frames", lambda *args: 66)  # 60 decode
+    clip = read_clip(str(videos["h264.mp4"]), 0, None, 24, SHORT_SIDE)
+    assert clip.frame_indices == sample_indices(0, 59, 24)
+    reference = _sequential(videos["h264.mp4"])
+    for number, frame in zip(clip.frame_indices, clip.frames):
+        np.testing.assert_array_equal(frame, reference[number])

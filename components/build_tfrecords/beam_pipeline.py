@@ -147,12 +147,18 @@ LOCAL_RUNNERS = {None, "DirectRunner", "FnApiRunner", "BundleBasedDirectRunner",
                  "PrismRunner"}
 
 
+def runs_locally(options: PipelineOptions) -> bool:
+    """Whether the job's workers run on this machine (and see its files)."""
+    return options.view_as(StandardOptions).runner in LOCAL_RUNNERS
+
+
 def artifact_location(path: str, uri: str, beam_args: Sequence[str]) -> str:
     """Where the Beam job reads or writes a KFP artifact: its local `path` (where KFP mounts the artifact store) for
     a local runner; its `gs://` `uri` for a remote one, whose workers cannot see this step's mounts."""
-    runner = PipelineOptions(list(beam_args)).view_as(StandardOptions).runner
-    if runner in LOCAL_RUNNERS:
+    options = PipelineOptions(list(beam_args))
+    if runs_locally(options):
         return path
+    runner = options.view_as(StandardOptions).runner
     if not uri.startswith("gs://"):
         raise BuildError(f"the {runner} workers cannot reach the artifact {uri}: run the pipeline with a "
                          "gs:// pipeline root")
@@ -183,8 +189,7 @@ def build_tfrecords(input_dir: str | Path, output_dir: str | Path, config: Pipel
              len(entries), ", ".join(subsets), sampling.frames, sampling.short_side, sampling.sampling)
     stats_path = storage.join(output_dir, "clip_stats")
     errors_path = storage.join(output_dir, "errors_part")
-    local = options.view_as(StandardOptions).runner in LOCAL_RUNNERS
-    with JobProgress(len(entries), local) as progress, beam.Pipeline(runner=_runner(options), options=options) as job:
+    with JobProgress(len(entries), runs_locally(options)) as progress, beam.Pipeline(runner=_runner(options), options=options) as job:
         add_build_steps(job, entries, input_dir, output_dir, labels, sampling, config.num_shards, stats_path,
                         errors_path, progress.folder)
     return _summarize(input_dir, output_dir, labels, stats_path, errors_path)

@@ -29,8 +29,8 @@ def mark_done(folder: str | None) -> None:
 class JobProgress:
     """`with JobProgress(total, local) as progress:` run the job with `progress.folder` handed to the workers."""
 
-    def __init__(self, total: int, local: bool, unit: str = "videos", interval_s: float = 0.5) -> None:
-        self.total, self.unit, self.interval_s = total, unit, interval_s
+    def __init__(self, total: int, local: bool, interval_s: float = 0.5) -> None:
+        self.total, self.interval_s = total, interval_s
         self.folder = tempfile.mkdtemp(prefix="beam-progress-") if local else None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
@@ -48,8 +48,7 @@ class JobProgress:
             if sys.stderr.isatty():
                 from tqdm import tqdm
 
-                self._bar = tqdm(total=self.total, unit=self.unit[:-1] if self.unit.endswith("s") else self.unit,
-                                 desc="TFRecords")
+                self._bar = tqdm(total=self.total, unit="video", desc="TFRecords")
             self._thread.start()
         return self
 
@@ -74,5 +73,5 @@ class JobProgress:
         if tenths > self._logged_tenths:
             self._logged_tenths = tenths
             rate = done / max(1e-9, time.monotonic() - self._started)
-            log.info("TFRecords: %d/%d %s (%d%%), %.1f %s/s", done, self.total, self.unit,
-                     100 * done // max(1, self.total), rate, self.unit)
+            log.info("TFRecords: %d/%d videos (%d%%), %.1f videos/s", done, self.total,
+                     100 * done // max(1, self.total), rate)

@@ -39,9 +39,9 @@ def _state_specs(stream: movinet_model.MovinetClassifier, input_shape: list) -> 
     return specs
 
 
-def export_stream(trained: tf_keras.Model, config: PipelineConfig, num_classes: int, output_dir: str | Path) -> str:
+def export_stream(trained: tf_keras.Model, config: PipelineConfig, num_classes: int, output_dir: str | Path) -> None:
     """Copy `trained` (a causal base-mode classifier) into a stream model; save it as a SavedModel (STREAM_MODEL)
-    and, for conv_type 2plus1d, as TFLite (STREAM_TFLITE). Return what was exported, for the log and the summary."""
+    and, for conv_type 2plus1d, as TFLite (STREAM_TFLITE; otherwise a warning says why there is none)."""
     output_dir = Path(output_dir)
     stream = build_stream_classifier(config, num_classes)
     stream.set_weights(trained.get_weights())
@@ -64,9 +64,9 @@ def export_stream(trained: tf_keras.Model, config: PipelineConfig, num_classes: 
                                                        "init_states": init_states})
     log.info("exported the stream model (%d states) to %s", len(specs) - 1, path)
     if config.conv_type != "2plus1d":
-        note = f"no TFLite stream model: conv_type={config.conv_type} uses Conv3D, which TFLite has no builtin for"
-        log.warning("%s (train with conv_type=2plus1d to get one)", note)
-        return f"stream SavedModel; {note}"
+        log.warning("no TFLite stream model: conv_type=%s uses Conv3D, which TFLite has no builtin for (train with "
+                    "conv_type=2plus1d to get one)", config.conv_type)
+        return
     one_frame = [1, 1, config.imgz, config.imgz, 3]  # static shapes: TFLite has no dynamic depthwise convolution
     static = {name: tf.TensorSpec(state.shape, state.dtype, name=name)
               for name, state in stream.init_states(one_frame).items()}
@@ -76,4 +76,3 @@ def export_stream(trained: tf_keras.Model, config: PipelineConfig, num_classes: 
     tflite = tf.lite.TFLiteConverter.from_concrete_functions([frame], module).convert()
     (output_dir / contracts.STREAM_TFLITE).write_bytes(tflite)
     log.info("exported the TFLite stream model (%.1f MB) to %s", len(tflite) / 1e6, output_dir / contracts.STREAM_TFLITE)
-    return "stream SavedModel and TFLite stream model"
