@@ -8,14 +8,14 @@ from __future__ import annotations
 import argparse
 import time
 
-from movinet_pipeline.logs import quiet_tensorflow
+from movinet_pipeline.core.logs import quiet_tensorflow
 
 quiet_tensorflow()
 
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-from components.train.model import build_backbone, build_classifier  # noqa: E402
+from movinet_pipeline.core.model.network import build_backbone, build_classifier  # noqa: E402
 
 
 def seconds_per_step(conv_type: str, args: argparse.Namespace) -> float:

@@ -2,7 +2,7 @@
 
     python benchmarks/decode.py [--long-seconds 60] [--frames 16] [--short-side 256] [--out /tmp/decode-bench]
 
-1. ours:     movinet_pipeline.video.read_clip (packet index, keyframe-aware seeks, resize in swscale, JPEG straight
+1. ours:     movinet_pipeline.core.media.video.read_clip (packet index, keyframe-aware seeks, resize in swscale, JPEG straight
              from the YUV planes);
 2. original: the original adapter's approach: OpenCV reads every frame in order, tf.image per kept frame + JPEG;
 3. floor:    FFmpeg (PyAV) decoding every frame of the file to nothing.
@@ -40,7 +40,7 @@ def moving_frames(seconds: float, height: int, seed: int) -> np.ndarray:
 
 
 def make_videos(root: Path, long_seconds: float) -> list[Path]:
-    from movinet_pipeline.sample_data import encode_video
+    from movinet_pipeline.core.media.sample_data import encode_video
 
     root.mkdir(parents=True, exist_ok=True)
     videos = []
@@ -56,7 +56,7 @@ def make_videos(root: Path, long_seconds: float) -> list[Path]:
 
 
 def ours(path: Path, frames: int, short_side: int) -> int:
-    from movinet_pipeline.video import read_clip
+    from movinet_pipeline.core.media.video import read_clip
 
     clip = read_clip(str(path), 0, None, frames, short_side, jpeg_quality=90)
     return sum(len(jpeg) > 0 for jpeg in clip.frames)

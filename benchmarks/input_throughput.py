@@ -6,7 +6,7 @@ the original adapter's, on the same generated videos, measured in one run.
                                           [--model-epoch] [--out /tmp/input-bench]
 
 1. ours:     TFRecords built once by the Beam step (its one-off time is reported), then every epoch
-             `components.train.data.clip_dataset` (parallel parse + JPEG decode, random temporal window, random
+             `movinet_pipeline.core.model.input_pipeline.clip_dataset` (parallel parse + JPEG decode, random temporal window, random
              crop, batch, prefetch);
 2. original: the original adapter's path (the TF video tutorial's FrameGenerator): every epoch,
              `tf.data.Dataset.from_generator` opens each video with OpenCV, seeks to a random start, reads
@@ -23,7 +23,7 @@ import random
 import time
 from pathlib import Path
 
-from movinet_pipeline.logs import quiet_tensorflow
+from movinet_pipeline.core.logs import quiet_tensorflow
 
 quiet_tensorflow()
 
@@ -31,8 +31,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
-from movinet_pipeline import contracts  # noqa: E402
-from movinet_pipeline.config import PipelineConfig  # noqa: E402
+from movinet_pipeline.core import layouts  # noqa: E402
+from movinet_pipeline.core.config import PipelineConfig  # noqa: E402
 
 
 def original_frames(path: str, n_frames: int, size: int, frame_step: int) -> np.ndarray:
@@ -77,7 +77,7 @@ def clips_per_second(dataset: tf.data.Dataset, epochs: int) -> tuple[float, int]
 
 
 def model_epoch_seconds(dataset: tf.data.Dataset, args: argparse.Namespace, labels: int) -> float:
-    from components.train import model as modeling
+    from movinet_pipeline.core.model import network as modeling
 
     classifier = modeling.build_classifier(modeling.build_backbone("a0", "2plus1d"), labels, args.n_frames, args.imgz)
     classifier.compile(optimizer="adam", loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -104,9 +104,9 @@ def main() -> None:
     args = parser.parse_args()
     random.seed(0)
 
-    from components.build_tfrecords.beam_pipeline import build_tfrecords
-    from components.export_dataset.export import export_local
-    from movinet_pipeline.sample_data import SampleSpec, generate_sample_dataset
+    from movinet_pipeline.core.examples.job import build_examples as build_tfrecords
+    from movinet_pipeline.core.media.sample_data import SampleSpec, generate_sample_dataset
+    from movinet_pipeline.core.sources.download_folder import export_local
 
     source = args.out / f"videos-{args.videos}-{args.width}x{args.height}-{args.frames}"
     if not source.exists():
@@ -116,8 +116,8 @@ def main() -> None:
     exported = args.out / "export"
     if not exported.exists():
         export_local(source, exported)
-    entries = [e for e in contracts.read_manifest(exported) if e.subset == "train"]
-    labels = contracts.read_labels(exported)
+    entries = [e for e in layouts.read_manifest(exported) if e.subset == "train"]
+    labels = layouts.read_labels(exported)
     videos = [(str(exported / e.video), labels.index(e.label)) for e in entries]
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -134,7 +134,7 @@ def main() -> None:
                                                      "--direct_running_mode=multi_processing"])
         build_seconds = time.perf_counter() - started
 
-    from components.train.data import clip_dataset
+    from movinet_pipeline.core.model.input_pipeline import clip_dataset
 
     options = tf.data.Options()
     options.threading.private_threadpool_size = args.threads

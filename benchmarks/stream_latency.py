@@ -14,18 +14,18 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from movinet_pipeline.logs import quiet_tensorflow
+from movinet_pipeline.core.logs import quiet_tensorflow
 
 quiet_tensorflow()
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from components.train import model as modeling  # noqa: E402
-from components.train.stream_export import export_stream  # noqa: E402
-from movinet_pipeline import contracts  # noqa: E402
-from movinet_pipeline.config import PipelineConfig  # noqa: E402
-from movinet_pipeline.inference import StreamModel, TfliteStreamModel  # noqa: E402
+from movinet_pipeline.core import layouts  # noqa: E402
+from movinet_pipeline.core.config import PipelineConfig  # noqa: E402
+from movinet_pipeline.core.model import network as modeling  # noqa: E402
+from movinet_pipeline.core.model.inference import StreamModel, TfliteStreamModel  # noqa: E402
+from movinet_pipeline.core.model.stream_export import export_stream  # noqa: E402
 
 
 def best_seconds(run: Callable[[], object], repeats: int) -> tuple[float, float]:
@@ -56,10 +56,10 @@ def main() -> None:
         started = time.perf_counter()
         export_stream(base, config, 4, folder)
         export_seconds = time.perf_counter() - started
-        modeling.export_saved_model(base, Path(folder) / contracts.SAVED_MODEL)
-        serving = tf.saved_model.load(str(Path(folder) / contracts.SAVED_MODEL)).signatures["serving_default"]
-        stream = StreamModel(Path(folder) / contracts.STREAM_MODEL, [])
-        tflite = TfliteStreamModel(Path(folder) / contracts.STREAM_TFLITE, [], num_threads=args.threads)
+        modeling.export_saved_model(base, Path(folder) / layouts.SAVED_MODEL)
+        serving = tf.saved_model.load(str(Path(folder) / layouts.SAVED_MODEL)).signatures["serving_default"]
+        stream = StreamModel(Path(folder) / layouts.STREAM_MODEL, [])
+        tflite = TfliteStreamModel(Path(folder) / layouts.STREAM_TFLITE, [], num_threads=args.threads)
         clip = tf.random.uniform([1, args.frames, args.imgz, args.imgz, 3])
         np.testing.assert_allclose(tflite.logits(clip), serving(image=clip)["logits"].numpy(), atol=1e-3)
         results = {

@@ -23,14 +23,12 @@ import dtlpy as dl
 import numpy as np
 import tensorflow as tf
 
-from movinet_pipeline import contracts
-from movinet_pipeline.config import PipelineConfig, resolve_config
-from movinet_pipeline.inference import (SAVED_MODEL, STREAM_MODEL, BaseModel, ModelLoadError, StreamModel, top_k,
-                                        video_clip)
-from movinet_pipeline.video import VideoDecodeError
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.config import PipelineConfig, resolve_config
+from movinet_pipeline.core.media.video import VideoDecodeError
+from movinet_pipeline.core.model.inference import BaseModel, ModelLoadError, StreamModel, top_k, video_clip
 
 log = logging.getLogger(__name__)
-MODEL_FILES = ("labels.json", "config.json", "history.json")
 EXPORT = "export"
 
 
@@ -66,8 +64,8 @@ class MovinetAdapter(dl.BaseModelAdapter):
         id_to_label = self.configuration.get("id_to_label_map")
         if id_to_label:
             return [id_to_label[str(i)] for i in range(len(id_to_label))]
-        if (local_path / contracts.LABELS).is_file():
-            return contracts.read_labels(local_path)
+        if (local_path / layouts.LABELS).is_file():
+            return layouts.read_labels(local_path)
         return list(self.model_entity.labels)
 
     # -- load / save ----------------------------------------------------------------------------------------------
@@ -76,11 +74,11 @@ class MovinetAdapter(dl.BaseModelAdapter):
         labels = self._labels(local_path)
         self.model_dir = local_path
         if config.model_mode == "stream":
-            if not (local_path / STREAM_MODEL / "saved_model.pb").is_file():
+            if not (layouts.ModelFolder(local_path).stream_model / "saved_model.pb").is_file():
                 raise ModelLoadError(f"model {self.model_entity.name!r} is configured for stream mode, but its "
                                      "artifacts hold no stream/ export (train it with causal: true to get one); "
                                      "or use model_mode: base")
-            self.model = StreamModel(local_path / STREAM_MODEL, labels)
+            self.model = StreamModel(layouts.ModelFolder(local_path).stream_model, labels)
             log.info("loaded %s (%d labels) from %s", self.model_entity.name, len(labels), self.model.source)
             return
         try:
@@ -92,34 +90,33 @@ class MovinetAdapter(dl.BaseModelAdapter):
         log.info("loaded %s (%d labels) from %s", self.model_entity.name, len(labels), self.model.source)
 
     def _load_base(self, local_path: Path, config: PipelineConfig, labels: list[str]) -> BaseModel:
-        weights = local_path / config.weights_filename
+        model = layouts.ModelFolder(local_path)
+        weights = model.weights(config.weights_filename)
         hub_handle = self.configuration.get("hub_handle") or _default_hub_handle(config)
         if weights.is_file():
             return BaseModel.from_weights(weights, config, labels)
-        if not (local_path / SAVED_MODEL).is_dir() and hub_handle:
+        if not model.saved_model.is_dir() and hub_handle:
             try:
                 return BaseModel.from_hub(hub_handle, labels)
             except Exception as error:  # noqa: BLE001 - hub raises many types (network, format); name the handle
                 raise ModelLoadError(f"model {self.model_entity.name!r}: no weights artifact, and TF Hub model "
                                      f"{hub_handle} could not be loaded: {error}") from error
-        if (local_path / SAVED_MODEL / "saved_model.pb").is_file():
-            return BaseModel.from_saved_model(local_path / SAVED_MODEL, labels)
+        if model.has_saved_model():
+            return BaseModel.from_saved_model(model.saved_model, labels)
         raise ModelLoadError(f"model {self.model_entity.name!r}: no {config.weights_filename}, TF Hub handle or "
                              f"SavedModel in {local_path}")
 
     def save(self, local_path, **kwargs):
-        """Copy the model folder (weights, SavedModel, labels, configuration) into `local_path` for upload."""
+        """Copy the model's artifact files (layouts.ModelFolder.artifact_files) into `local_path` for upload."""
         if self.model_dir is None:
             raise ModelLoadError("nothing to save: load or train a model first")
         target = Path(local_path)
         if target.resolve() == self.model_dir.resolve():
             return
-        for name in (self.pipeline_config.weights_filename, *MODEL_FILES):
-            if (self.model_dir / name).is_file():
-                shutil.copy2(self.model_dir / name, target / name)
-        for folder in (SAVED_MODEL, STREAM_MODEL):
-            if (self.model_dir / folder).is_dir():
-                shutil.copytree(self.model_dir / folder, target / folder, dirs_exist_ok=True)
+        for source in layouts.ModelFolder(self.model_dir).artifact_files(self.pipeline_config.weights_filename):
+            copy = target / source.relative_to(self.model_dir)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy)
 
     # -- prediction -------------------------------------------------------------------------------------------
     def prepare_item_func(self, item: dl.Item) -> VideoInput:
@@ -161,7 +158,7 @@ class MovinetAdapter(dl.BaseModelAdapter):
     # -- training ---------------------------------------------------------------------------------------------
     def convert_from_dtlpy(self, data_path, **kwargs):
         """`prepare_data`'s per-subset downloads -> the exported-dataset contract under `data_path/export`."""
-        from components.export_dataset.export import export_local
+        from movinet_pipeline.core.sources.download_folder import export_local
 
         data_path = Path(data_path)
         merged, subsets = _merge_subset_downloads(data_path, data_path / "download")
@@ -169,27 +166,27 @@ class MovinetAdapter(dl.BaseModelAdapter):
 
     def train(self, data_path, output_path, **kwargs):
         """Fine-tune in base mode on `data_path/export` (see `convert_from_dtlpy`) with the project's trainer."""
-        from components.build_tfrecords.beam_pipeline import build_tfrecords
-        from components.train.trainer import train
+        from movinet_pipeline.core.examples.job import build_examples
+        from movinet_pipeline.core.model.training import train
 
         config = self.pipeline_config
         if config.model_mode != "base":
             raise ValueError(f"model {self.model_entity.name!r}: training is base mode only (model_mode is "
                              f"{config.model_mode!r}); stream mode is for inference")
         data_path, output_path = Path(data_path), Path(output_path)
-        if not (data_path / EXPORT / contracts.MANIFEST).is_file():
+        if not (data_path / EXPORT / layouts.MANIFEST).is_file():
             self.convert_from_dtlpy(data_path)
         examples = data_path / "examples"
         shutil.rmtree(examples, ignore_errors=True)
-        build_tfrecords(data_path / EXPORT, examples, config, [])
+        build_examples(data_path / EXPORT, examples, config, [])
         train(examples, output_path, config)
         self.model_dir = output_path
         self.model = BaseModel.from_weights(output_path / config.weights_filename, config,
-                                            contracts.read_labels(output_path))
+                                            layouts.read_labels(output_path))
 
 
 def _default_hub_handle(config: PipelineConfig) -> str:
-    from components.train.model import hub_handle
+    from movinet_pipeline.core.model.network import hub_handle
 
     return hub_handle(config)
 
@@ -202,14 +199,14 @@ def _last_frame(item: dl.Item, decoded_last: int) -> int:
 def _merge_subset_downloads(data_path: Path, merged: Path) -> tuple[Path, dict[str, str]]:
     """`data_path/<subset>/{items,json}` (BaseModelAdapter.prepare_data) -> one download folder + subset map."""
     subsets: dict[str, str] = {}
-    for subset in contracts.SUBSETS:
+    for subset in layouts.SUBSETS:
         root = data_path / subset
-        for json_path in sorted((root / "json").rglob("*.json")) if (root / "json").is_dir() else ():
+        item_json = root / layouts.ITEM_JSON
+        for json_path in sorted(item_json.rglob("*.json")) if item_json.is_dir() else ():
             record = json.loads(json_path.read_text())
             subsets[record["id"]] = subset
-            for source, target in ((json_path, merged / json_path.relative_to(root)),
-                                   (root / "items" / record["filename"].lstrip("/"),
-                                    merged / "items" / record["filename"].lstrip("/"))):
+            video = Path(layouts.ITEMS) / record["filename"].lstrip("/")
+            for source, target in ((json_path, merged / json_path.relative_to(root)), (root / video, merged / video)):
                 if source.is_file():
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(source, target)

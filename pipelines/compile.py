@@ -7,9 +7,8 @@ from pathlib import Path
 
 import yaml
 from kfp import compiler, dsl
-
-from pipelines import sweep, training
-from pipelines.platform import TARGETS, building_for, with_target_defaults
+from movinet_pipeline.pipelines import sweep, training
+from movinet_pipeline.pipelines.platform import TARGETS, building_for, with_target_defaults
 
 PIPELINES = {"training": (training.METADATA, training.training_steps), "sweep": (sweep.METADATA, sweep.sweep_steps)}
 COMMITTED = {("training", "kubeflow"): "pipeline.yaml", ("training", "vertex"): "pipeline-vertex.yaml",

@@ -18,8 +18,7 @@ from typing import Callable, Iterator
 from kfp import kubernetes
 from kfp.dsl import PipelineTask
 
-from movinet_pipeline.dataloop import CREDENTIAL_KEYS
-
+from movinet_pipeline.core.clients.dataloop import CREDENTIAL_KEYS
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,7 @@ STEPS = {
     "export_dataset": StepResources("2", "4G", 6 * 3600, retries=3),
     "build_tfrecords": StepResources("4", "8G", 12 * 3600),  # the Beam driver (DirectRunner) or Dataflow launcher
     "train": StepResources("8", "32G", 48 * 3600),
+    "resolve_baseline": StepResources("1", "4G", 2 * 3600, retries=3),
     "evaluate": StepResources("4", "16G", 6 * 3600),
     "select_best": StepResources("1", "2G", 30 * 60),
     "register_model": StepResources("1", "4G", 2 * 3600, retries=3),

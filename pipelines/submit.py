@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from movinet_pipeline.config import PipelineConfig
-from pipelines.compile import read_compiled
+from movinet_pipeline.pipelines.compile import read_compiled
+
+from movinet_pipeline.core import parameters
+from movinet_pipeline.core.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 FINISHED_OK = "succeeded"
@@ -69,7 +71,8 @@ def resolve_parameters(package: Path, values: dict[str, Any]) -> dict[str, Any]:
     if extra:
         PipelineConfig(**{k: v for k, v in extra.items()})  # fails fast, naming a bad key or value
         resolved["extra_config"] = json.dumps(extra, sort_keys=True)
-    missing = [n for n in ("source",) if n in declared and n not in resolved]
+    missing = [p.name for p in (*parameters.TRAINING, *parameters.SWEEP)
+               if p.default is parameters.REQUIRED and p.name in declared and p.name not in resolved]
     if missing:
         raise SubmitError(f"missing required parameter(s): {', '.join(missing)}")
     return resolved

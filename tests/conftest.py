@@ -26,7 +26,7 @@ GCS_BUCKET = "movinet-test"
 
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from movinet_pipeline.sample_data import SampleSpec, generate_sample_dataset
+    from movinet_pipeline.core.media.sample_data import SampleSpec, generate_sample_dataset
 
     return generate_sample_dataset(tmp_path_factory.mktemp("sample") / "data", SampleSpec(train_per_class=3,
                                                                                          validation_per_class=2))
@@ -34,7 +34,7 @@ def sample_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def exported_dir(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from components.export_dataset.export import export_local
+    from movinet_pipeline.core.sources.download_folder import export_local
 
     output = tmp_path_factory.mktemp("export") / "dataset"
     export_local(sample_dir, output)
@@ -46,7 +46,7 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """`movinet-pipeline run` exactly as the README gives it (bundled sample, cpu-sample profile), once."""
     output = tmp_path_factory.mktemp("run") / "out"
     completed = subprocess.run(
-        [sys.executable, "-m", "movinet_pipeline.cli", "run", "--output", str(output), "--run-id", "e2e-test"],
+        [sys.executable, "-m", "movinet_pipeline.app.cli", "run", "--output", str(output), "--run-id", "e2e-test"],
         cwd=REPO, capture_output=True, text=True, timeout=40 * 60,
     )
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
@@ -94,7 +94,7 @@ def dataloop_dataset(dataloop_emulator, sample_dir: Path) -> dict:
     dataset = dataloop_emulator.store.add_dataset(dataloop_emulator.project["id"], "directions",
                                                   labels=["down", "left", "right", "up"])
     with _dataloop_credentials(dataloop_emulator):
-        from movinet_pipeline.dataloop import connect
+        from movinet_pipeline.core.clients.dataloop import connect
 
         dl = connect()
         upload_download_folder(dl, dl.datasets.get(dataset_id=dataset["id"]), sample_dir)
@@ -119,21 +119,21 @@ def _dataloop_credentials(emulator):
 def dataloop_pipeline_run(dataloop_emulator, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The whole pipeline once with Dataloop as source and registry: the bundled sample is uploaded into the
     emulator through dtlpy, then `movinet-pipeline run --source dataloop://... --registry dataloop://...`."""
-    from movinet_pipeline.sample_data import generate_sample_dataset
+    from movinet_pipeline.core.media.sample_data import generate_sample_dataset
     from tests.dataloop_emulator.seed import upload_download_folder
 
     sample = generate_sample_dataset(tmp_path_factory.mktemp("dataloop-sample") / "data")
     dataset = dataloop_emulator.store.add_dataset(dataloop_emulator.project["id"], "directions-e2e",
                                                   labels=["down", "left", "right", "up"])
     with _dataloop_credentials(dataloop_emulator):
-        from movinet_pipeline.dataloop import connect
+        from movinet_pipeline.core.clients.dataloop import connect
 
         dl = connect()
         upload_download_folder(dl, dl.datasets.get(dataset_id=dataset["id"]), sample)
         env = dict(os.environ)
     output = tmp_path_factory.mktemp("dataloop-run") / "out"
     completed = subprocess.run(
-        [sys.executable, "-m", "movinet_pipeline.cli", "run", "--source", f"dataloop://{dataset['id']}",
+        [sys.executable, "-m", "movinet_pipeline.app.cli", "run", "--source", f"dataloop://{dataset['id']}",
          "--registry", f"dataloop://{dataloop_emulator.project['id']}", "--profile", "cpu-sample",
          "--output", str(output), "--run-id", "dataloop-e2e"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=40 * 60,

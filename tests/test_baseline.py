@@ -7,11 +7,27 @@ import json
 import shutil
 
 import pytest
+from movinet_pipeline.components.evaluate.evaluator import evaluate as evaluate_folders
+from movinet_pipeline.components.evaluate.gate import gate
+from movinet_pipeline.components.evaluate.metrics import EvaluationFigures
+from movinet_pipeline.components.resolve_baseline.resolve import resolve_baseline
 
-from components.evaluate.baseline import BaselineError, latest_registered
-from components.evaluate.evaluator import evaluate, gate
-from components.evaluate.metrics import EvaluationFigures
-from movinet_pipeline.config import PipelineConfig, read_config
+from movinet_pipeline.core.config import PipelineConfig, read_config
+from movinet_pipeline.core.registries import ModelReferenceError
+
+
+def evaluate(model, examples, output, config=None, baseline=""):
+    """evaluate after resolve_baseline, as the pipeline runs them."""
+    folder = output.parent / f"{output.name}-baseline"
+    reference = resolve_baseline(baseline, "", "", folder)
+    return evaluate_folders(model, examples, output, config, folder if reference else None, reference)
+
+
+def latest_registered(registry, dataset):
+    """The reference resolve_baseline picks with no baseline named."""
+    import tempfile
+
+    return resolve_baseline("", registry, dataset, tempfile.mkdtemp(prefix="baseline-"))
 
 
 def _figures(top1: float) -> EvaluationFigures:
@@ -52,9 +68,9 @@ def test_a_baseline_that_cannot_be_compared_is_refused_by_name(pipeline_run, tmp
     other = tmp_path / "other-labels"
     shutil.copytree(entry, other)
     (other / "artifacts" / "labels.json").write_text(json.dumps(["cat", "dog", "bird", "fish"]))
-    with pytest.raises(BaselineError, match="other-labels/artifacts has labels .*cat.* cannot be compared"):
+    with pytest.raises(ModelReferenceError, match="other-labels has labels .*cat.* cannot be compared"):
         evaluate(pipeline_run["model"], pipeline_run["examples"], tmp_path / "a", baseline=str(other))
-    with pytest.raises(BaselineError, match="nowhere holds no exported model"):
+    with pytest.raises(ModelReferenceError, match="nowhere holds no exported model"):
         evaluate(pipeline_run["model"], pipeline_run["examples"], tmp_path / "b", baseline=str(tmp_path / "nowhere"))
 
 

@@ -3,11 +3,10 @@
 import logging
 
 import pytest
-
 from apache_beam.options.pipeline_options import DirectOptions, GoogleCloudOptions, StandardOptions, WorkerOptions
 
-from components.build_tfrecords.beam_pipeline import _runner, local_runner_options
-from movinet_pipeline.cli import split_beam_args
+from movinet_pipeline.app.cli import split_beam_args
+from movinet_pipeline.core.examples.job import local_runner, local_runner_options
 
 
 def test_dataflow_options_reach_beam_untouched():
@@ -23,7 +22,7 @@ def test_dataflow_options_reach_beam_untouched():
     worker = options.view_as(WorkerOptions)
     assert (worker.sdk_container_image, worker.machine_type, worker.max_num_workers) == (
         "eu.gcr.io/p/worker:1", "n2-standard-8", 20)
-    assert _runner(options) is None  # Beam resolves the runner named in the options
+    assert local_runner(options) is None  # Beam resolves the runner named in the options
 
 
 def test_local_default_is_the_fn_api_runner_on_every_core(caplog):
@@ -31,7 +30,7 @@ def test_local_default_is_the_fn_api_runner_on_every_core(caplog):
     options = local_runner_options([])
     direct = options.view_as(DirectOptions)
     assert direct.direct_running_mode == "multi_processing" and direct.direct_num_workers >= 1
-    assert type(_runner(options)).__name__ == "FnApiRunner"
+    assert type(local_runner(options)).__name__ == "FnApiRunner"
     assert any("multi_processing mode" in r.getMessage() for r in caplog.records)
     explicit = local_runner_options(["--direct_running_mode=in_memory", "--direct_num_workers=1"])
     assert explicit.view_as(DirectOptions).direct_running_mode == "in_memory"
@@ -48,27 +47,29 @@ def test_the_job_graph_translates_for_dataflow_with_the_worker_image():
     import apache_beam as beam
     from apache_beam.portability.api import beam_runner_api_pb2
 
-    from components.build_tfrecords.beam_pipeline import SamplingOptions, add_build_steps
-    from movinet_pipeline.config import PipelineConfig
-    from movinet_pipeline.contracts import ManifestEntry
+    from movinet_pipeline.core.config import PipelineConfig
+    from movinet_pipeline.core.examples.transform import BuildExamples, SamplingOptions, SideFiles
+    from movinet_pipeline.core.layouts import Examples, ManifestEntry
 
     pipeline = beam.Pipeline(options=local_runner_options([*DATAFLOW, "--dry_run=True"]))
     entries = [ManifestEntry("i1", "items/train/a.mp4", "up", "train", 0, None, None),
                ManifestEntry("i2", "items/validation/b.mp4", "down", "validation", 0, 12, 25.0)]
-    add_build_steps(pipeline, entries, "gs://movinet-test/in", "gs://movinet-test/out", ["down", "up"],
-                    SamplingOptions.from_config(PipelineConfig()), 2, "gs://movinet-test/out/stats",
-                    "gs://movinet-test/out/errors")
+    _ = (pipeline | "Manifest" >> beam.Create(entries)
+         | BuildExamples("gs://movinet-test/in", Examples("gs://movinet-test/out"), ["down", "up"],
+                         ["train", "validation"], SamplingOptions.from_config(PipelineConfig()), 2,
+                         SideFiles("gs://movinet-test/out/stats", "gs://movinet-test/out/errors")))
     pipeline.run()
     proto = pipeline.runner.proto_pipeline
     (environment,) = proto.components.environments.values()
     assert beam_runner_api_pb2.DockerPayload.FromString(environment.payload).container_image == \
         "eu.gcr.io/ml-platform/worker:1"
     names = {transform.unique_name for transform in proto.components.transforms.values()}
-    assert {"Decode, sample, encode", "Write train", "Write validation", "Write stats", "Write errors"} <= names
+    assert {"Build examples/Decode, sample, encode", "Build examples/Write train", "Build examples/Write validation",
+            "Build examples/Write stats", "Build examples/Write errors"} <= names
 
 
 def test_a_remote_runner_reads_and_writes_artifacts_at_their_gcs_uris():
-    from components.build_tfrecords.beam_pipeline import BuildError, artifact_location
+    from movinet_pipeline.core.examples.job import BuildError, artifact_location
 
     assert artifact_location("/gcs/bucket/run/examples", "gs://bucket/run/examples", []) == "/gcs/bucket/run/examples"
     assert artifact_location("/gcs/bucket/run/examples", "gs://bucket/run/examples", DATAFLOW) == \

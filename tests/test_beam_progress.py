@@ -3,17 +3,17 @@
 import logging
 from pathlib import Path
 
-from components.build_tfrecords.beam_pipeline import build_tfrecords
-from components.build_tfrecords.progress import JobProgress, mark_done
-from movinet_pipeline import contracts
-from movinet_pipeline.config import PipelineConfig
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.config import PipelineConfig
+from movinet_pipeline.core.examples.job import build_examples as build_tfrecords
+from movinet_pipeline.core.examples.progress import JobProgress, mark_done
 
 
 def test_the_job_logs_its_progress_every_tenth_up_to_every_video(exported_dir, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="components.build_tfrecords.progress")
+    caplog.set_level(logging.INFO, logger="movinet_pipeline.core.examples.progress")
     build_tfrecords(exported_dir, tmp_path / "examples", PipelineConfig(imgz=32, n_frames=4, num_shards=1),
                     ["--direct_running_mode=multi_processing", "--direct_num_workers=2"])
-    total = len(list(contracts.read_manifest(exported_dir)))
+    total = len(list(layouts.read_manifest(exported_dir)))
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("TFRecords:")]
     assert lines and lines[-1].startswith(f"TFRecords: {total}/{total} videos (100%)")
     assert len(lines) <= 10

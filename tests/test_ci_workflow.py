@@ -7,7 +7,7 @@ import shlex
 
 import yaml
 
-from movinet_pipeline.cli import build_parser
+from movinet_pipeline.app.cli import build_parser
 from tests.conftest import REPO
 
 

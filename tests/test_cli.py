@@ -5,13 +5,13 @@ import sys
 
 import pytest
 
-from movinet_pipeline.cli import main
-from movinet_pipeline.config import KEY_HELP
+from movinet_pipeline.app.cli import main
+from movinet_pipeline.core.config import KEY_HELP
 from tests.conftest import REPO
 
 
 def _cli(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "movinet_pipeline.cli", *args], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "movinet_pipeline.app.cli", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=timeout)
 
 

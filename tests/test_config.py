@@ -2,7 +2,14 @@ import json
 
 import pytest
 
-from movinet_pipeline.config import ConfigError, PipelineConfig, from_mapping, read_config, resolve_config, write_config
+from movinet_pipeline.core.config import (
+    ConfigError,
+    PipelineConfig,
+    from_mapping,
+    read_config,
+    resolve_config,
+    write_config,
+)
 
 
 def test_defaults_are_the_seed_keys_users_know():
@@ -73,7 +80,7 @@ def test_derived_record_sizes_leave_room_to_augment():
 
 
 def test_learning_rate_warms_up_then_decays_by_cosine_to_zero():
-    from components.train.trainer import learning_rate
+    from movinet_pipeline.core.model.training import learning_rate
 
     config = PipelineConfig(learning_rate=0.01, num_epochs=10, warmup_epochs=2)
     schedule = learning_rate(config, steps_per_epoch=5)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from movinet_pipeline.config import SEED_KEYS, PipelineConfig
+from movinet_pipeline.core.config import SEED_KEYS, PipelineConfig
 from tests.conftest import REPO
 
 MANIFEST = REPO / "dataloop_adapter" / "dataloop.json"
@@ -18,7 +18,7 @@ LABELS = ["down", "left", "right", "up"]
 
 
 def _dl(dataloop_env):
-    from movinet_pipeline.dataloop import connect
+    from movinet_pipeline.core.clients.dataloop import connect
 
     return connect()
 
@@ -52,9 +52,9 @@ def test_the_manifest_parses_as_a_dpk_and_names_the_adapter_class():
 
 
 def test_prediction_input_equals_what_evaluation_reads_from_the_records(dataloop_pipeline_run):
-    from components.train.data import parse_clip, record_files
-    from movinet_pipeline.config import read_config
-    from movinet_pipeline.inference import video_clip
+    from movinet_pipeline.core.config import read_config
+    from movinet_pipeline.core.model.inference import video_clip
+    from movinet_pipeline.core.model.input_pipeline import parse_clip, record_files
 
     config = read_config(dataloop_pipeline_run["model"] / "config.json")
     export = dataloop_pipeline_run["export"]
@@ -74,7 +74,7 @@ def test_prediction_input_equals_what_evaluation_reads_from_the_records(dataloop
 
 def test_one_undecodable_video_is_reported_and_the_others_are_predicted(dataloop_pipeline_run, dataloop_env,
                                                                        tmp_path):
-    from dataloop_adapter.model_adapter import MovinetAdapter
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
     dl = _dl(dataloop_env)
     model = dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"])
@@ -94,8 +94,9 @@ def test_one_undecodable_video_is_reported_and_the_others_are_predicted(dataloop
 
 
 def test_stream_mode_says_what_is_missing(dataloop_pipeline_run, dataloop_env):
-    from dataloop_adapter.model_adapter import MovinetAdapter
-    from movinet_pipeline.inference import ModelLoadError
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+
+    from movinet_pipeline.core.model.inference import ModelLoadError
 
     dl = _dl(dataloop_env)
     model = dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"])
@@ -105,7 +106,7 @@ def test_stream_mode_says_what_is_missing(dataloop_pipeline_run, dataloop_env):
 
 
 def test_stream_mode_training_is_refused(dataloop_env, tmp_path):
-    from dataloop_adapter.model_adapter import MovinetAdapter
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
     dl = _dl(dataloop_env)
     adapter = MovinetAdapter()
@@ -130,8 +131,9 @@ def test_without_weights_the_adapter_loads_the_tf_hub_model_named_by_the_configu
         dataloop_env, monkeypatch, tmp_path, sample_dir):
     """The real handle (hub_version / model_id / model_mode) resolved through TF Hub's cache, where the test put a
     small model of its own (tfhub.dev is not reachable here)."""
-    from components.train.model import hub_handle
-    from dataloop_adapter.model_adapter import MovinetAdapter
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+
+    from movinet_pipeline.core.model.network import hub_handle
 
     config = PipelineConfig(model_id="a2", hub_version=3, imgz=32, n_frames=4)
     handle = hub_handle(config)
@@ -155,8 +157,9 @@ def test_train_model_fine_tunes_in_base_mode_and_uploads_the_weights(dataloop_en
                                                                      tmp_path):
     """Dataloop's training entry point (`train_model`): prepare_data downloads the subsets through dtlpy, `train`
     runs the project's export -> TFRecords -> trainer, the result is uploaded and the model turns `trained`."""
-    from dataloop_adapter.model_adapter import MovinetAdapter
-    from movinet_pipeline.config import resolve_config
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+
+    from movinet_pipeline.core.config import resolve_config
 
     monkeypatch.chdir(tmp_path)  # prepare_data works under ./tmp/<model id>
     dl = _dl(dataloop_env)
@@ -178,9 +181,10 @@ def test_without_weights_or_hub_the_adapter_serves_the_saved_model_in_the_artifa
                                                                                      dataloop_env, tmp_path):
     import shutil
 
-    from dataloop_adapter.model_adapter import MovinetAdapter
-    from movinet_pipeline.config import read_config
-    from movinet_pipeline.inference import video_clip
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+
+    from movinet_pipeline.core.config import read_config
+    from movinet_pipeline.core.model.inference import video_clip
 
     artifacts = tmp_path / "artifacts"
     shutil.copytree(dataloop_pipeline_run["model"] / "saved_model", artifacts / "saved_model")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from components.export_dataset.dataloop_export import export_dataloop
-from components.export_dataset.export import ExportError, export_local
-from movinet_pipeline import contracts
-from movinet_pipeline.dataloop import DataloopError
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.clients.dataloop import DataloopError
+from movinet_pipeline.core.sources.dataloop import export_dataloop
+from movinet_pipeline.core.sources.download_folder import ExportError, export_local
 from tests.conftest import REPO
 from tests.dataloop_emulator.seed import seed_dataset
 
@@ -20,7 +20,7 @@ CLASS = {"type": "class", "coordinates": [], "metadata": {"system": {"frame": 0,
 
 
 def _manifest(folder: Path) -> list[tuple]:
-    return sorted((e.video, e.label, e.subset, e.start_frame, e.end_frame) for e in contracts.read_manifest(folder))
+    return sorted((e.video, e.label, e.subset, e.start_frame, e.end_frame) for e in layouts.read_manifest(folder))
 
 
 def _video_streams(emulator, dataset_id: str) -> int:
@@ -37,9 +37,9 @@ def test_export_from_dataloop_matches_the_local_export_of_the_same_videos(datalo
     assert _manifest(tmp_path / "remote") == _manifest(tmp_path / "local")
     assert summary.labels == ["down", "left", "right", "up"] and summary.clips_per_subset == {"train": 12,
                                                                                              "validation": 8}
-    for entry in contracts.read_manifest(tmp_path / "remote"):
+    for entry in layouts.read_manifest(tmp_path / "remote"):
         assert (tmp_path / "remote" / entry.video).read_bytes() == (sample_dir / entry.video).read_bytes()
-    info = json.loads((tmp_path / "remote" / contracts.EXPORT_INFO).read_text())
+    info = json.loads((tmp_path / "remote" / layouts.EXPORT_INFO).read_text())
     assert info["source"] == f"dataloop://{dataloop_dataset['id']}" and info["dataset_id"] == dataloop_dataset["id"]
 
 
@@ -62,7 +62,7 @@ def test_interrupted_export_resumes_without_downloading_complete_files_again(dat
 def test_dql_filter_narrows_the_items(dataloop_env, dataloop_dataset, tmp_path):
     summary = export_dataloop(dataloop_dataset["id"], tmp_path / "export", json.dumps({"name": "*_000.mp4"}))
     assert summary.clips_per_subset == {"train": 4, "validation": 4}
-    assert {Path(e.video).name for e in contracts.read_manifest(tmp_path / "export")} == {
+    assert {Path(e.video).name for e in layouts.read_manifest(tmp_path / "export")} == {
         f"{label}_000.mp4" for label in ("down", "left", "right", "up")}
 
 
@@ -70,7 +70,7 @@ def test_subset_filters_define_the_subsets(dataloop_env, dataloop_dataset, tmp_p
     swapped = {"train": {"dir": "/validation"}, "validation": {"filter": {"dir": "/train"}}}
     summary = export_dataloop(dataloop_dataset["id"], tmp_path / "export", subset_filters=json.dumps(swapped))
     assert summary.clips_per_subset == {"train": 8, "validation": 12}
-    for entry in contracts.read_manifest(tmp_path / "export"):
+    for entry in layouts.read_manifest(tmp_path / "export"):
         assert entry.subset == ("train" if "/validation/" in entry.video else "validation")
 
 
@@ -85,7 +85,7 @@ def test_problem_items_are_reported_and_the_export_goes_on(dataloop_env, sample_
     tagged = store.add_item(dataset["id"], "/pool/tagged.mp4", video, {"system": {"tags": {"validation": True}}})
     store.add_annotation(tagged["id"], {**CLASS, "label": "up"})
     summary = export_dataloop(dataset["id"], tmp_path / "export")
-    reasons = {e.item: e.reason for e in contracts.read_errors(tmp_path / "export" / contracts.ERRORS)}
+    reasons = {e.item: e.reason for e in layouts.read_errors(tmp_path / "export" / layouts.ERRORS)}
     assert reasons["/train/notes.txt"].startswith("not a video")
     assert "no class annotation" in reasons["/train/unlabelled.mp4"]
     assert reasons["/train/broken-annotation.mp4"].startswith("unreadable annotation")
@@ -114,7 +114,7 @@ def test_clear_errors_for_a_wrong_dataset_an_empty_subset_and_one_sided_labels(d
 
 def test_credentials_come_from_the_environment_or_a_mounted_secret(dataloop_emulator, dataloop_dataset, monkeypatch,
                                                                    tmp_path):
-    from movinet_pipeline.dataloop import connect
+    from movinet_pipeline.core.clients.dataloop import connect
 
     monkeypatch.setenv("DATALOOP_ENV", dataloop_emulator.url)
     with pytest.raises(DataloopError, match="no Dataloop credentials"):
@@ -141,11 +141,11 @@ def test_credentials_come_from_the_environment_or_a_mounted_secret(dataloop_emul
 def test_cli_export_from_dataloop_never_prints_the_key(dataloop_emulator, dataloop_dataset, tmp_path):
     key = dataloop_emulator.issue_token()
     env = {**__import__("os").environ, "DATALOOP_ENV": dataloop_emulator.url, "DATALOOP_API_KEY": key}
-    command = [sys.executable, "-m", "movinet_pipeline.cli", "-v", "export", "--source",
+    command = [sys.executable, "-m", "movinet_pipeline.app.cli", "-v", "export", "--source",
                f"dataloop://{dataloop_dataset['id']}", "--output", str(tmp_path / "export")]
     completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert len(list(contracts.read_manifest(tmp_path / "export"))) == 20
+    assert len(list(layouts.read_manifest(tmp_path / "export"))) == 20
     assert key not in completed.stdout + completed.stderr
     assert key[-20:] not in completed.stdout + completed.stderr
     missing = subprocess.run(command[:3] + command[4:-1] + [str(tmp_path / "other")], cwd=REPO,
@@ -154,7 +154,7 @@ def test_cli_export_from_dataloop_never_prints_the_key(dataloop_emulator, datalo
 
 
 def test_the_content_key_changes_with_items_and_labels_and_only_then(dataloop_env, sample_dir, tmp_path):
-    from components.export_dataset.fingerprint import source_fingerprint
+    from movinet_pipeline.core.sources import source_content_key as source_fingerprint
 
     store = dataloop_env.store
     dataset = seed_dataset(store, dataloop_env.project["id"], "keyed", sample_dir)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.register_model.dataloop_registry import register_dataloop
-from components.register_model.model_entry import RegisterError
+from movinet_pipeline.core.registries.dataloop import register_dataloop
+from movinet_pipeline.core.registries.entry import RegisterError
 
 
 def _register(run: dict, project_id: str, run_id: str, **kwargs):

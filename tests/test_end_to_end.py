@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from movinet_pipeline import contracts
+from movinet_pipeline.core import layouts
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ def test_model_contract(pipeline_run):
     assert (config["imgz"], config["n_frames"], config["batch_size"], config["conv_type"]) == (48, 8, 8, "2plus1d")  # the cpu-sample profile
     assert (model / config["weights_filename"]).is_file()
     assert (model / "saved_model" / "saved_model.pb").is_file()
-    assert contracts.read_labels(model) == ["down", "left", "right", "up"]
+    assert layouts.read_labels(model) == ["down", "left", "right", "up"]
     history = json.loads((model / "history.json").read_text())
     assert len(history["val_accuracy"]) == config["num_epochs"]
     assert list((model / "logs").rglob("events.out.tfevents.*"))
@@ -40,8 +40,8 @@ def test_weights_file_loads_into_a_fresh_movinet_classifier_and_matches_the_save
     import numpy as np
     import tensorflow as tf
 
-    from components.train.data import clip_dataset
-    from components.train.model import build_backbone, build_classifier
+    from movinet_pipeline.core.model.input_pipeline import clip_dataset
+    from movinet_pipeline.core.model.network import build_backbone, build_classifier
 
     model_dir, examples = pipeline_run["model"], pipeline_run["examples"]
     classifier = build_classifier(build_backbone("a0", "2plus1d"), 4, 8, 48)
@@ -94,7 +94,7 @@ def test_registered_model_holds_what_dataloop_would_get(pipeline_run):
 def test_registering_the_same_run_again_updates_and_another_run_is_separate(pipeline_run, tmp_path):
     import shutil
 
-    from components.register_model.local_registry import register_local
+    from movinet_pipeline.core.registries.local import register_local
 
     registry = tmp_path / "registry"
     shutil.copytree(pipeline_run["registry"], registry)

@@ -3,20 +3,20 @@ import shutil
 
 import pytest
 
-from components.export_dataset.export import ExportError, export_local
-from movinet_pipeline import contracts
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.sources.download_folder import ExportError, export_local
 
 
 def test_manifest_lists_every_clip_with_its_range_and_subset(exported_dir, sample_dir):
-    entries = list(contracts.read_manifest(exported_dir))
+    entries = list(layouts.read_manifest(exported_dir))
     assert len(entries) == 4 * (3 + 2)
     assert {e.subset for e in entries} == {"train", "validation"}
     for entry in entries:
         assert (exported_dir / entry.video).is_file()
         assert entry.start_frame == 0 and entry.end_frame == 23 and entry.fps == 12.0
         assert entry.video.startswith(f"items/{entry.subset}/{entry.label}_")
-    assert contracts.read_labels(exported_dir) == ["down", "left", "right", "up"]
-    info = json.loads((exported_dir / contracts.EXPORT_INFO).read_text())
+    assert layouts.read_labels(exported_dir) == ["down", "left", "right", "up"]
+    info = json.loads((exported_dir / layouts.EXPORT_INFO).read_text())
     assert len(info["export_fingerprint"]) == 64 and info["dataset_id"]
 
 
@@ -36,7 +36,7 @@ def test_bad_items_are_reported_not_fatal(sample_dir, tmp_path):
     image["metadata"] = {"system": {"mimetype": "image/jpeg"}}
     (source / "json" / "train" / "photo.json").write_text(json.dumps(image))
     summary = export_local(source, tmp_path / "out")
-    errors = {e.item: e.reason for e in contracts.read_errors(tmp_path / "out" / contracts.ERRORS)}
+    errors = {e.item: e.reason for e in layouts.read_errors(tmp_path / "out" / layouts.ERRORS)}
     assert summary.skipped == 3 and summary.clips == 4 * 5 - 1
     assert "unreadable item JSON" in errors["json/train/broken.json"]
     assert errors["/train/up_000.mp4"] == "no class annotation (unlabelled)"
@@ -53,7 +53,7 @@ def test_frame_range_annotations_become_clips_of_that_range(sample_dir, tmp_path
     item["annotations"].append(second)  # a second clip of the same label, later in the video
     path.write_text(json.dumps(item))
     export_local(source, tmp_path / "out")
-    clips = [e for e in contracts.read_manifest(tmp_path / "out") if e.video == "items/train/up_001.mp4"]
+    clips = [e for e in layouts.read_manifest(tmp_path / "out") if e.video == "items/train/up_001.mp4"]
     assert [(c.label, c.start_frame, c.end_frame) for c in clips] == [("up", 0, 9), ("up", 12, 20)]
 
 

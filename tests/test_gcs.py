@@ -6,10 +6,8 @@ import sys
 
 import pytest
 
-from components.build_tfrecords.contact_sheet import iter_tfrecords
-from movinet_pipeline.records import parse_clip
+from movinet_pipeline.core.media.records import iter_tfrecords, parse_clip
 from tests.conftest import GCS_BUCKET, REPO
-
 
 
 @pytest.fixture()
@@ -27,7 +25,7 @@ def test_build_tfrecords_from_and_to_gcs(exported_dir, bucket, gcs_emulator, tmp
     env = {"PATH": "/usr/bin:/bin", "STORAGE_EMULATOR_HOST": gcs_emulator, "NO_GCE_CHECK": "true",
            "HOME": str(tmp_path)}
     completed = subprocess.run(
-        [sys.executable, "-m", "movinet_pipeline.cli", "build-tfrecords", "--input", f"gs://{GCS_BUCKET}/export",
+        [sys.executable, "-m", "movinet_pipeline.app.cli", "build-tfrecords", "--input", f"gs://{GCS_BUCKET}/export",
          "--output", f"gs://{GCS_BUCKET}/examples", "--imgz", "32", "--n-frames", "4"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )

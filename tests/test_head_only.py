@@ -3,8 +3,8 @@ everything."""
 
 import numpy as np
 
-from components.train import model as modeling
-from movinet_pipeline.config import resolve_config
+from movinet_pipeline.core.config import resolve_config
+from movinet_pipeline.core.model import network as modeling
 from tests.test_pretrained import _kinetics_checkpoint
 
 
@@ -16,8 +16,8 @@ def _classifier(weights, config, num_classes: int):
 
 
 def test_head_only_epochs_keep_the_pretrained_backbone_then_fine_tuning_moves_it(exported_dir, tmp_path):
-    from components.build_tfrecords.beam_pipeline import build_tfrecords
-    from components.train.trainer import train
+    from movinet_pipeline.core.examples.job import build_examples as build_tfrecords
+    from movinet_pipeline.core.model.training import train
 
     saved, prefix = _kinetics_checkpoint(tmp_path)
     config = resolve_config("cpu-sample", None, {"conv_type": "3d", "pretrained": prefix, "imgz": 32, "n_frames": 4,

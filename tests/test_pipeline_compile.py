@@ -6,11 +6,10 @@ import sys
 
 import pytest
 import yaml
+from movinet_pipeline.pipelines.compile import COMMITTED, compile_pipeline, read_compiled
 
-from movinet_pipeline.config import PipelineConfig
-from movinet_pipeline.local_run import SEED_KEYS, pipeline_arguments
-from pipelines.compile import COMMITTED, compile_pipeline
-from pipelines.compile import read_compiled
+from movinet_pipeline.core.config import SEED_KEYS, PipelineConfig
+from movinet_pipeline.core.parameters import pipeline_arguments
 from tests.conftest import REPO
 
 
@@ -24,7 +23,7 @@ def test_committed_pipeline_yaml_is_fresh(tmp_path, name, target):
 def test_compiling_is_byte_identical_across_processes(tmp_path):
     """Another interpreter (another string-hash seed) writes the same bytes: no unordered map in the output."""
     for seed in ("1", "2"):
-        subprocess.run([sys.executable, "-m", "movinet_pipeline.cli", "compile", "--output",
+        subprocess.run([sys.executable, "-m", "movinet_pipeline.app.cli", "compile", "--output",
                         str(tmp_path / f"{seed}.yaml")], cwd=REPO, env={**os.environ, "PYTHONHASHSEED": seed},
                        check=True, capture_output=True, timeout=300)
     assert (tmp_path / "1.yaml").read_bytes() == (tmp_path / "2.yaml").read_bytes()
@@ -39,6 +38,45 @@ def test_pipeline_parameters_carry_the_seed_keys_with_their_defaults():
         assert parameters[key]["defaultValue"] == getattr(defaults, key), key
     assert "source" in parameters and not parameters["source"].get("isOptional")
     assert {"extra_config", "beam_options", "registry", "run_id"} <= set(parameters)
+
+
+@pytest.mark.parametrize("name, table", [("training", "TRAINING"), ("sweep", "SWEEP")])
+@pytest.mark.parametrize("target", ["kubeflow", "vertex"])
+def test_both_pipelines_compile_the_parameter_table_with_defaults_and_descriptions(name, table, target):
+    """Every compiled parameter is a row of core.parameters (name, default, help), in both pipelines, both targets;
+    the GPU rows take the target's defaults."""
+    from movinet_pipeline.pipelines.platform import TARGETS
+
+    from movinet_pipeline.core import parameters as table_module
+    from movinet_pipeline.core.parameters import REQUIRED
+
+    rows = getattr(table_module, table)
+    compiled = read_compiled(REPO / COMMITTED[name, target])[0]["root"]["inputDefinitions"]["parameters"]
+    assert list(compiled) == sorted(row.name for row in rows)
+    gpu = TARGETS[target].accelerators
+    target_defaults = {"accelerator_type": gpu.type, "accelerator_count": gpu.count,
+                       "gpu_node_selector": dict(gpu.node_selector)}
+    for row in rows:
+        spec = compiled[row.name]
+        assert " ".join(spec["description"].split()) == " ".join(row.help.split()), row.name
+        if row.default is REQUIRED:
+            assert "defaultValue" not in spec, row.name
+        else:
+            assert spec["defaultValue"] == target_defaults.get(row.name, row.default), row.name
+
+
+def test_make_config_takes_the_seed_keys_with_the_tables_defaults():
+    """KFP needs make_config's signature written out; it must match the table."""
+    import inspect
+
+    from movinet_pipeline.components.make_config.component import make_config
+
+    from movinet_pipeline.core.parameters import SEED
+
+    signature = inspect.signature(make_config.python_func).parameters
+    for row in SEED:
+        assert signature[row.name].default == row.default and signature[row.name].annotation in (row.type,
+                                                                                                row.type.__name__)
 
 
 def _run_tasks(spec: dict) -> dict:
@@ -75,7 +113,7 @@ def test_every_step_has_resources_and_a_timeout_and_network_steps_retry():
     assert "retryPolicy" not in tasks["train"]  # a failed training is not retried blindly (it resumes on rerun)
 
 
-DATALOOP_STEPS = {"comp-dataset-fingerprint", "comp-export-dataset", "comp-evaluate", "comp-register-model"}
+DATALOOP_STEPS = {"comp-dataset-fingerprint", "comp-export-dataset", "comp-resolve-baseline", "comp-register-model"}
 
 
 @pytest.mark.parametrize("committed", ["pipeline.yaml", "pipeline-vertex.yaml", "sweep_pipeline-vertex.yaml"])
@@ -97,8 +135,8 @@ def test_dataloop_credentials_come_only_from_the_kubernetes_secret():
     assert not [name for name in parameters if any(w in name for w in ("password", "api_key", "token"))]
     with_secret = {name: executor["secretAsEnv"] for name, executor in platform["deploymentSpec"]["executors"].items()
                    if "secretAsEnv" in executor}
-    assert set(with_secret) == {"exec-dataset-fingerprint", "exec-export-dataset", "exec-evaluate",
-                                "exec-register-model"}  # evaluate: for a baseline model in Dataloop
+    assert set(with_secret) == {"exec-dataset-fingerprint", "exec-export-dataset", "exec-resolve-baseline",
+                                "exec-register-model"}  # evaluate gets the baseline fetched, never credentials
     for secret_env in with_secret.values():
         (source,) = secret_env
         assert source["optional"] is True
@@ -111,7 +149,7 @@ def test_dataloop_credentials_come_only_from_the_kubernetes_secret():
 def test_pipeline_arguments_split_seed_keys_and_extra_config():
     import json
 
-    arguments = pipeline_arguments("/data", PipelineConfig(model_id="a2", imgz=64), "/reg", "run-7", "")
+    arguments = pipeline_arguments("/data", PipelineConfig(model_id="a2", imgz=64), registry="/reg", run_id="run-7")
     assert arguments["model_id"] == "a2" and arguments["imgz"] == 64 and arguments["source"] == "/data"
     extra = json.loads(arguments["extra_config"])
     assert "model_id" not in extra and extra["weights_filename"] == "model.weights.h5"
@@ -132,15 +170,21 @@ def test_the_sweep_trains_each_model_id_in_parallel_and_registers_only_the_selec
     assert "select-best" in condition["dependentTasks"]
 
 
-def test_evaluate_compares_with_the_baseline_model_parameter():
+def test_a_never_cached_step_fetches_the_baseline_and_evaluate_takes_it_as_an_input():
     for committed in ("pipeline.yaml", "sweep_pipeline.yaml"):
         spec = read_compiled(REPO / committed)[0]
         assert spec["root"]["inputDefinitions"]["parameters"]["baseline_model"]["defaultValue"] == ""
-        tasks = [task for component in (spec["root"], *spec["components"].values())
-                 for task in component.get("dag", {}).get("tasks", {}).values()
-                 if task["componentRef"]["name"] == "comp-evaluate"]
-        assert len(tasks) == 1
-        assert tasks[0]["inputs"]["parameters"]["baseline"]["componentInputParameter"].endswith("baseline_model")
+        tasks = {name: task for component in (spec["root"], *spec["components"].values())
+                 for name, task in component.get("dag", {}).get("tasks", {}).items()}
+        (resolve,) = [task for task in tasks.values() if task["componentRef"]["name"] == "comp-resolve-baseline"]
+        assert resolve.get("cachingOptions", {}).get("enableCache") is not True
+        assert resolve["inputs"]["parameters"]["reference"]["componentInputParameter"].endswith("baseline_model")
+        (evaluate,) = [task for task in tasks.values() if task["componentRef"]["name"] == "comp-evaluate"]
+        baseline = evaluate["inputs"]["artifacts"]["baseline"]  # from the task, or (in the sweep's loop) passed in
+        assert baseline.get("taskOutputArtifact") == {"outputArtifactKey": "baseline", "producerTask": "resolve-baseline"} \
+            or baseline["componentInputArtifact"] == "pipelinechannel--resolve-baseline-baseline"
+        assert not {"registry", "dataloop_secret", "baseline"} & set(evaluate["inputs"].get("parameters", {}))
+        assert spec["components"]["comp-evaluate"]["inputDefinitions"]["artifacts"]["baseline"]["isOptional"]
 
 
 def test_a_cached_export_follows_the_dataset_content_not_only_its_id():

@@ -3,18 +3,18 @@ as the KFP executor calls it, with every distribution outside the core install h
 
 import json
 
-from movinet_pipeline import contracts
+from movinet_pipeline.core import layouts
 from tests.conftest import REPO
 from tests.core_only import run_core_only
 
 STEPS = """
 import json, os, sys
 from kfp.dsl import HTML, Artifact, Dataset, Markdown, Model
-from components.build_tfrecords.component import build_tfrecords
-from components.export_dataset.component import export_dataset
-from components.make_config.component import make_config
-from components.register_model.component import register_model
-from components.select_best.component import select_best
+from movinet_pipeline.components.build_tfrecords.component import build_tfrecords
+from movinet_pipeline.components.export_dataset.component import export_dataset
+from movinet_pipeline.components.make_config.component import make_config
+from movinet_pipeline.components.register_model.component import register_model
+from movinet_pipeline.components.select_best.component import select_best
 
 sample, model, evaluation, work = sys.argv[1:5]
 def artifact(kind, name):
@@ -47,14 +47,14 @@ def test_the_cpu_steps_run_in_the_pipeline_image_without_tensorflow(sample_dir, 
                               str(pipeline_run["evaluation"]), str(tmp_path), timeout=900)
     assert completed.returncode == 0, completed.stderr[-4000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
-    exported = list(contracts.read_manifest(tmp_path / "export" / "dataset"))
+    exported = list(layouts.read_manifest(tmp_path / "export" / "dataset"))
     assert result["clips"] == len(exported) > 0 and result["heavy"] == []
     assert result["blessed"] is True and result["registered"]["name"]
     assert (tmp_path / "registry").is_dir() and (tmp_path / "records" / "contact_sheet.html").stat().st_size > 0
 
 
 def test_a_command_that_needs_tensorflow_says_how_to_get_it(tmp_path):
-    code = ("import sys; from movinet_pipeline.cli import main; "
+    code = ("import sys; from movinet_pipeline.app.cli import main; "
             "sys.exit(main(['train', '--examples', sys.argv[1], '--output', sys.argv[2]]))")
     completed = run_core_only(code, REPO, str(tmp_path), str(tmp_path / "trained"))
     assert completed.returncode == 2

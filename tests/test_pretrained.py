@@ -9,8 +9,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from components.train import model as modeling
-from movinet_pipeline.config import PipelineConfig
+from movinet_pipeline.core.config import PipelineConfig
+from movinet_pipeline.core.model import network as modeling
 
 
 def _kinetics_checkpoint(tmp_path):

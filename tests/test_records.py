@@ -6,13 +6,14 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
+from movinet_pipeline.components.build_tfrecords.build import build_tfrecords
 from PIL import Image
 
-from components.build_tfrecords.beam_pipeline import BuildError, build_tfrecords
-from components.train.data import clip_dataset
-from movinet_pipeline import contracts
-from movinet_pipeline.config import PipelineConfig
-from movinet_pipeline.records import ClipRecord, parse_clip, serialize_clip
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.config import PipelineConfig
+from movinet_pipeline.core.examples.job import BuildError
+from movinet_pipeline.core.media.records import ClipRecord, parse_clip, serialize_clip
+from movinet_pipeline.core.model.input_pipeline import clip_dataset
 
 CONFIG = PipelineConfig(imgz=32, n_frames=4, record_frames=6, num_shards=2)
 
@@ -45,16 +46,16 @@ def test_plain_protobuf_records_equal_tensorflows_bytes():
 
 def test_beam_writes_sharded_subsets_labels_stats(examples_dir, exported_dir):
     assert len(list((examples_dir / "train").glob("*.tfrecord"))) == 2
-    assert contracts.read_labels(examples_dir) == contracts.read_labels(exported_dir)
-    stats = json.loads((examples_dir / contracts.STATS).read_text())
+    assert layouts.read_labels(examples_dir) == layouts.read_labels(exported_dir)
+    stats = json.loads((examples_dir / layouts.STATS).read_text())
     assert stats["clips"] == 20 and stats["skipped"] == 0
     assert stats["clips_per_subset_label"]["train"] == {"down": 3, "left": 3, "right": 3, "up": 3}
     assert stats["frames"] == 20 * CONFIG.frames_per_record
 
 
 def test_records_round_trip_to_the_manifest(examples_dir, exported_dir):
-    manifest = {(e.item_id, e.subset): e for e in contracts.read_manifest(exported_dir)}
-    labels = contracts.read_labels(exported_dir)
+    manifest = {(e.item_id, e.subset): e for e in layouts.read_manifest(exported_dir)}
+    labels = layouts.read_labels(exported_dir)
     for subset in ("train", "validation"):
         for raw in _records(examples_dir / subset):
             clip = parse_clip(raw)
@@ -94,12 +95,12 @@ def test_a_bad_video_is_reported_and_the_rest_still_built(exported_dir, tmp_path
 
     source = tmp_path / "dataset"
     shutil.copytree(exported_dir, source)
-    broken = next(e for e in contracts.read_manifest(source) if e.subset == "train")
+    broken = next(e for e in layouts.read_manifest(source) if e.subset == "train")
     (source / broken.video).unlink()
     (source / broken.video).write_bytes(b"\x00" * 100)
     stats = build_tfrecords(source, tmp_path / "out", CONFIG, ["--direct_running_mode=in_memory"])
     assert stats["clips"] == 19 and stats["skipped"] == 1
-    (error,) = contracts.read_errors(tmp_path / "out" / contracts.ERRORS)
+    (error,) = layouts.read_errors(tmp_path / "out" / layouts.ERRORS)
     assert error.item == broken.video and "VideoDecodeError" in error.reason and error.step == "build_tfrecords"
 
 
@@ -108,7 +109,7 @@ def test_every_video_failing_fails_the_step_with_a_summary(exported_dir, tmp_pat
 
     source = tmp_path / "dataset"
     shutil.copytree(exported_dir, source)
-    for entry in contracts.read_manifest(source):
+    for entry in layouts.read_manifest(source):
         (source / entry.video).unlink(missing_ok=True)
         (source / entry.video).write_bytes(b"junk")
     with pytest.raises(BuildError, match="every clip failed"):
@@ -116,7 +117,8 @@ def test_every_video_failing_fails_the_step_with_a_summary(exported_dir, tmp_pat
 
 
 def test_contact_sheet_shows_the_stored_frames_per_label(examples_dir):
-    from components.build_tfrecords.contact_sheet import CONTACT_SHEET, iter_tfrecords
+    from movinet_pipeline.core.layouts import CONTACT_SHEET
+    from movinet_pipeline.core.media.records import iter_tfrecords
 
     shard = sorted((examples_dir / "train").glob("*.tfrecord"))[0]
     assert list(iter_tfrecords(shard)) == _records_of(shard)

@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 
-from movinet_pipeline.sample_data import DIRECTIONS, SampleSpec, generate_sample_dataset, render_clip
-from movinet_pipeline.video import read_clip
+from movinet_pipeline.core.media.sample_data import DIRECTIONS, SampleSpec, generate_sample_dataset, render_clip
+from movinet_pipeline.core.media.video import read_clip
 
 
 def _digest(root):

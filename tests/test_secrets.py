@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from movinet_pipeline.dataloop import DataloopError, connect
-from movinet_pipeline.secrets import SecretError, read_secret, version_name
+from movinet_pipeline.core.clients.dataloop import DataloopError, connect
+from movinet_pipeline.core.clients.secrets import SecretError, read_secret, version_name
 from tests.api_recorders import SecretManagerRecorder
 
 SECRET = "projects/ml-platform/secrets/dataloop-credentials"
@@ -95,8 +95,7 @@ def test_a_pipeline_step_reads_its_credentials_from_the_named_secret(secret_mana
                                                                       dataloop_dataset, monkeypatch, tmp_path):
     """The real component under kfp.local, with no credentials in its environment: as a Vertex AI step."""
     from kfp import local
-
-    from components.export_dataset.component import dataset_fingerprint
+    from movinet_pipeline.components.export_dataset.component import dataset_fingerprint
 
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "ml-platform")
     secret_manager.secrets[SECRET] = json.dumps({"api-key": dataloop_emulator.issue_token(),

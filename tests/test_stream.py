@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from movinet_pipeline import contracts
-from movinet_pipeline.config import resolve_config
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.config import resolve_config
 
 CONFIG = resolve_config("cpu-sample", None, {"causal": True, "num_epochs": 3, "imgz": 32, "n_frames": 6,
                                              "pretrained": "none", "num_shards": 1})
@@ -18,8 +18,8 @@ CONFIG = resolve_config("cpu-sample", None, {"causal": True, "num_epochs": 3, "i
 
 @pytest.fixture(scope="module")
 def causal_model(exported_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from components.build_tfrecords.beam_pipeline import build_tfrecords
-    from components.train.trainer import train
+    from movinet_pipeline.core.examples.job import build_examples as build_tfrecords
+    from movinet_pipeline.core.model.training import train
 
     root = tmp_path_factory.mktemp("causal")
     build_tfrecords(exported_dir, root / "examples", CONFIG, ["--direct_running_mode=in_memory"])
@@ -28,23 +28,23 @@ def causal_model(exported_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def _validation_clips(examples: Path, count: int) -> tf.Tensor:
-    from components.train.data import parse_clip, record_files
+    from movinet_pipeline.core.model.input_pipeline import parse_clip, record_files
 
     records = tf.data.TFRecordDataset(record_files(examples, "validation")).take(count)
     return tf.stack([parse_clip(r, CONFIG.n_frames, CONFIG.imgz, training=False)[0] for r in records])
 
 
 def test_stream_logits_after_the_last_frame_match_base_mode(causal_model):
-    from movinet_pipeline.inference import BaseModel, StreamModel
+    from movinet_pipeline.core.model.inference import BaseModel, StreamModel
 
     model_dir = causal_model["model"]
-    labels = contracts.read_labels(model_dir)
+    labels = layouts.read_labels(model_dir)
     base = BaseModel.from_weights(model_dir / CONFIG.weights_filename, CONFIG, labels)
     scales = [v.numpy() for v in base.keras_model.variables if v.name.endswith("/scale:0")]  # ReZero
     assert any(abs(s).max() > 1e-4 for s in scales), "ReZero scales still 0: parity would prove nothing"
-    stream = StreamModel(model_dir / contracts.STREAM_MODEL, labels)
+    stream = StreamModel(model_dir / layouts.STREAM_MODEL, labels)
     clips = _validation_clips(causal_model["examples"], 3)
-    serving = tf.saved_model.load(str(model_dir / contracts.SAVED_MODEL)).signatures["serving_default"]
+    serving = tf.saved_model.load(str(model_dir / layouts.SAVED_MODEL)).signatures["serving_default"]
     base_logits = serving(image=clips)["logits"].numpy()
     stream_logits = np.concatenate([stream.logits(clips[i : i + 1]) for i in range(len(clips))])
     np.testing.assert_allclose(stream_logits, base_logits, atol=1e-4, rtol=1e-4)
@@ -52,25 +52,26 @@ def test_stream_logits_after_the_last_frame_match_base_mode(causal_model):
 
 
 def test_the_tflite_stream_model_matches_base_mode_frame_by_frame(causal_model):
-    from movinet_pipeline.inference import TfliteStreamModel
+    from movinet_pipeline.core.model.inference import TfliteStreamModel
 
     model_dir = causal_model["model"]
-    tflite = TfliteStreamModel(model_dir / contracts.STREAM_TFLITE, contracts.read_labels(model_dir))
+    tflite = TfliteStreamModel(model_dir / layouts.STREAM_TFLITE, layouts.read_labels(model_dir))
     clips = _validation_clips(causal_model["examples"], 3)
-    serving = tf.saved_model.load(str(model_dir / contracts.SAVED_MODEL)).signatures["serving_default"]
+    serving = tf.saved_model.load(str(model_dir / layouts.SAVED_MODEL)).signatures["serving_default"]
     base_logits = serving(image=clips)["logits"].numpy()
     tflite_logits = np.concatenate([tflite.logits(clips[i : i + 1]) for i in range(len(clips))])
     np.testing.assert_allclose(tflite_logits, base_logits, atol=1e-4, rtol=1e-4)
 
 
 def test_the_adapter_predicts_in_stream_mode(causal_model, dataloop_env, dataloop_dataset):
-    from dataloop_adapter.model_adapter import MovinetAdapter
-    from movinet_pipeline.dataloop import connect
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+
+    from movinet_pipeline.core.clients.dataloop import connect
     from tests.test_dataloop_adapter import _model_entity
 
     dl = connect()
     entity = _model_entity(dl, dataloop_env, {**CONFIG.to_dict(), "model_mode": "stream"},
-                           labels=contracts.read_labels(causal_model["model"]))
+                           labels=layouts.read_labels(causal_model["model"]))
     adapter = MovinetAdapter()
     adapter.model_entity = entity
     adapter.load(str(causal_model["model"]))

@@ -8,9 +8,9 @@ import json
 import pytest
 import yaml
 
-from movinet_pipeline.cli import main
-from tests.conftest import GCS_BUCKET, REPO
+from movinet_pipeline.app.cli import main
 from tests.api_recorders import KfpApiRecorder, VertexApiRecorder
+from tests.conftest import GCS_BUCKET, REPO
 
 PACKAGE = REPO / "pipeline.yaml"
 

@@ -12,7 +12,7 @@ from tests.conftest import REPO
 
 def test_sweep_over_model_ids_registers_only_the_best(sample_dir, tmp_path):
     output = tmp_path / "sweep"
-    command = [sys.executable, "-m", "movinet_pipeline.cli", "run", "--source", str(sample_dir), "--model-ids",
+    command = [sys.executable, "-m", "movinet_pipeline.app.cli", "run", "--source", str(sample_dir), "--model-ids",
                "a0,a1", "--profile", "cpu-sample", "--num-epochs", "2", "--imgz", "32", "--n-frames", "4",
                "--pretrained", "none", "--output", str(output), "--run-id", "sweep-test"]
     completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=30 * 60)

@@ -6,9 +6,9 @@ import subprocess
 import sys
 import time
 
-from components.build_tfrecords.beam_pipeline import build_tfrecords
-from components.train.trainer import _read_history
-from movinet_pipeline.config import PipelineConfig
+from movinet_pipeline.core.config import PipelineConfig
+from movinet_pipeline.core.examples.job import build_examples as build_tfrecords
+from movinet_pipeline.core.model.training import _read_history
 from tests.conftest import REPO
 
 EPOCHS = 8
@@ -17,7 +17,7 @@ FLAGS = ["--imgz", "32", "--n-frames", "4", "--batch-size", "2", "--num-epochs",
 
 
 def _train(examples, output):
-    return subprocess.Popen([sys.executable, "-m", "movinet_pipeline.cli", "train", "--examples", str(examples),
+    return subprocess.Popen([sys.executable, "-m", "movinet_pipeline.app.cli", "train", "--examples", str(examples),
                              "--output", str(output), *FLAGS], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 

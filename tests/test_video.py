@@ -2,7 +2,7 @@ import av
 import numpy as np
 import pytest
 
-from movinet_pipeline.video import INTERPOLATION, VideoDecodeError, read_clip, resized_size, sample_indices
+from movinet_pipeline.core.media.video import INTERPOLATION, VideoDecodeError, read_clip, resized_size, sample_indices
 
 
 def _all_frames(path, short_side):

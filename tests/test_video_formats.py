@@ -6,8 +6,15 @@ import av
 import numpy as np
 import pytest
 
-from movinet_pipeline.sample_data import SampleSpec, encode_video, render_clip
-from movinet_pipeline.video import INTERPOLATION, VideoDecodeError, index_stream, read_clip, resized_size, sample_indices
+from movinet_pipeline.core.media.sample_data import SampleSpec, encode_video, render_clip
+from movinet_pipeline.core.media.video import (
+    INTERPOLATION,
+    VideoDecodeError,
+    index_stream,
+    read_clip,
+    resized_size,
+    sample_indices,
+)
 
 SHORT_SIDE = 48
 
@@ -97,7 +104,7 @@ def test_clip_starting_after_the_end_is_a_readable_error(videos):
 
 
 def test_far_targets_seek_past_frames_that_are_not_needed(videos, monkeypatch):
-    from movinet_pipeline import video
+    from movinet_pipeline.core.media import video
 
     decoded = []
     original = video._FrameReader._number
@@ -111,7 +118,7 @@ def test_far_targets_seek_past_frames_that_are_not_needed(videos, monkeypatch):
 
 
 def test_stride_sampling_takes_several_distinct_clips_per_video_in_one_decode(videos):
-    from movinet_pipeline.video import clip_windows, read_clips
+    from movinet_pipeline.core.media.video import clip_windows, read_clips
 
     assert clip_windows(0, 59, 6, "stride", 4, 3) == [[0, 4, 8, 12, 16, 20], [20, 24, 28, 32, 36, 40],
                                                       [39, 43, 47, 51, 55, 59]]
@@ -127,7 +134,7 @@ def test_stride_sampling_takes_several_distinct_clips_per_video_in_one_decode(vi
 @pytest.mark.parametrize("name", ["h264.mp4", "vp9.webm", "mpeg4.avi"])
 def test_dense_sampling_decodes_once_without_the_index_pass(videos, name, monkeypatch):
     """24 of 60 frames: decoding everything once is cheaper than demuxing an index and seeking."""
-    from movinet_pipeline import video
+    from movinet_pipeline.core.media import video
 
     calls = []
     monkeypatch.setattr(video, "index_stream", lambda *args: calls.append(args) or None)
@@ -144,7 +151,7 @@ def test_jpeg_frames_are_byte_identical_each_time_and_close_to_the_rgb_path(vide
 
     from PIL import Image
 
-    from movinet_pipeline.video import jpeg_converter
+    from movinet_pipeline.core.media.video import jpeg_converter
 
     with av.open(str(videos["h264.mp4"])) as container:
         frame = next(container.decode(video=0))
@@ -159,7 +166,7 @@ def test_jpeg_frames_are_byte_identical_each_time_and_close_to_the_rgb_path(vide
 
 
 def test_a_dense_read_with_a_wrong_header_replans_over_the_frames_that_decode(videos, monkeypatch):
-    from movinet_pipeline import video
+    from movinet_pipeline.core.media import video
 
     monkeypatch.setattr(video, "_header_frames", lambda *args: 66)  # 60 decode
     clip = read_clip(str(videos["h264.mp4"]), 0, None, 24, SHORT_SIDE)

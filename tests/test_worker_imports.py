@@ -7,7 +7,7 @@ from tests.conftest import REPO
 
 
 def test_tfrecord_workers_do_not_import_tensorflow():
-    code = ("import sys, components.build_tfrecords.beam_pipeline, components.export_dataset.export; "
+    code = ("import sys, movinet_pipeline.core.examples.job, movinet_pipeline.core.sources.download_folder; "
             "heavy = sorted(m for m in ('tensorflow', 'tf_keras', 'official') if m in sys.modules); "
             "print(heavy); sys.exit(1 if heavy else 0)")
     completed = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)

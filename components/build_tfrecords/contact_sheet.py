@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import base64
 import html
-import struct
 from pathlib import Path
-from typing import Iterator
 
-from movinet_pipeline import storage
-from movinet_pipeline.records import RECORD_SUFFIX, ClipRecord, parse_clip
-
-CONTACT_SHEET = "contact_sheet.html"
-
-
-def iter_tfrecords(path: str | Path) -> Iterator[bytes]:
-    """Records of one uncompressed TFRecord file (length, masked CRC, data, masked CRC), without TensorFlow."""
-    with storage.open_read(path) as handle:
-        while header := handle.read(12):
-            (length,) = struct.unpack("<Q", header[:8])
-            data = handle.read(length)
-            handle.read(4)
-            yield data
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.media.records import ClipRecord, iter_tfrecords, parse_clip
 
 
 def sample_clips(examples_dir: str | Path, subset: str, per_label: int) -> dict[str, list[ClipRecord]]:
     clips: dict[str, list[ClipRecord]] = {}
-    for shard in storage.glob(storage.join(examples_dir, subset, f"*{RECORD_SUFFIX}")):
+    for shard in layouts.Examples(str(examples_dir)).record_files(subset):
         for raw in iter_tfrecords(shard):
             clip = parse_clip(raw)
             bucket = clips.setdefault(clip.label_text, [])

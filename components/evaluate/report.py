@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from components.evaluate.metrics import EvaluationFigures
+from movinet_pipeline.components.evaluate.metrics import EvaluationFigures
 
 
 def _curve_svg(history: dict[str, list[float]], keys: tuple[str, ...], width: int = 420, height: int = 180) -> str:

@@ -3,7 +3,7 @@
 from kfp import dsl
 from kfp.dsl import Artifact, Output
 
-from movinet_pipeline.images import PIPELINE_IMAGE
+from movinet_pipeline.core.images import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
@@ -20,14 +20,17 @@ def make_config(
     learning_rate: float = 0.001,
     extra_config: str = "{}",
 ):
-    """Fail fast on invalid values; write config.json. `extra_config` is a JSON mapping of our other keys."""
+    """Fail fast on invalid values; write config.json.
+
+    The nine seed keys are the parameters of core.parameters.SEED (KFP needs them written out here; a test checks
+    they match); `extra_config` is a JSON mapping of the other configuration keys.
+    """
     import json
 
-    from movinet_pipeline.config import from_mapping, write_config
+    from movinet_pipeline.core.config import SEED_KEYS, from_mapping, write_config
 
-    values = dict(hub_version=hub_version, model_id=model_id, model_mode=model_mode, imgz=imgz,
-                  batch_size=batch_size, num_epochs=num_epochs, n_frames=n_frames, top_k=top_k,
-                  learning_rate=learning_rate)
-    resolved = from_mapping({**json.loads(extra_config or "{}"), **values})
+    arguments = locals()
+    seed = {key: arguments[key] for key in SEED_KEYS}
+    resolved = from_mapping({**json.loads(extra_config or "{}"), **seed})
     write_config(resolved, config.path)
     config.metadata.update(resolved.to_dict())

@@ -3,7 +3,7 @@
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
-from movinet_pipeline.images import PIPELINE_IMAGE
+from movinet_pipeline.core.images import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
@@ -14,13 +14,16 @@ def register_model(model: Input[Model], evaluation: Input[Artifact], dataset: In
     `run_id` keys idempotency; empty means the pipeline job's name, so a retried step updates the same model.
     `base_model_id`: Dataloop model to clone (empty: create through the project's MoViNet app).
     `dataloop_secret`: Secret Manager secret with the credentials, read when the environment has none (Vertex AI)."""
-    from components.register_model.register import register, write_record
-    from movinet_pipeline.dataloop import use_credentials_secret
-    from movinet_pipeline.logs import setup_logging
+    from pathlib import Path
+
+    from movinet_pipeline.core import layouts
+    from movinet_pipeline.core.clients.dataloop import use_credentials_secret
+    from movinet_pipeline.core.logs import setup_logging
+    from movinet_pipeline.core.registries import model_registry
 
     setup_logging()
     use_credentials_secret(dataloop_secret)
-    record = register(model.path, evaluation.path, registry or registered.path, run_id or job_name, dataset.path,
-                      base_model_id)
-    write_record(registered.path, record)
+    record = model_registry(registry or registered.path).register(
+        Path(model.path), Path(evaluation.path), run_id or job_name, Path(dataset.path), base_model_id or None)
+    layouts.write_registration_record(registered.path, record)
     registered.metadata.update(record)

@@ -2,7 +2,7 @@
 
 from kfp import dsl
 
-from movinet_pipeline.images import PIPELINE_IMAGE
+from movinet_pipeline.core.images import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
@@ -10,7 +10,7 @@ def report_status(status: dsl.PipelineTaskFinalStatus, run_id: str = ""):
     """Log the run's final state, and for a failure the failed task's error, in one line a log alert can match."""
     import logging
 
-    from movinet_pipeline.logs import setup_logging
+    from movinet_pipeline.core.logs import setup_logging
 
     setup_logging()
     log = logging.getLogger("movinet_pipeline.run_status")

@@ -5,7 +5,7 @@ from typing import List
 from kfp import dsl
 from kfp.dsl import Artifact, Input, Markdown, Model, Output
 
-from movinet_pipeline.images import PIPELINE_IMAGE
+from movinet_pipeline.core.images import PIPELINE_IMAGE
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
@@ -14,8 +14,9 @@ def select_best(models: Input[List[Model]], evaluations: Input[List[Artifact]], 
                 metric: str = "top1_accuracy") -> bool:
     """`models` and `evaluations` in the same (loop) order; the winner is copied to the outputs. Returns whether
     the winner is blessed (may be registered)."""
-    from components.select_best.selection import select_best as run_selection
-    from movinet_pipeline.logs import setup_logging
+    from movinet_pipeline.components.select_best.selection import select_best as run_selection
+
+    from movinet_pipeline.core.logs import setup_logging
 
     setup_logging()
     best, table = run_selection([m.path for m in models], [e.path for e in evaluations], metric, best_model.path,

@@ -12,8 +12,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from movinet_pipeline import contracts
-from movinet_pipeline.config import read_config
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.config import read_config
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +31,12 @@ class Candidate:
 
 
 def _candidate(index: int, model_dir: Path, evaluation_dir: Path, metric: str) -> Candidate:
-    figures = json.loads((evaluation_dir / contracts.METRICS).read_text())
+    figures = json.loads((evaluation_dir / layouts.METRICS).read_text())
     if metric not in figures or not isinstance(figures[metric], (int, float)):
         numeric = sorted(k for k, v in figures.items() if isinstance(v, (int, float)))
-        raise SelectionError(f"selection metric {metric!r} is not in {evaluation_dir / contracts.METRICS}; one of {numeric}")
-    verdict = json.loads((evaluation_dir / contracts.VERDICT).read_text())
-    return Candidate(index, read_config(model_dir / "config.json").model_id, float(figures[metric]),
+        raise SelectionError(f"selection metric {metric!r} is not in {evaluation_dir / layouts.METRICS}; one of {numeric}")
+    verdict = json.loads((evaluation_dir / layouts.VERDICT).read_text())
+    return Candidate(index, read_config(layouts.ModelFolder(model_dir).config).model_id, float(figures[metric]),
                      bool(verdict["blessed"]))
 
 

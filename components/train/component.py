@@ -3,15 +3,15 @@
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
-from movinet_pipeline.images import TRAINER_IMAGE
+from movinet_pipeline.core.images import TRAINER_IMAGE
 
 
 @dsl.component(base_image=TRAINER_IMAGE, install_kfp_package=False)
 def train(examples: Input[Dataset], config: Input[Artifact], model: Output[Model]):
     """Writes the model contract (SavedModel, weights file, labels, config, history, TensorBoard logs)."""
-    from components.train.trainer import train as run_training
-    from movinet_pipeline.config import read_config
-    from movinet_pipeline.logs import setup_logging
+    from movinet_pipeline.core.config import read_config
+    from movinet_pipeline.core.logs import setup_logging
+    from movinet_pipeline.core.model.training import train as run_training
 
     setup_logging()
     summary = run_training(examples.path, model.path, read_config(config.path))

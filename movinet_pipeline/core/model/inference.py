@@ -14,13 +14,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from movinet_pipeline import contracts
-from movinet_pipeline.config import PipelineConfig
-from movinet_pipeline.records import ClipRecord, serialize_clip
-from movinet_pipeline.video import read_clip
+from movinet_pipeline.core.config import PipelineConfig
+from movinet_pipeline.core.media.records import ClipRecord, serialize_clip
+from movinet_pipeline.core.media.video import read_clip
 
 log = logging.getLogger(__name__)
-SAVED_MODEL, STREAM_MODEL = contracts.SAVED_MODEL, contracts.STREAM_MODEL
 
 
 class ModelLoadError(RuntimeError):
@@ -42,7 +40,7 @@ class Prediction:
 
 def video_clip(path: str | Path, config: PipelineConfig) -> VideoClip:
     """Decode, sample and crop a clip of `path` as evaluation does. Raises VideoDecodeError/OSError/ValueError."""
-    from components.train.data import parse_clip
+    from movinet_pipeline.core.model.input_pipeline import parse_clip
 
     clip = read_clip(str(path), 0, None, config.frames_per_record, config.short_side, config.sampling,
                      config.frame_step, jpeg_quality=config.jpeg_quality)
@@ -71,7 +69,7 @@ class BaseModel:
     @classmethod
     def from_weights(cls, weights: Path, config: PipelineConfig, labels: list[str]) -> "BaseModel":
         """A freshly built MovinetClassifier with the tf_keras weights file loaded."""
-        from components.train import model as modeling
+        from movinet_pipeline.core.model import network as modeling
 
         classifier = modeling.build_classifier(
             modeling.build_backbone(config.model_id, config.conv_type, config.norm_momentum, config.causal),
@@ -147,16 +145,3 @@ class TfliteStreamModel:
         """One clip [1, T, H, W, 3] -> logits [1, C] after its last frame."""
         return _feed_frames(self._runner, self._zero_states, np.asarray(clip, np.float32))
 
-
-def load_model_folder(model_dir: str | Path, config: PipelineConfig, labels: list[str] | None = None) -> BaseModel:
-    """A trained model folder (the model contract): its weights file, else its SavedModel."""
-    model_dir = Path(model_dir)
-    labels = labels or contracts.read_labels(model_dir)
-    weights = model_dir / config.weights_filename
-    if weights.is_file():
-        return BaseModel.from_weights(weights, config, labels)
-    if (model_dir / SAVED_MODEL / "saved_model.pb").is_file():
-        return BaseModel.from_saved_model(model_dir / SAVED_MODEL, labels)
-    if (model_dir / "saved_model.pb").is_file():
-        return BaseModel.from_saved_model(model_dir, labels)
-    raise ModelLoadError(f"{model_dir} holds no {config.weights_filename} and no SavedModel")

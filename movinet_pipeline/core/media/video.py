@@ -14,8 +14,7 @@ import av
 import numpy as np
 import simplejpeg
 
-from movinet_pipeline import storage
-
+from movinet_pipeline.core.clients import storage
 
 # swscale's bilinear filter widens with the scale factor, so downscaling is anti-aliased; measured at 720p -> 256
 # short side: 1.5 ms/frame against 2.5 ms/frame for AREA.

@@ -8,10 +8,10 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from components.register_model.register import RECORD
-from movinet_pipeline import contracts
-from movinet_pipeline.config import SEED_KEYS, PipelineConfig
-from movinet_pipeline.dataloop import is_dataloop_uri
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.clients import storage
+from movinet_pipeline.core.config import PipelineConfig
+from movinet_pipeline.core.parameters import pipeline_arguments
 
 log = logging.getLogger(__name__)
 TASK_OUTPUTS = {
@@ -34,19 +34,9 @@ class LocalRunResult:
     registered: dict | None  # register_model's record: {registry, name, model_id | folder}
 
 
-def pipeline_arguments(source: str, config: PipelineConfig, registry: str, run_id: str,
-                       beam_options: str, **dataloop_options: str) -> dict:
-    """The pipeline's parameters for a configuration: the seed keys by name, our keys as JSON."""
-    values = config.to_dict()
-    extra = {key: value for key, value in values.items() if key not in SEED_KEYS}
-    return {"source": source, **{key: values[key] for key in SEED_KEYS},
-            "extra_config": json.dumps(extra, sort_keys=True), "beam_options": beam_options,
-            "registry": registry, "run_id": run_id, **dataloop_options}
-
-
 def _location(value: str | Path) -> str:
-    """A dataloop:// URI as is, a local path made absolute (the steps run in other working directories)."""
-    return str(value) if is_dataloop_uri(str(value)) else str(Path(value).resolve())
+    """A URI (dataloop://, gs://) as is, a local path made absolute (the steps run in other working directories)."""
+    return str(value) if storage.is_remote(value) else str(Path(value).resolve())
 
 
 def run_local(source: str | Path, config: PipelineConfig, output: str | Path, registry: str | Path | None = None,
@@ -58,8 +48,8 @@ def run_local(source: str | Path, config: PipelineConfig, output: str | Path, re
     pipeline's `dataloop_filter`, `subset_filters`, `base_model_id`, `baseline_model`."""
     from kfp import local
 
-    from pipelines.sweep import sweep_pipeline
-    from pipelines.training import training_pipeline
+    from movinet_pipeline.pipelines.sweep import sweep_pipeline
+    from movinet_pipeline.pipelines.training import training_pipeline
 
     output = Path(output).resolve()
     pipeline_root = output / "kfp"
@@ -69,8 +59,8 @@ def run_local(source: str | Path, config: PipelineConfig, output: str | Path, re
     log.info("running the pipeline locally (kfp.local SubprocessRunner); outputs under %s", pipeline_root)
     if dataloop_options.get("baseline_model"):
         dataloop_options["baseline_model"] = _location(dataloop_options["baseline_model"])
-    arguments = pipeline_arguments(_location(source), config, registry_location, run_id, beam_options,
-                                   **dataloop_options)
+    arguments = pipeline_arguments(_location(source), config, registry=registry_location, run_id=run_id,
+                                   beam_options=beam_options, **dataloop_options)
     if model_ids:
         arguments.pop("model_id")
         sweep_pipeline(**arguments, model_ids=list(model_ids))
@@ -88,8 +78,7 @@ def collect_outputs(pipeline_root: Path) -> LocalRunResult:
     outputs = {task: path for task, key in TASK_OUTPUTS.items()
                for path in run_dir.glob(f"{task}/{key}") if path.exists()}
     evaluation = outputs.get("evaluate") or run_dir / "select-best" / "best_evaluation"
-    metrics = json.loads((evaluation / contracts.METRICS).read_text())
-    verdict = json.loads((evaluation / contracts.VERDICT).read_text())
-    record = outputs.get("register-model", Path("/nonexistent")) / RECORD
-    registered = json.loads(record.read_text()) if record.exists() else None
+    metrics = json.loads(layouts.Evaluation(evaluation).metrics.read_text())
+    verdict = json.loads(layouts.Evaluation(evaluation).verdict.read_text())
+    registered = layouts.read_registration_record(outputs["register-model"]) if "register-model" in outputs else None
     return LocalRunResult(run_dir, outputs, evaluation, metrics, verdict, registered)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from fractions import Fraction
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+
+from movinet_pipeline.core import layouts
 
 log = logging.getLogger(__name__)
 
@@ -174,15 +176,15 @@ def generate_sample_dataset(output: str | Path, spec: SampleSpec = SampleSpec())
     rng = np.random.default_rng(spec.seed)
     counts = {"train": spec.train_per_class, "validation": spec.validation_per_class}
     for subset, per_class in counts.items():
-        (root / "items" / subset).mkdir(parents=True, exist_ok=True)
-        (root / "json" / subset).mkdir(parents=True, exist_ok=True)
+        (root / layouts.ITEMS / subset).mkdir(parents=True, exist_ok=True)
+        (root / layouts.ITEM_JSON / subset).mkdir(parents=True, exist_ok=True)
         for label in DIRECTIONS:
             for index in range(per_class):
                 name = f"{label}_{index:03d}.mp4"
-                video_path = root / "items" / subset / name
+                video_path = root / layouts.ITEMS / subset / name
                 encode_video(render_clip(label, spec, rng), video_path, spec.fps)
                 record = item_json(f"/{subset}", name, label, spec, video_path.stat().st_size)
-                (root / "json" / subset / f"{Path(name).stem}.json").write_text(json.dumps(record, indent=2))
+                (root / layouts.ITEM_JSON / subset / f"{Path(name).stem}.json").write_text(json.dumps(record, indent=2))
     total = sum(counts.values()) * len(DIRECTIONS)
     log.info("wrote %d sample videos (%d classes) to %s", total, len(DIRECTIONS), root)
     return root

@@ -1,4 +1,4 @@
-"""export_dataset from Dataloop: download a dataset's videos and annotations with dtlpy, then build the contract.
+"""A Dataloop dataset as a dataset source: download its videos and annotations with dtlpy, then build the contract.
 
 dtlpy's own `dataset.download(annotation_options=[JSON])` does the transfer (the gate's JSON export for the
 annotations, parallel item streams for the videos), so the output folder is exactly a user's download folder.
@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
-from components.export_dataset.export import ExportError, ExportSummary, export_local
-from movinet_pipeline import contracts
-from movinet_pipeline.contracts import ErrorEntry
-from movinet_pipeline.dataloop import connect
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.clients.dataloop import connect
+from movinet_pipeline.core.layouts import ErrorEntry
+from movinet_pipeline.core.sources.base import STEP, ExportError, ExportSummary
+from movinet_pipeline.core.sources.download_folder import export_local
 
 log = logging.getLogger(__name__)
-STEP = "export_dataset"
 VIDEO_MIMETYPES = "video/*"
 
 
@@ -48,7 +49,8 @@ def _list_items(dl, dataset, query: dict) -> list:
 
 
 def _remove_partial_downloads(output: Path) -> None:
-    for partial in (output / "items").rglob("*.download") if (output / "items").is_dir() else ():
+    items = output / layouts.ITEMS
+    for partial in items.rglob("*.download") if items.is_dir() else ():
         log.info("removing partial download %s (an earlier export was interrupted)", partial)
         partial.unlink()
 
@@ -64,9 +66,9 @@ def export_dataloop(dataset_id: str, output: str | Path, dql_filter: str | dict 
     base = parse_filter(dql_filter, "filter")
     per_subset = {subset: parse_filter(value, f"subset filter {subset!r}")
                   for subset, value in (parse_filter(subset_filters, "subset_filters") or {}).items()}
-    unknown = sorted(set(per_subset) - set(contracts.SUBSETS))
+    unknown = sorted(set(per_subset) - set(layouts.SUBSETS))
     if unknown:
-        raise ExportError(f"subset_filters names unknown subsets {unknown}; allowed: {list(contracts.SUBSETS)}")
+        raise ExportError(f"subset_filters names unknown subsets {unknown}; allowed: {list(layouts.SUBSETS)}")
     dl = connect()
     try:
         dataset = dl.datasets.get(dataset_id=dataset_id)
@@ -94,3 +96,32 @@ def export_dataloop(dataset_id: str, output: str | Path, dql_filter: str | dict 
                          overwrite=False, to_items_folder=True)
     return export_local(output, output, subsets=subsets, origin=f"dataloop://{dataset.id}", errors=errors)
 
+
+
+def _fingerprint_rows(dataset_id: str) -> list[list]:
+    dl = connect()
+    dataset = dl.datasets.get(dataset_id=dataset_id)
+    items = [[i.id, i.filename, i.metadata.get("system", {}).get("size"), i.updated_at or i.created_at]
+             for page in dataset.items.list() for i in page]
+    annotations = [[a.id, a.item_id, a.label, a.updated_at, a.start_frame, a.end_frame]
+                   for page in dataset.annotations.list() for a in page]
+    return sorted(items) + sorted(annotations)
+
+
+@dataclass(frozen=True)
+class DataloopSource:
+    """`dataloop://<dataset-id>`, narrowed by a DQL `dql_filter`, subsets by folder, tag or `subset_filters`."""
+
+    dataset_id: str
+    uri: str
+    dql_filter: str = ""
+    subset_filters: str = ""
+
+    resumes_into_output = True  # dtlpy skips the videos already downloaded
+
+    def fingerprint_rows(self) -> list[list]:
+        """Item and annotation ids, sizes and update times (metadata pages only, no video bytes)."""
+        return _fingerprint_rows(self.dataset_id)
+
+    def export(self, output: str | Path) -> ExportSummary:
+        return export_dataloop(self.dataset_id, output, self.dql_filter, self.subset_filters)

@@ -4,7 +4,7 @@
 - `DATALOOP_API_KEY_FILE`: a file holding the key (a Kubernetes/Secret Manager secret mounted as a volume);
 - `DATALOOP_ENV`: `prod` (default), another dtlpy environment alias, or a gate URL ending in `/api/v1`;
 - `DATALOOP_CREDENTIALS_SECRET`: when the variables above hold no credentials, a Google Secret Manager secret (see
-  `movinet_pipeline.secrets`; how Vertex AI steps get them) holding the API key, or a JSON object with the keys of the
+  `movinet_pipeline.core.clients.secrets`; how Vertex AI steps get them) holding the API key, or a JSON object with the keys of the
   Kubernetes secret (`api-key`, or `m2m-email` + `m2m-password`; optional `env`). Variables set win over the secret.
 
 dtlpy reads `DATALOOP_PATH` once, at import, so this module imports it lazily.
@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from types import ModuleType
 
-from movinet_pipeline.secrets import SecretError, read_secret
+from movinet_pipeline.core.clients.secrets import SecretError, read_secret
 
 log = logging.getLogger(__name__)
 SCHEME = "dataloop://"

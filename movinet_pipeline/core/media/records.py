@@ -6,9 +6,14 @@ the Beam workers never import TensorFlow; the bytes are identical to TensorFlow'
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+from movinet_pipeline.core.clients import storage
 
 IMAGE_KEY = "image/encoded"
 LABEL_INDEX_KEY = "clip/label/index"
@@ -16,7 +21,6 @@ LABEL_TEXT_KEY = "clip/label/text"
 MEDIA_ID_KEY = "clip/media_id"
 FRAME_INDICES_KEY = "clip/frame_indices"
 SOURCE_FPS_KEY = "clip/source_fps"
-RECORD_SUFFIX = ".tfrecord"
 
 
 def _build_messages() -> dict[str, type]:
@@ -115,3 +119,13 @@ def parse_clip(serialized: bytes) -> ClipRecord:
         frame_indices=list(context[FRAME_INDICES_KEY].int64_list.value),
         source_fps=context[SOURCE_FPS_KEY].float_list.value[0],
     )
+
+
+def iter_tfrecords(path: str | Path) -> Iterator[bytes]:
+    """Records of one uncompressed TFRecord file (length, masked CRC, data, masked CRC), without TensorFlow."""
+    with storage.open_read(path) as handle:
+        while header := handle.read(12):
+            (length,) = struct.unpack("<Q", header[:8])
+            data = handle.read(length)
+            handle.read(4)
+            yield data

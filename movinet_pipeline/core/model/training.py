@@ -19,13 +19,13 @@ from typing import Iterator
 import tensorflow as tf
 import tf_keras
 
-from components.train import data, model as modeling
-from components.train.stream_export import export_stream
-from movinet_pipeline import contracts
-from movinet_pipeline.config import PipelineConfig, write_config
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.config import PipelineConfig, write_config
+from movinet_pipeline.core.model import input_pipeline as data
+from movinet_pipeline.core.model import network as modeling
+from movinet_pipeline.core.model.stream_export import export_stream
 
 log = logging.getLogger(__name__)
-HISTORY = "history.json"
 
 
 class TrainError(RuntimeError):
@@ -151,9 +151,9 @@ def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_dat
         classifier = modeling.build_classifier(backbone, len(labels), config.n_frames, config.imgz)
         optimizer = _optimizer(config, steps)
         optimizer.build(classifier.trainable_variables)  # every variable, so unfreezing later needs no new slots
-    checkpoints = output_dir / "checkpoints"
+    checkpoints = layouts.ModelFolder(output_dir).checkpoints
     best_weights = checkpoints / "best" / "weights"  # TF checkpoint format: restorable under any tf.distribute strategy
-    done = _read_history(checkpoints / "history.csv")
+    done = _read_history(checkpoints / layouts.HISTORY_CSV)
     if done.get("epoch") and (checkpoints / "backup").exists():
         log.info("resuming after epoch %d of %d from %s", len(done["epoch"]), config.num_epochs, checkpoints)
     callbacks = [
@@ -163,8 +163,8 @@ def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_dat
         tf_keras.callbacks.ModelCheckpoint(str(best_weights), monitor="val_accuracy", mode="max",
                                            save_best_only=True, save_weights_only=True,
                                            initial_value_threshold=max(done.get("val_accuracy", [None]) or [None])),
-        tf_keras.callbacks.TensorBoard(str(output_dir / "logs")),
-        tf_keras.callbacks.CSVLogger(str(checkpoints / "history.csv"), append=True),
+        tf_keras.callbacks.TensorBoard(str(layouts.ModelFolder(output_dir).tensorboard)),
+        tf_keras.callbacks.CSVLogger(str(checkpoints / layouts.HISTORY_CSV), append=True),
         _EpochLog(config.num_epochs),
     ]
     log.info("training MoViNet-%s (base) on %d labels: %d epochs (%d with the backbone frozen), batch %d, %d frames "
@@ -194,7 +194,7 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
     policy = training_policy(config)
     examples_dir, output_dir = Path(examples_dir), Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    labels = contracts.read_labels(examples_dir)
+    labels = layouts.read_labels(examples_dir)
     tf_keras.utils.set_random_seed(config.seed)
     # A known epoch length over an endless training set lets a preempted run resume mid-epoch.
     steps = _steps_per_epoch(examples_dir, config)
@@ -210,14 +210,14 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
                                                output_dir)
     if policy != "float32":
         classifier = _float32_copy(classifier, config, len(labels))
-    history = _read_history(output_dir / "checkpoints" / "history.csv")
+    history = _read_history(layouts.ModelFolder(output_dir).checkpoints / layouts.HISTORY_CSV)
     classifier.save_weights(str(output_dir / config.weights_filename))
-    modeling.export_saved_model(classifier, output_dir / contracts.SAVED_MODEL)
+    modeling.export_saved_model(classifier, output_dir / layouts.SAVED_MODEL)
     if config.causal:
         export_stream(classifier, config, len(labels), output_dir)
-    contracts.write_labels(output_dir, labels)
-    write_config(config, output_dir / "config.json")
-    (output_dir / HISTORY).write_text(json.dumps(history, indent=2) + "\n")
+    layouts.write_labels(output_dir, labels)
+    write_config(config, layouts.ModelFolder(output_dir).config)
+    layouts.ModelFolder(output_dir).history.write_text(json.dumps(history, indent=2) + "\n")
     best = max(history.get("val_accuracy", [0.0]))
     log.info("trained in %.0fs; best validation accuracy %.3f; model -> %s", seconds, best, output_dir)
     return TrainSummary(len(history.get("epoch", [])), best, pretrained, seconds)
@@ -225,7 +225,7 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
 
 def _steps_per_epoch(examples_dir: Path, config: PipelineConfig) -> int | None:
     """Batches per pass over the training clips, from `stats.json` (None when the examples have no stats)."""
-    stats_path = examples_dir / contracts.STATS
+    stats_path = examples_dir / layouts.STATS
     if not stats_path.exists():
         return None
     train_clips = sum(json.loads(stats_path.read_text())["clips_per_subset_label"].get("train", {}).values())

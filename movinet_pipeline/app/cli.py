@@ -13,10 +13,9 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from movinet_pipeline.config import KEY_HELP, PROFILES, ConfigError, PipelineConfig, resolve_config
-from movinet_pipeline.dataloop import is_dataloop_uri
-from movinet_pipeline.sample_data import SampleSpec
-from pipelines.submit import SubmitError
+from movinet_pipeline.core.config import KEY_HELP, PROFILES, ConfigError, PipelineConfig, resolve_config
+from movinet_pipeline.core.media.sample_data import SampleSpec
+from movinet_pipeline.pipelines.submit import SubmitError
 
 log = logging.getLogger("movinet_pipeline")
 
@@ -51,8 +50,8 @@ def _require_empty(path: Path, flag: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from movinet_pipeline.local_run import run_local
-    from movinet_pipeline.sample_data import generate_sample_dataset
+    from movinet_pipeline.app.local_run import run_local
+    from movinet_pipeline.core.media.sample_data import generate_sample_dataset
 
     config = config_from_args(args, default_profile=None if args.source else "cpu-sample")
     output = Path(args.output)
@@ -89,7 +88,7 @@ def print_run_summary(result, seconds: float) -> None:
 
 
 def cmd_compile(args: argparse.Namespace) -> None:
-    from pipelines.compile import compile_pipeline
+    from movinet_pipeline.pipelines.compile import compile_pipeline
 
     path = compile_pipeline(args.pipeline, args.output, args.target, args.accelerator_type, args.accelerator_count)
     print(f"compiled the {args.pipeline} pipeline for {args.target} to {path}")
@@ -115,7 +114,7 @@ def submission_parameters(args: argparse.Namespace) -> dict:
 
 def _vertex_target(args: argparse.Namespace):
     """The Vertex AI location when --vertex-project is given, else None (Kubeflow Pipelines at --host)."""
-    from pipelines.submit import VertexTarget
+    from movinet_pipeline.pipelines.submit import VertexTarget
 
     if not args.vertex_project:
         if not args.host:
@@ -129,7 +128,7 @@ def _vertex_target(args: argparse.Namespace):
 
 
 def cmd_submit(args: argparse.Namespace) -> None:
-    from pipelines.submit import FINISHED_OK, submit, submit_vertex
+    from movinet_pipeline.pipelines.submit import FINISHED_OK, submit, submit_vertex
 
     vertex = _vertex_target(args)
     with contextlib.redirect_stdout(sys.stderr):  # the clients print links; stdout stays one JSON document
@@ -145,7 +144,7 @@ def cmd_submit(args: argparse.Namespace) -> None:
 
 
 def cmd_schedule(args: argparse.Namespace) -> None:
-    from pipelines.submit import schedule, schedule_vertex
+    from movinet_pipeline.pipelines.submit import schedule, schedule_vertex
 
     vertex = _vertex_target(args)
     with contextlib.redirect_stdout(sys.stderr):
@@ -160,7 +159,7 @@ def cmd_schedule(args: argparse.Namespace) -> None:
 
 
 def cmd_sample_data(args: argparse.Namespace) -> None:
-    from movinet_pipeline.sample_data import generate_sample_dataset
+    from movinet_pipeline.core.media.sample_data import generate_sample_dataset
 
     spec = SampleSpec(train_per_class=args.train_per_class, validation_per_class=args.validation_per_class,
                       seed=args.seed)
@@ -168,38 +167,47 @@ def cmd_sample_data(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from components.export_dataset.export import export
+    from movinet_pipeline.core.sources import dataset_source
 
-    if not is_dataloop_uri(args.source):
-        _require_empty(Path(args.output), "--output")  # a Dataloop export resumes into its folder
-    export(args.source, args.output, args.filter or "", args.subset_filters or "")
+    source = dataset_source(args.source, args.filter or "", args.subset_filters or "")
+    if not source.resumes_into_output:  # a Dataloop export resumes into its folder
+        _require_empty(Path(args.output), "--output")
+    source.export(args.output)
 
 
 def cmd_build_tfrecords(args: argparse.Namespace) -> None:
-    from components.build_tfrecords.beam_pipeline import build_tfrecords
+    from movinet_pipeline.components.build_tfrecords.build import build_tfrecords
 
     _require_empty(Path(args.output), "--output")
     build_tfrecords(args.input, args.output, config_from_args(args), args.beam_args)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from components.train.trainer import train
+    from movinet_pipeline.core.model.training import train
 
     train(args.examples, args.output, config_from_args(args))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from components.evaluate.evaluator import evaluate
+    import tempfile
+
+    from movinet_pipeline.components.evaluate.evaluator import evaluate
+    from movinet_pipeline.components.resolve_baseline.resolve import resolve_baseline
 
     _require_empty(Path(args.output), "--output")
-    evaluate(args.model, args.examples, args.output, baseline=args.baseline or "")
+    with tempfile.TemporaryDirectory(prefix="baseline-") as folder:
+        reference = resolve_baseline(args.baseline, "", "", folder) if args.baseline else ""
+        evaluate(args.model, args.examples, args.output, baseline_dir=folder if reference else None,
+                 baseline_reference=reference)
 
 
 def cmd_register(args: argparse.Namespace) -> None:
-    from components.register_model.register import register
+    from movinet_pipeline.core.registries import model_registry
 
-    print(json.dumps(register(args.model, args.evaluation, args.registry, args.run_id, args.dataset,
-                              args.base_model), indent=2))
+    record = model_registry(args.registry).register(Path(args.model), Path(args.evaluation), args.run_id,
+                                                    Path(args.dataset) if args.dataset else None,
+                                                    args.base_model or None)
+    print(json.dumps(record, indent=2))
 
 
 def add_dataloop_filter_flags(parser: argparse.ArgumentParser) -> None:
@@ -356,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     own, beam_args = split_beam_args(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(own)
     args.beam_args = beam_args
-    from movinet_pipeline.logs import setup_logging
+    from movinet_pipeline.core.logs import setup_logging
 
     setup_logging(args.verbose)
     try:

@@ -10,11 +10,10 @@ import json
 import re
 from pathlib import Path
 
-from movinet_pipeline import __version__, contracts
-from movinet_pipeline.config import PipelineConfig, read_config
-
-class RegisterError(RuntimeError):
-    """The model cannot be registered; the message says why."""
+from movinet_pipeline import __version__
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.config import PipelineConfig, read_config
+from movinet_pipeline.core.registries.base import RegisterError
 
 
 def model_name(config: PipelineConfig, run_id: str) -> str:
@@ -48,14 +47,14 @@ def metric_samples(history: dict[str, list[float]], figures: dict) -> list[dict]
 
 
 def build_model_json(model_dir: Path, evaluation_dir: Path, dataset_dir: Path | None, run_id: str) -> dict:
-    config = read_config(model_dir / "config.json")
-    labels = contracts.read_labels(model_dir)
-    figures = json.loads((evaluation_dir / contracts.METRICS).read_text())
-    history_path = model_dir / "history.json"
-    history = json.loads(history_path.read_text()) if history_path.exists() else {}
+    model = layouts.ModelFolder(model_dir)
+    config = read_config(model.config)
+    labels = layouts.read_labels(model_dir)
+    figures = json.loads(layouts.Evaluation(evaluation_dir).metrics.read_text())
+    history = json.loads(model.history.read_text()) if model.history.exists() else {}
     lineage = {"run_id": run_id, "code_version": __version__}
-    if dataset_dir and (dataset_dir / contracts.EXPORT_INFO).exists():
-        lineage.update(json.loads((dataset_dir / contracts.EXPORT_INFO).read_text()))
+    if dataset_dir and Path(layouts.ExportedDataset(str(dataset_dir)).info).exists():
+        lineage.update(json.loads(Path(layouts.ExportedDataset(str(dataset_dir)).info).read_text()))
     return {
         "name": model_name(config, run_id),
         "description": f"MoViNet-{config.model_id.upper()} fine-tuned by movinet-pipeline",
@@ -73,12 +72,8 @@ def build_model_json(model_dir: Path, evaluation_dir: Path, dataset_dir: Path | 
 
 
 def artifact_files(model_dir: Path, weights_filename: str) -> list[Path]:
-    """What the adapter needs to serve the model: weights, SavedModel (and the stream SavedModel and TFLite model
-    when trained causal), labels, configuration, history."""
-    wanted = [weights_filename, "labels.json", "config.json", "history.json", contracts.STREAM_TFLITE]
-    files = [model_dir / name for name in wanted if (model_dir / name).exists()]
-    for folder in ("saved_model", "stream"):
-        files += sorted(p for p in (model_dir / folder).rglob("*") if p.is_file())
-    if not (model_dir / weights_filename).exists():
+    """The model folder's artifact files (`layouts.ModelFolder.artifact_files`); it must hold the weights."""
+    model = layouts.ModelFolder(model_dir)
+    if not model.weights(weights_filename).is_file():
         raise RegisterError(f"{model_dir} has no weights file {weights_filename!r}: is it a trained model folder?")
-    return files
+    return model.artifact_files(weights_filename)

@@ -1,4 +1,4 @@
-"""register_model to Dataloop: the same model entry as the local registry, as a Dataloop model entity.
+"""A Dataloop project as a registry: the same model entry as the local registry, as a Dataloop model entity.
 
 A new model is cloned from a base MoViNet model entity (`base_model_id`) or created through the MoViNet app's dpk
 (`dataloop_adapter/dataloop.json`); then artifacts go to the project's Binaries dataset, labels, configuration and
@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from components.register_model.model_entry import RegisterError, artifact_files, build_model_json
-from movinet_pipeline.dataloop import connect
+from movinet_pipeline.core.clients.dataloop import DataloopError, connect, entity_id, is_dataloop_uri
+from movinet_pipeline.core.registries.base import RegisterError, check_model_folder
+from movinet_pipeline.core.registries.entry import artifact_files, build_model_json
 
 log = logging.getLogger(__name__)
 APP_NAME = "movinet"
@@ -67,7 +69,7 @@ def register_dataloop(model_dir: str | Path, evaluation_dir: str | Path, project
     model_dir, evaluation_dir = Path(model_dir), Path(evaluation_dir)
     entry = build_model_json(model_dir, evaluation_dir, Path(dataset_dir) if dataset_dir else None, run_id)
     lineage = entry["metadata"]["system"]["lineage"]
-    dataset_id = lineage.get("dataset_id") if str(lineage.get("source", "")).startswith("dataloop://") else None
+    dataset_id = lineage.get("dataset_id") if is_dataloop_uri(lineage.get("source")) else None
     dl = connect()
     try:
         project = dl.projects.get(project_id=project_id)
@@ -98,3 +100,44 @@ def register_dataloop(model_dir: str | Path, evaluation_dir: str | Path, project
     log.info("registered %s (%s) in Dataloop project %s: %d labels, %d artifacts, %d metric samples",
              model.name, model.id, project.name, len(model.labels), len(model.model_artifacts), len(entry["metrics"]))
     return model
+
+
+def download_model(model_id: str, target: Path) -> Path:
+    """The artifacts of Dataloop model `model_id`, downloaded into `target` (a model folder)."""
+    dl = connect()
+    try:
+        model = dl.models.get(model_id=model_id)
+    except dl.exceptions.NotFound:
+        raise DataloopError(f"model {model_id} is not in Dataloop (or not visible to these credentials)") from None
+    target.mkdir(parents=True, exist_ok=True)
+    model.artifacts.download(local_path=str(target), overwrite=True)
+    log.info("fetched Dataloop model %s (%s): %d artifacts -> %s", model.name, model_id, len(model.model_artifacts),
+             target)
+    return target
+
+
+@dataclass(frozen=True)
+class DataloopRegistry:
+    """Models of Dataloop project `project_id` (`dataloop://<project-id>`)."""
+
+    project_id: str
+    uri: str
+
+    def register(self, model_dir: Path, evaluation_dir: Path, run_id: str, dataset_dir: Path | None = None,
+                 base_model_id: str | None = None) -> dict:
+        model = register_dataloop(model_dir, evaluation_dir, self.project_id, run_id, dataset_dir,
+                                  base_model_id or None)
+        return {"registry": self.uri, "name": model.name, "model_id": model.id}
+
+    def latest_for_source(self, source: str) -> str:
+        dl = connect()
+        filters = dl.Filters(resource=dl.FiltersResource.MODEL, field="metadata.system.lineage.source", values=source)
+        filters.add(field="status", values="trained")
+        filters.sort_by(field="createdAt", value=dl.FiltersOrderByDirection.DESCENDING)
+        project = dl.projects.get(project_id=self.project_id)
+        newest = next((model for page in project.models.list(filters=filters) for model in page), None)
+        return f"dataloop://{newest.id}" if newest else ""
+
+    def fetch(self, reference: str, target: Path) -> Path:
+        """`reference`: `dataloop://<model-id>` (any project these credentials see)."""
+        return check_model_folder(download_model(entity_id(reference), Path(target)), reference)

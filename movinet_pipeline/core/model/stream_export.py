@@ -17,8 +17,8 @@ import tensorflow as tf
 import tf_keras
 from official.projects.movinet.modeling import movinet, movinet_model
 
-from movinet_pipeline import contracts
-from movinet_pipeline.config import PipelineConfig
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def export_stream(trained: tf_keras.Model, config: PipelineConfig, num_classes: 
     module.model_variables = list(stream.variables)
     module.call, module.init_states = call, init_states
     specs = _state_specs(stream, [1, None, config.imgz, config.imgz, 3])
-    path = output_dir / contracts.STREAM_MODEL
+    path = output_dir / layouts.STREAM_MODEL
     tf.saved_model.save(module, str(path), signatures={"call": call.get_concrete_function(specs),
                                                        "init_states": init_states})
     log.info("exported the stream model (%d states) to %s", len(specs) - 1, path)
@@ -74,5 +74,5 @@ def export_stream(trained: tf_keras.Model, config: PipelineConfig, num_classes: 
     frame = tf.function(call.python_function).get_concrete_function(
         {**static, "image": tf.TensorSpec(one_frame, tf.float32, name="image")})
     tflite = tf.lite.TFLiteConverter.from_concrete_functions([frame], module).convert()
-    (output_dir / contracts.STREAM_TFLITE).write_bytes(tflite)
-    log.info("exported the TFLite stream model (%.1f MB) to %s", len(tflite) / 1e6, output_dir / contracts.STREAM_TFLITE)
+    (output_dir / layouts.STREAM_TFLITE).write_bytes(tflite)
+    log.info("exported the TFLite stream model (%.1f MB) to %s", len(tflite) / 1e6, output_dir / layouts.STREAM_TFLITE)

@@ -16,8 +16,8 @@ import tensorflow as tf
 import tf_keras
 from official.projects.movinet.modeling import movinet, movinet_model
 
-from movinet_pipeline import storage
-from movinet_pipeline.config import PipelineConfig
+from movinet_pipeline.core.clients import storage
+from movinet_pipeline.core.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""export_dataset logic: a Dataloop download folder -> the exported-dataset contract (manifest + labels).
+"""A Dataloop download folder as a dataset source, and the conversion every source ends with (`export_local`).
 
 Input is what `dataset.download(local_path, annotation_options=[dl.ViewAnnotationOptions.JSON])` writes:
 `items/<remote dir>/<file>` and `json/<remote dir>/<stem>.json` (item JSON with `annotations`).
@@ -15,32 +15,20 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from movinet_pipeline import contracts
-from movinet_pipeline.contracts import ErrorEntry, ManifestEntry
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.layouts import ErrorEntry, ManifestEntry
+from movinet_pipeline.core.sources.base import STEP, ExportError, ExportSummary
 
 log = logging.getLogger(__name__)
-STEP = "export_dataset"
-
-
-class ExportError(RuntimeError):
-    """The export cannot produce a usable dataset; the message says what to fix."""
-
-
-@dataclass(frozen=True)
-class ExportSummary:
-    clips: int
-    clips_per_subset: dict[str, int]
-    labels: list[str]
-    skipped: int
 
 
 def subset_of(item: dict) -> str | None:
     """Subset from the item's top folder (`/train/...`) or, failing that, its ML-subset tag."""
     top = item.get("dir", "/").strip("/").split("/")[0]
-    if top in contracts.SUBSETS:
+    if top in layouts.SUBSETS:
         return top
     tags = item.get("metadata", {}).get("system", {}).get("tags", {}) or {}
-    for subset in contracts.SUBSETS:
+    for subset in layouts.SUBSETS:
         if tags.get(subset):
             return subset
     return None
@@ -95,7 +83,7 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
     in `errors.jsonl` and skipped; the export fails only when train or validation ends up empty.
     """
     source, output = Path(source), Path(output)
-    json_root = source / "json"
+    json_root = source / layouts.ITEM_JSON
     if not json_root.is_dir():
         raise ExportError(f"{source} is not a Dataloop download folder: {json_root} is missing")
     output.mkdir(parents=True, exist_ok=True)
@@ -111,7 +99,7 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
             errors.append(ErrorEntry(item=name, reason=f"unreadable item JSON: {error!r}", step=STEP))
             continue
         mimetype = item.get("metadata", {}).get("system", {}).get("mimetype", "")
-        video = Path("items") / filename.lstrip("/")
+        video = Path(layouts.ITEMS) / filename.lstrip("/")
         if not mimetype.startswith("video/"):
             errors.append(ErrorEntry(item=filename, reason=f"not a video (mimetype {mimetype!r})", step=STEP))
             continue
@@ -140,30 +128,17 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
     return summary
 
 
-def export(source: str, output: str | Path, dql_filter: str = "", subset_filters: str = "") -> ExportSummary:
-    """Export `dataloop://<dataset-id>` (through dtlpy) or a local Dataloop download folder into `output`."""
-    from movinet_pipeline.dataloop import entity_id, is_dataloop_uri
-
-    if is_dataloop_uri(source):
-        from components.export_dataset.dataloop_export import export_dataloop
-
-        return export_dataloop(entity_id(source), output, dql_filter, subset_filters)
-    if dql_filter or subset_filters:
-        raise ExportError("filters apply to Dataloop sources (dataloop://<dataset-id>), not to a local folder")
-    return export_local(source, output)
-
-
 def fingerprint(output: Path) -> str:
     """Content key of an export: the manifest plus every video's size, so new data means a new key."""
-    digest = hashlib.sha256((output / contracts.MANIFEST).read_bytes())
-    for entry in contracts.read_manifest(output):
+    digest = hashlib.sha256((output / layouts.MANIFEST).read_bytes())
+    for entry in layouts.read_manifest(output):
         digest.update(f"{entry.video}:{(output / entry.video).stat().st_size}".encode())
     return digest.hexdigest()
 
 
 def write_export_info(output: Path, source: str, dataset_id: str) -> None:
     info = {"source": source, "dataset_id": dataset_id, "export_fingerprint": fingerprint(output)}
-    (output / contracts.EXPORT_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    (output / layouts.EXPORT_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
 def _check_labels_in_both_subsets(entries: list[ManifestEntry]) -> None:
@@ -189,12 +164,32 @@ def _finish(output: Path, entries: list[ManifestEntry], errors: list[ErrorEntry]
             )
     labels = sorted({entry.label for entry in entries})
     _check_labels_in_both_subsets(entries)
-    contracts.write_jsonl(output / contracts.MANIFEST, entries)
-    contracts.write_labels(output, labels)
-    contracts.write_jsonl(output / contracts.ERRORS, errors)
+    layouts.write_jsonl(output / layouts.MANIFEST, entries)
+    layouts.write_labels(output, labels)
+    layouts.write_jsonl(output / layouts.ERRORS, errors)
     for error in errors:
         log.warning("skipped %s: %s", error.item, error.reason)
     summary = ExportSummary(len(entries), dict(sorted(per_subset.items())), labels, len(errors))
     log.info("exported %d clips %s, %d labels, %d item(s) skipped -> %s",
              summary.clips, summary.clips_per_subset, len(labels), summary.skipped, output)
     return summary
+
+
+@dataclass(frozen=True)
+class DownloadFolderSource:
+    """A folder in the layout of `dataset.download(local_path, annotation_options=[JSON])`; no filters."""
+
+    folder: Path
+    uri: str
+
+    resumes_into_output = False
+
+    def fingerprint_rows(self) -> list[list]:
+        """File names, sizes and modification times: cheap, and new or changed files change the key."""
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"dataset folder {self.folder} does not exist")
+        return [[str(p.relative_to(self.folder)), p.stat().st_size, p.stat().st_mtime_ns]
+                for p in sorted(self.folder.rglob("*")) if p.is_file()]
+
+    def export(self, output: str | Path) -> ExportSummary:
+        return export_local(self.folder, output)

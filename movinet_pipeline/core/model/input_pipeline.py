@@ -6,11 +6,12 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from movinet_pipeline.records import IMAGE_KEY, LABEL_INDEX_KEY, RECORD_SUFFIX
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.media.records import IMAGE_KEY, LABEL_INDEX_KEY
 
 
 def record_files(examples_dir: str | Path, subset: str) -> list[str]:
-    files = sorted(str(p) for p in (Path(examples_dir) / subset).glob(f"*{RECORD_SUFFIX}"))
+    files = layouts.Examples(str(examples_dir)).record_files(subset)
     if not files:
         raise FileNotFoundError(f"no {subset} TFRecords under {Path(examples_dir) / subset}")
     return files

@@ -1,0 +1,144 @@
+"""Run the examples job (`BuildExamples`) on a Beam runner and summarise what it wrote (`stats.json`).
+
+`build_examples(...)` takes standard Beam options, so `--runner=DataflowRunner --project=... --region=...
+--temp_location=gs://...` needs no code change; with no `--runner`, the local FnApiRunner runs in multi-processing
+mode on every core.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+
+from movinet_pipeline.core import layouts
+from movinet_pipeline.core.clients import storage
+from movinet_pipeline.core.config import PipelineConfig
+from movinet_pipeline.core.examples.progress import JobProgress
+from movinet_pipeline.core.examples.transform import BuildExamples, ClipStats, SamplingOptions, SideFiles
+from movinet_pipeline.core.layouts import ErrorEntry
+
+log = logging.getLogger(__name__)
+LOCAL_RUNNERS = {None, "DirectRunner", "FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner",
+                 "PrismRunner"}
+
+
+class BuildError(RuntimeError):
+    """The job cannot produce usable examples."""
+
+
+def local_runner_options(argv: Sequence[str]) -> PipelineOptions:
+    """Beam options from argv; with no --runner, the FnApiRunner in multi-processing mode on every core.
+
+    Beam 2.77's DirectRunner would first try to download the Prism runner; choosing the local runner
+    explicitly keeps runs offline-safe and makes the parallelism visible.
+    """
+    options = PipelineOptions(list(argv))
+    if options.view_as(StandardOptions).runner is None:
+        direct = options.view_as(DirectOptions)
+        given = " ".join(argv)
+        if "direct_running_mode" not in given:
+            direct.direct_running_mode = "multi_processing"
+        if "direct_num_workers" not in given:
+            direct.direct_num_workers = os.cpu_count() or 1
+        log.info("Beam: local FnApiRunner, %s mode, %d workers", direct.direct_running_mode,
+                 direct.direct_num_workers)
+    return options
+
+
+def runs_locally(options: PipelineOptions) -> bool:
+    """Whether the job's workers run on this machine (and see its files)."""
+    return options.view_as(StandardOptions).runner in LOCAL_RUNNERS
+
+
+def artifact_location(path: str, uri: str, beam_args: Sequence[str]) -> str:
+    """Where the job reads or writes a KFP artifact: its local `path` (where KFP mounts the artifact store) for a
+    local runner; its `gs://` `uri` for a remote one, whose workers cannot see this step's mounts."""
+    options = PipelineOptions(list(beam_args))
+    if runs_locally(options):
+        return path
+    runner = options.view_as(StandardOptions).runner
+    if not uri.startswith("gs://"):
+        raise BuildError(f"the {runner} workers cannot reach the artifact {uri}: run the pipeline with a "
+                         "gs:// pipeline root")
+    return uri
+
+
+def local_runner(options: PipelineOptions):
+    """The FnApiRunner when no runner is named (see `local_runner_options`), else None (Beam's choice)."""
+    if options.view_as(StandardOptions).runner is None:
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        return FnApiRunner()
+    return None
+
+
+def build_examples(input_dir: str | Path, output_dir: str | Path, config: PipelineConfig,
+                   beam_args: Sequence[str] = ()) -> dict:
+    """Run the job from the exported dataset in `input_dir` to examples in `output_dir`; return `stats.json`."""
+    dataset, examples = layouts.ExportedDataset(str(input_dir)), layouts.Examples(str(output_dir))
+    labels = layouts.read_labels(dataset.root)
+    entries = list(layouts.read_manifest(dataset.root))
+    if not entries:
+        raise BuildError(f"{dataset.manifest} lists no clip")
+    subsets = sorted({entry.subset for entry in entries})
+    storage.beam_filesystems()
+    options = local_runner_options(beam_args)
+    sampling = SamplingOptions.from_config(config)
+    log.info("building TFRecords for %d clips (%s): %d frames/clip, short side %d, %s sampling",
+             len(entries), ", ".join(subsets), sampling.frames, sampling.short_side, sampling.sampling)
+    side_files = SideFiles(storage.join(examples.root, "clip_stats"), storage.join(examples.root, "errors_part"))
+    with JobProgress(len(entries), runs_locally(options)) as progress, \
+            beam.Pipeline(runner=local_runner(options), options=options) as job:
+        _ = (job | "Manifest" >> beam.Create(entries)
+             | BuildExamples(dataset.root, examples, labels, subsets, sampling, config.num_shards, side_files,
+                             progress.folder))
+    return _summarize(dataset, examples, labels, side_files)
+
+
+def _read_lines(path: str) -> list[str]:
+    if not storage.exists(path):
+        return []
+    lines = [line for line in storage.read_text(path).splitlines() if line.strip()]
+    storage.delete(path)
+    return lines
+
+
+def _summarize(dataset: layouts.ExportedDataset, examples: layouts.Examples, labels: list[str],
+               side_files: SideFiles) -> dict:
+    clip_stats = [ClipStats(**json.loads(line)) for line in _read_lines(side_files.stats)]
+    errors = [ErrorEntry(**json.loads(line)) for line in _read_lines(side_files.errors)]
+    upstream = layouts.read_errors(dataset.errors)
+    layouts.write_jsonl(examples.errors, upstream + errors)
+    layouts.write_labels(examples.root, labels)
+    stats = {
+        "clips": len(clip_stats),
+        "clips_per_subset_label": _count(clip_stats),
+        "frames": sum(s.frames for s in clip_stats),
+        "bytes": sum(s.bytes for s in clip_stats),
+        "skipped": len(errors),
+        "skipped_reasons": [asdict(e) for e in errors],
+    }
+    storage.write_text(examples.stats, json.dumps(stats, indent=2, sort_keys=True) + "\n")
+    for error in errors:
+        log.warning("skipped %s: %s", error.item, error.reason)
+    if not clip_stats:
+        raise BuildError(f"every clip failed ({len(errors)}); first reasons: "
+                         + "; ".join(f"{e.item}: {e.reason}" for e in errors[:3]))
+    log.info("wrote %d clips (%d frames, %.1f MB), skipped %d -> %s", stats["clips"], stats["frames"],
+             stats["bytes"] / 1e6, len(errors), examples.root)
+    return stats
+
+
+def _count(clip_stats: Iterable[ClipStats]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for stat in clip_stats:
+        per_label = counts.setdefault(stat.subset, {})
+        per_label[stat.label] = per_label.get(stat.label, 0) + 1
+    return counts
