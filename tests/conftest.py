@@ -1,4 +1,9 @@
-"""Shared, session-scoped fixtures: the expensive things (sample videos, one full pipeline run) are built once."""
+"""Shared, session-scoped fixtures: the expensive things (sample videos, one full pipeline run) are built once.
+
+Tests under `tests/integration/`, and every test that uses one of the whole-pipeline runs, are marked `e2e`
+(`make test-fast` leaves them out). Under pytest-xdist (`--dist loadgroup`), the tests of each whole-pipeline run
+share one worker, so each run is built once per session.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,16 @@ for _variable in ("DATALOOP_API_KEY", "DATALOOP_API_KEY_FILE", "DATALOOP_M2M_EMA
     os.environ.pop(_variable, None)
 REPO = Path(__file__).resolve().parents[1]
 GCS_BUCKET = "movinet-test"
+WHOLE_PIPELINE_RUNS = {"pipeline_run": "readme-run", "dataloop_pipeline_run": "dataloop-run"}  # fixture -> group
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        runs = [fixture for fixture in WHOLE_PIPELINE_RUNS if fixture in item.fixturenames]
+        if runs or "integration" in item.path.parts:
+            item.add_marker(pytest.mark.e2e)
+        if runs:
+            item.add_marker(pytest.mark.xdist_group(WHOLE_PIPELINE_RUNS[runs[0]]))
 
 
 @pytest.fixture(scope="session")

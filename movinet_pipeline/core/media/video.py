@@ -1,4 +1,5 @@
-"""Decode, sample and resize video frames with FFmpeg (PyAV). Shared by build_tfrecords and prediction.
+"""Decode, resize and encode the planned frames of a video with FFmpeg (PyAV); shared by build_tfrecords and
+prediction. Which frames a clip takes is planned in `sampling.py`.
 
 Frame numbers are 0-based positions in decode (presentation) order: frame `i` is the i-th frame that really
 decodes, whatever the container header claims.
@@ -15,6 +16,7 @@ import numpy as np
 import simplejpeg
 
 from movinet_pipeline.core.clients import storage
+from movinet_pipeline.core.media.sampling import SamplingError, plan_clip_windows
 
 # swscale's bilinear filter widens with the scale factor, so downscaling is anti-aliased; measured at 720p -> 256
 # short side: 1.5 ms/frame against 2.5 ms/frame for AREA.
@@ -62,21 +64,6 @@ def jpeg_converter(short_side: int, quality: int) -> Converter:
         return simplejpeg.encode_jpeg_yuv_planes(*planes, quality=quality)
 
     return convert
-
-
-def sample_indices(start: int, end: int, count: int, sampling: str = "uniform", frame_step: int = 1) -> list[int]:
-    """Frame numbers to take from the inclusive range [start, end].
-
-    `uniform` spreads `count` frames evenly over the range; `stride` takes every `frame_step`-th frame from `start`.
-    A range shorter than needed repeats frames (the last one for stride) rather than inventing black ones.
-    """
-    if end < start:
-        raise ValueError(f"empty frame range {start}..{end}")
-    if sampling == "uniform":
-        return [int(i) for i in np.round(np.linspace(start, end, count)).astype(int)]
-    if sampling == "stride":
-        return [min(start + i * frame_step, end) for i in range(count)]
-    raise ValueError(f"unknown sampling {sampling!r}; allowed: uniform, stride")
 
 
 def resized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
@@ -297,16 +284,6 @@ def _read_indexed(path: str, container: av.container.InputContainer, plan: Calla
     return targets, found
 
 
-def clip_windows(start: int, last: int, count: int, sampling: str, frame_step: int, clips: int) -> list[list[int]]:
-    """Frame numbers of each clip taken from [start, last]: one clip, or for `stride` sampling up to `clips`
-    distinct windows spread evenly over the range (temporal augmentation)."""
-    if clips == 1 or sampling != "stride":
-        return [sample_indices(start, last, count, sampling, frame_step)]
-    free = max(0, last - start - (count - 1) * frame_step)
-    starts = sorted({start + round(free * i / (clips - 1)) for i in range(clips)})
-    return [sample_indices(s, last, count, sampling, frame_step) for s in starts]
-
-
 def read_clips(
     path: str,
     start: int,
@@ -328,12 +305,10 @@ def read_clips(
     windows: list[list[int]] = []
 
     def plan(frames: int | None) -> list[int]:
-        last = end if end is not None else (frames - 1 if frames else start + count * max(1, frame_step) * 64)
-        if frames is not None:
-            if start >= frames:
-                raise VideoDecodeError(f"clip starts at frame {start} but the video has only {frames} frames")
-            last = min(last, frames - 1)
-        windows[:] = clip_windows(start, last, count, sampling, frame_step, clips)
+        try:
+            windows[:] = plan_clip_windows(frames, start, end, count, sampling, frame_step, clips)
+        except SamplingError as error:
+            raise VideoDecodeError(str(error)) from None
         return [number for window in windows for number in window]
 
     convert = jpeg_converter(short_side, jpeg_quality) if jpeg_quality else rgb_converter(short_side)

@@ -67,7 +67,7 @@ def test_the_adapter_predicts_in_stream_mode(causal_model, dataloop_env, dataloo
     from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
     from movinet_pipeline.core.clients.dataloop import connect
-    from tests.test_dataloop_adapter import _model_entity
+    from tests.unit.dataloop_adapter.test_model_adapter import _model_entity
 
     dl = connect()
     entity = _model_entity(dl, dataloop_env, {**CONFIG.to_dict(), "model_mode": "stream"},

@@ -2,11 +2,7 @@
 
 import json
 
-import pytest
-
 from movinet_pipeline.core import layouts
-
-pytestmark = pytest.mark.e2e
 
 
 def test_run_prints_every_output_and_the_final_metrics(pipeline_run):

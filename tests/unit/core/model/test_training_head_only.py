@@ -5,7 +5,7 @@ import numpy as np
 
 from movinet_pipeline.core.config import resolve_config
 from movinet_pipeline.core.model import network as modeling
-from tests.test_pretrained import _kinetics_checkpoint
+from tests.unit.core.model.test_network import _kinetics_checkpoint
 
 
 def _classifier(weights, config, num_classes: int):

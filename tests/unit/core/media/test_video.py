@@ -2,7 +2,8 @@ import av
 import numpy as np
 import pytest
 
-from movinet_pipeline.core.media.video import INTERPOLATION, VideoDecodeError, read_clip, resized_size, sample_indices
+from movinet_pipeline.core.media.sampling import sample_indices
+from movinet_pipeline.core.media.video import INTERPOLATION, VideoDecodeError, read_clip, resized_size
 
 
 def _all_frames(path, short_side):
@@ -12,15 +13,6 @@ def _all_frames(path, short_side):
             width, height = resized_size(frame.width, frame.height, short_side)
             frames.append(frame.to_ndarray(width=width, height=height, format="rgb24", interpolation=INTERPOLATION))
     return frames
-
-
-def test_uniform_and_stride_indices():
-    assert sample_indices(0, 23, 4) == [0, 8, 15, 23]
-    assert sample_indices(5, 5, 3) == [5, 5, 5]
-    assert sample_indices(2, 20, 4, "stride", 3) == [2, 5, 8, 11]
-    assert sample_indices(0, 4, 4, "stride", 2) == [0, 2, 4, 4]
-    with pytest.raises(ValueError, match="unknown sampling"):
-        sample_indices(0, 4, 2, "random")
 
 
 def test_resize_keeps_aspect_with_short_side():
