@@ -1,6 +1,6 @@
 """Train-step time of MoViNet per conv_type, as ratios against conv_type=3d measured in the same run.
 
-    python benchmarks/conv_type.py [--model-id a0] [--imgz 32] [--frames 8] [--batch 8] [--steps 10]
+python benchmarks/conv_type.py [--model-id a0] [--imgz 32] [--frames 8] [--batch 8] [--steps 10]
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from movinet_pipeline.core.model.network import build_backbone, build_classifier
 
 
 def seconds_per_step(conv_type: str, args: argparse.Namespace) -> float:
+    """Seconds per training step of a0 with `conv_type` (best of the timed steps)."""
     model = build_classifier(build_backbone(args.model_id, conv_type), 4, args.frames, args.imgz)
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-3),
                   loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -32,6 +33,7 @@ def seconds_per_step(conv_type: str, args: argparse.Namespace) -> float:
 
 
 def main() -> None:
+    """Time each conv_type and print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-id", default="a0")
     parser.add_argument("--imgz", type=int, default=32)
@@ -40,7 +42,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args()
     baseline = seconds_per_step("3d", args)
-    print(f"{args.model_id} {args.imgz}x{args.imgz}x{args.frames}, batch {args.batch}, {tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads")
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or "all"
+    print(f"{args.model_id} {args.imgz}x{args.imgz}x{args.frames}, batch {args.batch}, {threads} threads")
     print(f"{'conv_type':12s} {'s/step':>8s} {'ms/clip':>8s} {'speed-up vs 3d':>15s}")
     for conv_type in ("3d", "2plus1d", "3d_2plus1d"):
         seconds = baseline if conv_type == "3d" else seconds_per_step(conv_type, args)

@@ -2,8 +2,8 @@
 
     python benchmarks/decode.py [--long-seconds 60] [--frames 16] [--short-side 256] [--out /tmp/decode-bench]
 
-1. ours:     movinet_pipeline.core.media.video.read_clip (packet index, keyframe-aware seeks, resize in swscale, JPEG straight
-             from the YUV planes);
+1. ours:     movinet_pipeline.core.media.video.read_clip (packet index, keyframe-aware seeks, resize in swscale,
+             JPEG straight from the YUV planes);
 2. original: the original adapter's approach: OpenCV reads every frame in order, tf.image per kept frame + JPEG;
 3. floor:    FFmpeg (PyAV) decoding every frame of the file to nothing.
 
@@ -40,6 +40,7 @@ def moving_frames(seconds: float, height: int, seed: int) -> np.ndarray:
 
 
 def make_videos(root: Path, long_seconds: float) -> list[Path]:
+    """Generate the benchmark videos (short and long, 360p and 720p, H.264 and VP9)."""
     from movinet_pipeline.core.media.sample_data import encode_video
 
     root.mkdir(parents=True, exist_ok=True)
@@ -56,6 +57,7 @@ def make_videos(root: Path, long_seconds: float) -> list[Path]:
 
 
 def ours(path: Path, frames: int, short_side: int) -> int:
+    """Our path: read the sampled frames of one video; return how many."""
     from movinet_pipeline.core.media.video import read_clip
 
     clip = read_clip(str(path), 0, None, frames, short_side, jpeg_quality=90)
@@ -88,6 +90,7 @@ def original(path: Path, frames: int, short_side: int) -> int:
 
 
 def floor(path: Path, frames: int, short_side: int) -> int:
+    """The floor: FFmpeg decoding every frame to nothing; return how many."""
     import av
 
     with av.open(str(path)) as container:
@@ -97,10 +100,12 @@ def floor(path: Path, frames: int, short_side: int) -> int:
 
 
 def frame_count(path: Path) -> int:
+    """Frames in the video at `path`."""
     return floor(path, 0, 0)
 
 
 def timed(function, paths: list[Path], frames: int, short_side: int) -> dict[Path, float]:
+    """Seconds `function` takes per video."""
     function(paths[0], frames, short_side)  # warm up: imports and first-call setup are not per-video costs
     seconds = {}
     for path in paths:
@@ -115,6 +120,7 @@ def _ours_job(job: tuple[Path, int, int]) -> int:
 
 
 def parallel_seconds(paths: list[Path], frames: int, short_side: int, workers: int) -> float:
+    """Seconds for our path over `paths` with `workers` processes."""
     with ProcessPoolExecutor(workers) as pool:
         list(pool.map(_ours_job, [(paths[0], frames, short_side)] * workers))  # warm the workers
         started = time.perf_counter()
@@ -123,6 +129,7 @@ def parallel_seconds(paths: list[Path], frames: int, short_side: int, workers: i
 
 
 def main() -> None:
+    """Time every approach on the generated videos and print the ratios."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--long-seconds", type=float, default=60)
     parser.add_argument("--frames", type=int, default=16, help="frames sampled per clip")

@@ -1,4 +1,6 @@
-"""Training input throughput: clips/s delivered ready for the model (decoded, augmented, batched) by our path against
+"""Training input throughput, ours against the original adapter's.
+
+Training input throughput: clips/s delivered ready for the model (decoded, augmented, batched) by our path against
 the original adapter's, on the same generated videos, measured in one run.
 
     python benchmarks/input_throughput.py [--videos 32] [--width 640 --height 352] [--frames 96] [--n-frames 8]
@@ -6,8 +8,8 @@ the original adapter's, on the same generated videos, measured in one run.
                                           [--model-epoch] [--out /tmp/input-bench]
 
 1. ours:     TFRecords built once by the Beam step (its one-off time is reported), then every epoch
-             `movinet_pipeline.core.model.input_pipeline.clip_dataset` (parallel parse + JPEG decode, random temporal window, random
-             crop, batch, prefetch);
+             `movinet_pipeline.core.model.input_pipeline.clip_dataset` (parallel parse + JPEG decode, random temporal
+             window, random crop, batch, prefetch);
 2. original: the original adapter's path (the TF video tutorial's FrameGenerator): every epoch,
              `tf.data.Dataset.from_generator` opens each video with OpenCV, seeks to a random start, reads
              `frame_step` frames per kept frame, `tf.image.resize_with_pad` each, batch.
@@ -57,6 +59,7 @@ def original_frames(path: str, n_frames: int, size: int, frame_step: int) -> np.
 
 
 def original_dataset(videos: list[tuple[str, int]], args: argparse.Namespace) -> tf.data.Dataset:
+    """The original adapter's input path as a tf.data pipeline."""
     def generate():
         shuffled = list(videos)
         random.shuffle(shuffled)
@@ -68,6 +71,7 @@ def original_dataset(videos: list[tuple[str, int]], args: argparse.Namespace) ->
 
 
 def clips_per_second(dataset: tf.data.Dataset, epochs: int) -> tuple[float, int]:
+    """Clips per second `dataset` delivers over `epochs`, and the clips counted."""
     next(iter(dataset))  # warm up (tracing, file opening)
     clips, started = 0, time.perf_counter()
     for _ in range(epochs):
@@ -77,6 +81,7 @@ def clips_per_second(dataset: tf.data.Dataset, epochs: int) -> tuple[float, int]
 
 
 def model_epoch_seconds(dataset: tf.data.Dataset, args: argparse.Namespace, labels: int) -> float:
+    """Seconds of one training epoch of a0 on `dataset`."""
     from movinet_pipeline.core.model import network as modeling
 
     classifier = modeling.build_classifier(modeling.build_backbone("a0", "2plus1d"), labels, args.n_frames, args.imgz)
@@ -88,6 +93,7 @@ def model_epoch_seconds(dataset: tf.data.Dataset, args: argparse.Namespace, labe
 
 
 def main() -> None:
+    """Measure both input paths (and optionally a model epoch) and print the ratios."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=32)
     parser.add_argument("--width", type=int, default=640)

@@ -1,4 +1,6 @@
-"""Stream latency: per-frame latency of the stream SavedModel and the TFLite stream model against base-mode per-clip
+"""Stream latency: per-frame stream models against per-clip base mode.
+
+Stream latency: per-frame latency of the stream SavedModel and the TFLite stream model against base-mode per-clip
 latency, for a causal MoViNet exported exactly as the trainer exports it (weights do not change the latency, so
 the model is not trained). One inference thread unless --threads says otherwise.
 
@@ -11,8 +13,8 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from movinet_pipeline.core.logs import quiet_tensorflow
 
@@ -29,6 +31,7 @@ from movinet_pipeline.core.model.stream_export import export_stream  # noqa: E40
 
 
 def best_seconds(run: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Best and median seconds of `run` over `repeats`."""
     run()  # warm up (tracing, delegate setup)
     times = []
     for _ in range(repeats):
@@ -39,6 +42,7 @@ def best_seconds(run: Callable[[], object], repeats: int) -> tuple[float, float]
 
 
 def main() -> None:
+    """Export a causal model and print per-frame and per-clip latencies."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-id", default="a0")
     parser.add_argument("--imgz", type=int, default=172)

@@ -48,6 +48,7 @@ def adapter_config(configuration: dict) -> PipelineConfig:
 
 
 class MovinetAdapter(dl.BaseModelAdapter):
+    """Dataloop model adapter: MoViNet base and stream prediction, base-mode training."""
     def __init__(self, model_entity: dl.Model | None = None):
         self.model: BaseModel | StreamModel | None = None
         self.model_dir: Path | None = None
@@ -70,6 +71,7 @@ class MovinetAdapter(dl.BaseModelAdapter):
 
     # -- load / save ----------------------------------------------------------------------------------------------
     def load(self, local_path, **kwargs):
+        """Load the model from the artifacts in `local_path` (see the module docstring)."""
         config, local_path = self.pipeline_config, Path(local_path)
         labels = self._labels(local_path)
         self.model_dir = local_path
@@ -120,6 +122,7 @@ class MovinetAdapter(dl.BaseModelAdapter):
 
     # -- prediction -------------------------------------------------------------------------------------------
     def prepare_item_func(self, item: dl.Item) -> VideoInput:
+        """Download and decode one video item as evaluation reads clips; an error is kept, not raised."""
         mimetype = item.mimetype or ""
         if not mimetype.startswith("video/"):
             raise ValueError(f"item {item.id} ({item.filename}) is {mimetype or 'of unknown type'}, not a video: "
@@ -132,6 +135,7 @@ class MovinetAdapter(dl.BaseModelAdapter):
                 return VideoInput(item, error=f"{type(error).__name__}: {error}")
 
     def predict(self, batch: list[VideoInput], **kwargs) -> list[dl.AnnotationCollection]:
+        """Top-k class annotations per decodable video; undecodable ones are reported."""
         if self.model is None:
             raise ModelLoadError(self._load_error)
         decodable = [video for video in batch if video.clip is not None]

@@ -24,8 +24,11 @@ def read_compiled(path: str | Path) -> tuple[dict, dict]:
 
 def compile_pipeline(name: str = "training", output: str | Path | None = None, target: str = "kubeflow",
                      accelerator_type: str | None = None, accelerator_count: int | None = None) -> Path:
-    """Compile pipeline `name` for `target` (kubeflow or vertex): the GPU parameters default to that target's
-    names (the accelerator type and count defaults can be overridden here, and per run as parameters)."""
+    """Compile one pipeline for one target to a YAML file.
+
+    Compile pipeline `name` for `target` (kubeflow or vertex): the GPU parameters default to that target's
+    names (the accelerator type and count defaults can be overridden here, and per run as parameters).
+    """
     if name not in PIPELINES:
         raise ValueError(f"unknown pipeline {name!r}; allowed: {', '.join(PIPELINES)}")
     if target not in TARGETS:

@@ -2,7 +2,8 @@
 
 One place for these, so the training and sweep pipelines cannot drift apart. Everything but the accelerators is
 also accepted by `kfp.local` (which ignores what has no local meaning). The GPU placement is three pipeline parameters
-(`accelerator_type`, `accelerator_count`, `gpu_node_selector`) whose defaults come from the compile target (Kubeflow on GKE and Vertex AI name GPUs differently, see TARGETS); kfp 2.17's local runner cannot
+(`accelerator_type`, `accelerator_count`, `gpu_node_selector`) whose defaults come from the compile target
+(Kubeflow on GKE and Vertex AI name GPUs differently, see TARGETS); kfp 2.17's local runner cannot
 resolve an accelerator given as a parameter, so local builds leave them unapplied.
 """
 
@@ -12,8 +13,8 @@ import contextlib
 import contextvars
 import functools
 import inspect
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from kfp import kubernetes
 from kfp.dsl import PipelineTask
@@ -23,6 +24,7 @@ from movinet_pipeline.core.clients.dataloop import CREDENTIAL_KEYS
 
 @dataclass(frozen=True)
 class StepResources:
+    """A step's CPU, memory, timeout and retries on a cluster."""
     cpu: str
     memory: str
     timeout_s: int
@@ -57,8 +59,11 @@ class Accelerators:
 
 @dataclass(frozen=True)
 class Target:
-    """Where a compiled pipeline runs: its GPUs, and whether Kubernetes settings (secrets, timeouts, node
-    placement) apply. Vertex AI has no Kubernetes platform spec (its job template must be a single YAML document)."""
+    """Where a compiled pipeline runs.
+
+    Where a compiled pipeline runs: its GPUs, and whether Kubernetes settings (secrets, timeouts, node
+    placement) apply. Vertex AI has no Kubernetes platform spec (its job template must be a single YAML document).
+    """
 
     name: str
     accelerators: Accelerators | None
@@ -120,10 +125,13 @@ def _on_gpu(task: PipelineTask, gpu: GpuParameters, settings: Accelerators, with
 
 
 def configure(task: PipelineTask, step: str, dataloop_secret=None, gpu: GpuParameters | None = None) -> PipelineTask:
-    """Requests/limits and (for network steps) retries; on Kubernetes targets a timeout and, with
+    """Set a task's resources, retries, timeout, secret and GPUs for the build target.
+
+    Requests/limits and (for network steps) retries; on Kubernetes targets a timeout and, with
     `dataloop_secret` (a secret name, possibly a pipeline parameter), the Dataloop credentials as environment
     variables (optional, so a run without Dataloop needs no secret); for the GPU steps on a cluster target, the
-    accelerator from the `gpu` pipeline parameters (kfp.local cannot resolve those, and has no GPUs to give)."""
+    accelerator from the `gpu` pipeline parameters (kfp.local cannot resolve those, and has no GPUs to give).
+    """
     target, resources = _TARGET.get(), STEPS[step]
     task.set_cpu_request(resources.cpu).set_cpu_limit(resources.cpu)
     task.set_memory_request(resources.memory).set_memory_limit(resources.memory)

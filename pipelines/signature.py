@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import inspect
 import textwrap
+from collections.abc import Callable, Sequence
 from types import SimpleNamespace
-from typing import Callable, Sequence
 
 from movinet_pipeline.core.parameters import REQUIRED, Parameter
 

@@ -1,4 +1,6 @@
-"""Pipeline stages both pipelines share: the dataset (content key -> export -> Beam TFRecords), the baseline and
+"""Pipeline stages both pipelines share.
+
+Pipeline stages both pipelines share: the dataset (content key -> export -> Beam TFRecords), the baseline and
 evaluation, and registration.
 
 Called inside a pipeline function with its parameters `p`: the tasks they create belong to it. `dataloop_secret` is

@@ -35,6 +35,7 @@ class SubmitError(RuntimeError):
 
 @dataclass(frozen=True)
 class Submission:
+    """What was created: ids, and the final state when waited for."""
     pipeline_id: str
     version_id: str
     experiment_id: str
@@ -50,8 +51,11 @@ def pipeline_parameters(package: Path) -> dict[str, str]:
 
 
 def resolve_parameters(package: Path, values: dict[str, Any]) -> dict[str, Any]:
-    """Cast `values` to the pipeline's parameter types; configuration keys that are not parameters join
-    `extra_config`. Unknown names fail, naming them."""
+    """Cast run parameters to the compiled pipeline's types.
+
+    Cast `values` to the pipeline's parameter types; configuration keys that are not parameters join
+    `extra_config`. Unknown names fail, naming them.
+    """
     declared = pipeline_parameters(package)
     config_keys = {f.name for f in dataclasses.fields(PipelineConfig)}
     resolved: dict[str, Any] = {}
@@ -153,8 +157,11 @@ def schedule(host: str, package: str | Path, parameters: dict[str, Any], name: s
 
 @dataclass(frozen=True)
 class VertexTarget:
-    """A Vertex AI Pipelines location. `endpoint` overrides the API endpoint (a private endpoint, or a local
-    test server: an http:// endpoint is called without Google credentials)."""
+    """A Vertex AI Pipelines location.
+
+    `endpoint` overrides the API endpoint (a private endpoint, or a local test server: an http:// endpoint is
+    called without Google credentials).
+    """
 
     project: str
     region: str

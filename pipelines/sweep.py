@@ -1,5 +1,8 @@
-"""The sweep pipeline: one export and one set of TFRecords, then train + evaluate each `model_id` in parallel, pick
-the best by an evaluation metric, and register only that one (if blessed)."""
+"""The sweep pipeline: one dataset, several architectures, the best registered.
+
+The sweep pipeline: one export and one set of TFRecords, then train + evaluate each `model_id` in parallel, pick
+the best by an evaluation metric, and register only that one (if blessed).
+"""
 
 from types import SimpleNamespace
 

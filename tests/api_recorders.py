@@ -1,6 +1,7 @@
 """Local HTTP servers that play the Kubeflow Pipelines v2beta1 REST API (for `kfp.Client`) and the Vertex AI
 Pipelines REST API (for `aiplatform.PipelineJob`) and record every request (method, path, query, JSON body or
-uploaded file), so tests assert on what the clients really sent."""
+uploaded file), so tests assert on what the clients really sent.
+"""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class RecordingServer:
     def host(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def start(self) -> "RecordingServer":
+    def start(self) -> RecordingServer:
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -181,7 +182,8 @@ class VertexApiRecorder(RecordingServer):
 
 class SecretManagerRecorder(RecordingServer):
     """Secret Manager over REST: `versions/<v>:access` of the secrets in `secrets` (name -> payload text); the
-    secrets in `forbidden` answer 403, the rest 404. `corrupt` sends a wrong CRC32C."""
+    secrets in `forbidden` answer 403, the rest 404. `corrupt` sends a wrong CRC32C.
+    """
 
     def __init__(self) -> None:
         super().__init__()

@@ -30,6 +30,7 @@ GCS_BUCKET = "movinet-test"
 WHOLE_PIPELINE_RUNS = {"pipeline_run": "readme-run", "dataloop_pipeline_run": "dataloop-run"}  # fixture -> group
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         runs = [fixture for fixture in WHOLE_PIPELINE_RUNS if fixture in item.fixturenames]
@@ -88,7 +89,8 @@ def dataloop_emulator():
 
     emulator = DataloopEmulator().start()
     emulator.project = emulator.store.add_project("movinet-tests")
-    emulator.store.add_app(emulator.project["id"], json.loads((REPO / "dataloop_adapter" / "dataloop.json").read_text()))
+    manifest = json.loads((REPO / "dataloop_adapter" / "dataloop.json").read_text())
+    emulator.store.add_app(emulator.project["id"], manifest)
     yield emulator
     emulator.stop()
 
@@ -133,7 +135,8 @@ def _dataloop_credentials(emulator):
 @pytest.fixture(scope="session")
 def dataloop_pipeline_run(dataloop_emulator, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The whole pipeline once with Dataloop as source and registry: the bundled sample is uploaded into the
-    emulator through dtlpy, then `movinet-pipeline run --source dataloop://... --registry dataloop://...`."""
+    emulator through dtlpy, then `movinet-pipeline run --source dataloop://... --registry dataloop://...`.
+    """
     from movinet_pipeline.core.media.sample_data import generate_sample_dataset
     from tests.dataloop_emulator.seed import upload_download_folder
 

@@ -1,7 +1,8 @@
 """Simulate the pipeline image (the core install, no `train` extra) inside this environment: every installed
 distribution outside the core's dependency closure becomes unimportable, as it is absent from the image.
 
-`python -m tests.core_only <module>...` imports the modules; `run_core_only(code)` runs Python code that way."""
+`python -m tests.core_only <module>...` imports the modules; `run_core_only(code)` runs Python code that way.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def normalise(name: str) -> str:
 
 def core_closure(extra: str = "") -> set[str]:
     """Every distribution `pip install movinet-pipeline` (no extras; or `[extra]`) brings, read from the installed
-    metadata, following the extras each requirement asks for (e.g. google-api-core[grpc])."""
+    metadata, following the extras each requirement asks for (e.g. google-api-core[grpc]).
+    """
 
     def requirements(name: str, extra: str) -> list[tuple[str, str]]:
         wanted = [Requirement(r) for r in importlib.metadata.requires(name) or []]

@@ -9,9 +9,12 @@ from movinet_pipeline.core.images import PIPELINE_IMAGE
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
 def build_tfrecords(dataset: Input[Dataset], config: Input[Artifact], examples: Output[Dataset],
                     contact_sheet: Output[HTML], beam_options: str = ""):
-    """`beam_options`: standard Beam flags, e.g. "--runner=DataflowRunner --project=p --region=r
+    """Build frame-sampled TFRecords from the exported dataset with Apache Beam.
+
+    `beam_options`: standard Beam flags, e.g. "--runner=DataflowRunner --project=p --region=r
     --temp_location=gs://b/tmp --sdk_container_image=<dataflow worker image>"; a remote runner reads and writes the
-    artifacts at their gs:// URIs."""
+    artifacts at their gs:// URIs.
+    """
     import shlex
     import shutil
 

@@ -11,6 +11,7 @@ from movinet_pipeline.core.media.records import ClipRecord, iter_tfrecords, pars
 
 
 def sample_clips(examples_dir: str | Path, subset: str, per_label: int) -> dict[str, list[ClipRecord]]:
+    """Up to `per_label` clips of each label from `subset`'s shards."""
     clips: dict[str, list[ClipRecord]] = {}
     for shard in layouts.Examples(str(examples_dir)).record_files(subset):
         for raw in iter_tfrecords(shard):

@@ -1,6 +1,5 @@
 """KFP component: evaluate a trained model, log KFP metrics and the confusion matrix, and gate it."""
 
-from typing import Optional
 
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
@@ -11,7 +10,7 @@ from movinet_pipeline.core.images import TRAINER_IMAGE
 @dsl.component(base_image=TRAINER_IMAGE, install_kfp_package=False)
 def evaluate(model: Input[Model], examples: Input[Dataset], evaluation: Output[Artifact], metrics: Output[Metrics],
              confusion: Output[ClassificationMetrics], report: Output[HTML],
-             baseline: Optional[Input[Model]] = None) -> bool:
+             baseline: Input[Model] | None = None) -> bool:
     """Score the model, compare it with the baseline on the same clips, and decide whether it may be registered.
 
     Args:

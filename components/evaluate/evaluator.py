@@ -28,12 +28,16 @@ log = logging.getLogger(__name__)
 
 
 def evaluation_subset(examples_dir: Path) -> str:
+    """The subset evaluation scores: test when the examples have it, else validation."""
     return "test" if layouts.Examples(str(examples_dir)).record_files("test") else "validation"
 
 
 def score(model_dir: Path, examples_dir: Path, subset: str, config: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Run the exported SavedModel over one subset (centre crops); return (truth, scores): logits, or with
-    `eval_clips` > 1 the class probabilities averaged over that many temporal windows per clip."""
+    """Score the exported SavedModel on one subset.
+
+    Run the exported SavedModel over one subset (centre crops); return (truth, scores): logits, or with
+    `eval_clips` > 1 the class probabilities averaged over that many temporal windows per clip.
+    """
     serve = tf.saved_model.load(str(model_dir / layouts.SAVED_MODEL)).signatures["serving_default"]
     views = config.eval_clips
     dataset = input_pipeline.clip_dataset(examples_dir, subset, config.n_frames, config.imgz, config.batch_size,
@@ -63,7 +67,8 @@ def _check_comparable(baseline_dir: Path, reference: str, labels: list[str]) -> 
 def _baseline_figures(baseline_dir: Path, examples_dir: Path, subset: str, labels: list[str],
                       config: PipelineConfig) -> EvaluationFigures:
     """The baseline scored on the same clips and windows (`eval_clips`), with its own input size (config.json)."""
-    baseline_config = dataclasses.replace(read_config(layouts.ModelFolder(baseline_dir).config), eval_clips=config.eval_clips)
+    baseline_config = dataclasses.replace(read_config(layouts.ModelFolder(baseline_dir).config),
+                                          eval_clips=config.eval_clips)
     truth, scores = score(baseline_dir, examples_dir, subset, baseline_config)
     return compute_figures(labels, truth, scores, config.top_k, subset)
 
@@ -71,8 +76,11 @@ def _baseline_figures(baseline_dir: Path, examples_dir: Path, subset: str, label
 def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | Path,
              config: PipelineConfig | None = None, baseline_dir: str | Path | None = None,
              baseline_reference: str = "") -> tuple[EvaluationFigures, dict]:
-    """Evaluate the model in `model_dir` on `examples_dir` (against the model folder `baseline_dir`, named
-    `baseline_reference` in the verdict, when given); write metrics, verdict and report to `output_dir`."""
+    """Evaluate a model folder, gate it, and write the evaluation contract.
+
+    Evaluate the model in `model_dir` on `examples_dir` (against the model folder `baseline_dir`, named
+    `baseline_reference` in the verdict, when given); write metrics, verdict and report to `output_dir`.
+    """
     model, examples = layouts.ModelFolder(Path(model_dir)), Path(examples_dir)
     evaluation = layouts.Evaluation(Path(output_dir))
     config = config or read_config(model.config)

@@ -9,8 +9,11 @@ from movinet_pipeline.core.config import PipelineConfig
 
 def gate(figures: EvaluationFigures, config: PipelineConfig, baseline: EvaluationFigures | None = None,
          baseline_source: str = "") -> dict:
-    """Bless a model that beats chance, reaches `min_accuracy` and, given a baseline scored on the same clips, changes
-    top-1 by at least `min_improvement` against it (0: not worse; negative: a tolerated regression)."""
+    """Decide whether the model may be registered, and say why.
+
+    Bless a model that beats chance, reaches `min_accuracy` and, given a baseline scored on the same clips, changes
+    top-1 by at least `min_improvement` against it (0: not worse; negative: a tolerated regression).
+    """
     chance = 1.0 / len(figures.labels)
     threshold = max(config.min_accuracy, chance)
     absolute = figures.top1_accuracy > chance and figures.top1_accuracy >= config.min_accuracy

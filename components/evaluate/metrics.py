@@ -9,6 +9,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ClassFigures:
+    """Precision, recall and F1 of one label."""
     label: str
     precision: float
     recall: float
@@ -18,6 +19,7 @@ class ClassFigures:
 
 @dataclass(frozen=True)
 class EvaluationFigures:
+    """What evaluation measured on one subset (metrics.json)."""
     subset: str
     clips: int
     top1_accuracy: float
@@ -28,6 +30,7 @@ class EvaluationFigures:
     labels: list[str]
 
     def to_dict(self) -> dict:
+        """The figures as JSON-ready values."""
         return asdict(self)
 
 

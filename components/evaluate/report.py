@@ -18,7 +18,8 @@ def _curve_svg(history: dict[str, list[float]], keys: tuple[str, ...], width: in
     lines = []
     for (key, vs), colour in zip(series.items(), colours):
         points = " ".join(
-            f"{20 + (width - 40) * i / max(1, epochs - 1):.1f},{height - 20 - (height - 40) * (v - low) / (high - low or 1):.1f}"
+            f"{20 + (width - 40) * i / max(1, epochs - 1):.1f},"
+            f"{height - 20 - (height - 40) * (v - low) / (high - low or 1):.1f}"
             for i, v in enumerate(vs)
         )
         lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
@@ -44,6 +45,7 @@ def _confusion_table(figures: EvaluationFigures) -> str:
 
 def render_report(figures: EvaluationFigures, verdict: dict, history: dict[str, list[float]],
                   model_name: str) -> str:
+    """The self-contained HTML report: figures, verdict, confusion matrix, training curves."""
     per_class = "".join(
         f"<tr><td>{html.escape(c.label)}</td><td>{c.precision:.3f}</td><td>{c.recall:.3f}</td>"
         f"<td>{c.f1:.3f}</td><td>{c.support}</td></tr>"

@@ -10,10 +10,13 @@ from movinet_pipeline.core.images import PIPELINE_IMAGE
 def register_model(model: Input[Model], evaluation: Input[Artifact], dataset: Input[Dataset],
                    registered: Output[Artifact], registry: str = "", run_id: str = "", job_name: str = "",
                    base_model_id: str = "", dataloop_secret: str = ""):
-    """`registry`: `dataloop://<project-id>` or a local registry folder (empty: this step's own output folder).
+    """Register the blessed model in Dataloop or a local registry folder.
+
+    `registry`: `dataloop://<project-id>` or a local registry folder (empty: this step's own output folder).
     `run_id` keys idempotency; empty means the pipeline job's name, so a retried step updates the same model.
     `base_model_id`: Dataloop model to clone (empty: create through the project's MoViNet app).
-    `dataloop_secret`: Secret Manager secret with the credentials, read when the environment has none (Vertex AI)."""
+    `dataloop_secret`: Secret Manager secret with the credentials, read when the environment has none (Vertex AI).
+    """
     from pathlib import Path
 
     from movinet_pipeline.core import layouts

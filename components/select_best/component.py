@@ -12,8 +12,10 @@ from movinet_pipeline.core.images import PIPELINE_IMAGE
 def select_best(models: Input[List[Model]], evaluations: Input[List[Artifact]], best_model: Output[Model],
                 best_evaluation: Output[Artifact], summary: Output[Markdown],
                 metric: str = "top1_accuracy") -> bool:
-    """`models` and `evaluations` in the same (loop) order; the winner is copied to the outputs. Returns whether
-    the winner is blessed (may be registered)."""
+    """`models` and `evaluations` in the same (loop) order; the winner is copied to the outputs.
+
+    Returns whether the winner is blessed (may be registered).
+    """
     from movinet_pipeline.components.select_best.selection import select_best as run_selection
 
     from movinet_pipeline.core.logs import setup_logging

@@ -24,6 +24,7 @@ class SelectionError(RuntimeError):
 
 @dataclass(frozen=True)
 class Candidate:
+    """One trained model_id of a sweep, with its score and verdict."""
     index: int
     model_id: str
     score: float
@@ -34,7 +35,8 @@ def _candidate(index: int, model_dir: Path, evaluation_dir: Path, metric: str) -
     figures = json.loads((evaluation_dir / layouts.METRICS).read_text())
     if metric not in figures or not isinstance(figures[metric], (int, float)):
         numeric = sorted(k for k, v in figures.items() if isinstance(v, (int, float)))
-        raise SelectionError(f"selection metric {metric!r} is not in {evaluation_dir / layouts.METRICS}; one of {numeric}")
+        raise SelectionError(f"selection metric {metric!r} is not in {evaluation_dir / layouts.METRICS}; "
+                             f"one of {numeric}")
     verdict = json.loads((evaluation_dir / layouts.VERDICT).read_text())
     return Candidate(index, read_config(layouts.ModelFolder(model_dir).config).model_id, float(figures[metric]),
                      bool(verdict["blessed"]))
@@ -44,7 +46,8 @@ def select_best(model_dirs: list[str], evaluation_dirs: list[str], metric: str, 
                 best_evaluation: str | Path) -> tuple[Candidate, str]:
     """Copy the winner to `best_model` / `best_evaluation`; return it and a Markdown summary of all candidates.
 
-    Blessed candidates win over unblessed ones; among equals the higher `metric` wins, then the earlier entry."""
+    Blessed candidates win over unblessed ones; among equals the higher `metric` wins, then the earlier entry.
+    """
     if not model_dirs or len(model_dirs) != len(evaluation_dirs):
         raise SelectionError(f"need one evaluation per model, got {len(model_dirs)} models and "
                              f"{len(evaluation_dirs)} evaluations")

@@ -10,8 +10,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from movinet_pipeline.core.config import KEY_HELP, PROFILES, ConfigError, PipelineConfig, resolve_config
 from movinet_pipeline.core.media.sample_data import SampleSpec
@@ -28,6 +28,7 @@ class UsageError(Exception):
 
 
 def add_config_flags(parser: argparse.ArgumentParser, profile_note: str = "") -> None:
+    """Add a flag for every configuration key, plus --config and --profile."""
     group = parser.add_argument_group("configuration", "every key of the one configuration (see README table)")
     group.add_argument("--config", metavar="FILE", help="YAML or JSON file of configuration keys")
     group.add_argument("--profile", choices=sorted(PROFILES) + ["none"],
@@ -39,6 +40,7 @@ def add_config_flags(parser: argparse.ArgumentParser, profile_note: str = "") ->
 
 
 def config_from_args(args: argparse.Namespace, default_profile: str | None = None) -> PipelineConfig:
+    """The configuration from the flags (defaults < profile < config file < flags)."""
     overrides = {field.name: getattr(args, field.name) for field in dataclasses.fields(PipelineConfig)}
     profile = args.profile if args.profile is not None else default_profile
     return resolve_config(None if profile == "none" else profile, args.config, overrides)
@@ -50,6 +52,7 @@ def _require_empty(path: Path, flag: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
+    """`run`: the whole pipeline locally under kfp.local."""
     from movinet_pipeline.app.local_run import run_local
     from movinet_pipeline.core.media.sample_data import generate_sample_dataset
 
@@ -72,6 +75,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def print_run_summary(result, seconds: float) -> None:
+    """Print where every output went, the figures, the verdict and what was registered."""
     print(f"\nPipeline run {result.run_dir.name} finished in {seconds / 60:.1f} min.")
     for task, path in result.outputs.items():
         print(f"  {task:16s} {path}")
@@ -88,6 +92,7 @@ def print_run_summary(result, seconds: float) -> None:
 
 
 def cmd_compile(args: argparse.Namespace) -> None:
+    """`compile`: write a pipeline's YAML for a target."""
     from movinet_pipeline.pipelines.compile import compile_pipeline
 
     path = compile_pipeline(args.pipeline, args.output, args.target, args.accelerator_type, args.accelerator_count)
@@ -128,6 +133,7 @@ def _vertex_target(args: argparse.Namespace):
 
 
 def cmd_submit(args: argparse.Namespace) -> None:
+    """`submit`: upload the pipeline and start a run (KFP or Vertex AI)."""
     from movinet_pipeline.pipelines.submit import FINISHED_OK, submit, submit_vertex
 
     vertex = _vertex_target(args)
@@ -144,6 +150,7 @@ def cmd_submit(args: argparse.Namespace) -> None:
 
 
 def cmd_schedule(args: argparse.Namespace) -> None:
+    """`schedule`: upload the pipeline and create a recurring run."""
     from movinet_pipeline.pipelines.submit import schedule, schedule_vertex
 
     vertex = _vertex_target(args)
@@ -159,6 +166,7 @@ def cmd_schedule(args: argparse.Namespace) -> None:
 
 
 def cmd_sample_data(args: argparse.Namespace) -> None:
+    """`sample-data`: write the bundled synthetic dataset."""
     from movinet_pipeline.core.media.sample_data import generate_sample_dataset
 
     spec = SampleSpec(train_per_class=args.train_per_class, validation_per_class=args.validation_per_class,
@@ -167,6 +175,7 @@ def cmd_sample_data(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
+    """`export`: a dataset source to the exported-dataset contract."""
     from movinet_pipeline.core.sources import dataset_source
 
     source = dataset_source(args.source, args.filter or "", args.subset_filters or "")
@@ -176,6 +185,7 @@ def cmd_export(args: argparse.Namespace) -> None:
 
 
 def cmd_build_tfrecords(args: argparse.Namespace) -> None:
+    """`build-tfrecords`: the Beam job and its contact sheet."""
     from movinet_pipeline.components.build_tfrecords.build import build_tfrecords
 
     _require_empty(Path(args.output), "--output")
@@ -183,12 +193,14 @@ def cmd_build_tfrecords(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    """`train`: fine-tune on the examples (resumes in the same output)."""
     from movinet_pipeline.core.model.training import train
 
     train(args.examples, args.output, config_from_args(args))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    """`evaluate`: resolve the baseline (if named), then evaluate and gate."""
     import tempfile
 
     from movinet_pipeline.components.evaluate.evaluator import evaluate
@@ -202,6 +214,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_register(args: argparse.Namespace) -> None:
+    """`register`: register a model in a registry."""
     from movinet_pipeline.core.registries import model_registry
 
     record = model_registry(args.registry).register(Path(args.model), Path(args.evaluation), args.run_id,
@@ -211,6 +224,7 @@ def cmd_register(args: argparse.Namespace) -> None:
 
 
 def add_dataloop_filter_flags(parser: argparse.ArgumentParser) -> None:
+    """Add --filter and --subset-filters (Dataloop DQL)."""
     parser.add_argument("--filter", help='Dataloop DQL filter (JSON) narrowing the items, e.g. '
                         '\'{"$and": [{"dir": "/clips*"}]}\'')
     parser.add_argument("--subset-filters", help='JSON mapping subsets to DQL filters, e.g. '
@@ -219,12 +233,14 @@ def add_dataloop_filter_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_baseline_flag(parser: argparse.ArgumentParser) -> None:
+    """Add --baseline."""
     parser.add_argument("--baseline", help="the model serving now, to compare with on the same clips: a model folder "
                         "(e.g. a registry entry) or dataloop://<model-id>; the candidate is blessed only if its top-1 "
                         "changes by at least min_improvement [default: no baseline]")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `movinet-pipeline` parser with every command."""
     parser = argparse.ArgumentParser(prog="movinet-pipeline", description=__doc__, epilog=EPILOG)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs and full tracebacks")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -350,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def split_beam_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split argv at `--`: our flags, then Beam's."""
     argv = list(argv)
     if "--" in argv:
         index = argv.index("--")
@@ -361,6 +378,7 @@ TRAIN_MODULES = {"tensorflow", "tf_keras", "official", "tensorflow_hub"}  # the 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; exit 0 on success, 2 on a usage or configuration error, 1 otherwise."""
     own, beam_args = split_beam_args(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(own)
     args.beam_args = beam_args

@@ -26,6 +26,7 @@ TASK_OUTPUTS = {
 
 @dataclass(frozen=True)
 class LocalRunResult:
+    """What a local run produced."""
     run_dir: Path
     outputs: dict[str, Path]  # task name -> its main output folder
     evaluation: Path  # the evaluation of the model the run kept (a sweep's best)
@@ -45,7 +46,8 @@ def run_local(source: str | Path, config: PipelineConfig, output: str | Path, re
     """Run every step under kfp.local in this Python environment; outputs go under `output/kfp`.
 
     With `model_ids`, runs the sweep pipeline over them instead (registering the best). `dataloop_options`: the
-    pipeline's `dataloop_filter`, `subset_filters`, `base_model_id`, `baseline_model`."""
+    pipeline's `dataloop_filter`, `subset_filters`, `base_model_id`, `baseline_model`.
+    """
     from kfp import local
 
     from movinet_pipeline.pipelines.sweep import sweep_pipeline

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -81,9 +82,11 @@ class PipelineConfig:
         return self.record_short_side or round(self.imgz * 8 / 7)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every key and value."""
         return dataclasses.asdict(self)
 
-    def replace(self, **changes: Any) -> "PipelineConfig":
+    def replace(self, **changes: Any) -> PipelineConfig:
+        """A validated copy with `changes`."""
         return from_mapping({**self.to_dict(), **changes})
 
 
@@ -108,8 +111,8 @@ KEY_HELP: dict[str, str] = {
     "pretrained": "Pretrained start: auto (Model Garden's Kinetics-600 checkpoint if reachable, else the TF Hub "
     "model if TF Hub's cache has it, else from scratch), hub (the TF Hub model named by hub_version / model_id), a "
     "TF Hub handle, none, or a checkpoint (prefix, directory or .tar.gz; local or gs://).",
-    "conv_type": "MoViNet convolutions: 3d (Model Garden's base; pretrained checkpoints), 2plus1d (about 20x "
-    "faster on CPU) or 3d_2plus1d.",
+    "conv_type": "MoViNet convolutions: 3d (Model Garden's base; pretrained checkpoints), 2plus1d (an order of "
+    "magnitude faster on CPU) or 3d_2plus1d.",
     "causal": "Causal backbone, trained in base mode; the model then also gets a stream SavedModel (stream/) "
     "for frame-by-frame inference (the adapter's stream mode) and, with conv_type 2plus1d, a TFLite stream model "
     "(stream.tflite).",
@@ -228,7 +231,8 @@ def from_mapping(values: Mapping[str, Any]) -> PipelineConfig:
 
 
 # The CPU profile: sized so the bundled sample trains to well above chance on 2 CPU cores in minutes.
-# (2+1)D convolutions run ~20x faster than 3D ones on CPU; a short run needs faster batch-norm statistics.
+# (2+1)D convolutions run an order of magnitude faster than 3D ones on CPU (benchmarks/RESULTS.md); a short run
+# needs faster batch-norm statistics.
 PROFILES: dict[str, dict[str, Any]] = {
     "cpu-sample": {
         "imgz": 48,
@@ -280,8 +284,10 @@ def resolve_config(
 
 
 def write_config(config: PipelineConfig, path: str | Path) -> None:
+    """Write `config` as JSON (config.json)."""
     Path(path).write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
 def read_config(path: str | Path) -> PipelineConfig:
+    """Read and validate a config.json."""
     return from_mapping(json.loads(Path(path).read_text()))

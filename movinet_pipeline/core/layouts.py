@@ -18,9 +18,9 @@ section for who writes and who reads each):
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from movinet_pipeline.core.clients import storage
 
@@ -118,6 +118,7 @@ class ModelFolder:
     root: Path
 
     def weights(self, filename: str) -> Path:
+        """The weights file named `filename` (config `weights_filename`)."""
         return self.root / filename
 
     @property
@@ -153,12 +154,16 @@ class ModelFolder:
         return self.root / CHECKPOINTS
 
     def has_saved_model(self) -> bool:
+        """Whether the folder holds a base-mode SavedModel."""
         return (self.saved_model / "saved_model.pb").is_file()
 
     def artifact_files(self, weights_filename: str) -> list[Path]:
-        """The files a registered model carries (what the adapter needs to serve it): weights, labels,
+        """The files a registered model carries.
+
+        The files a registered model carries (what the adapter needs to serve it): weights, labels,
         configuration, history, the base SavedModel and, for causal models, the stream SavedModel and TFLite model.
-        Training state (checkpoints, TensorBoard logs) stays behind."""
+        Training state (checkpoints, TensorBoard logs) stays behind.
+        """
         singles = [self.weights(weights_filename), self.labels, self.config, self.history, self.stream_tflite]
         files = [path for path in singles if path.is_file()]
         for folder in (self.saved_model, self.stream_model):
@@ -200,6 +205,7 @@ class RegisteredModel:
         return ModelFolder(self.root / ARTIFACTS)
 
     def is_entry(self) -> bool:
+        """Whether the folder is a registry entry (has model.json)."""
         return self.model_json.is_file()
 
 
@@ -226,28 +232,33 @@ class ErrorEntry:
 
 
 def write_jsonl(path: str | Path, rows: Iterable[object]) -> int:
+    """Write `rows` (dataclasses) as JSON lines; return how many."""
     lines = [json.dumps(asdict(row), sort_keys=True) + "\n" for row in rows]  # type: ignore[call-overload]
     storage.write_text(path, "".join(lines))
     return len(lines)
 
 
 def read_manifest(root: str | Path) -> Iterator[ManifestEntry]:
+    """The manifest's entries, in order."""
     for line in storage.read_text(storage.join(root, MANIFEST)).splitlines():
         if line.strip():
             yield ManifestEntry(**json.loads(line))
 
 
 def read_errors(path: str | Path) -> list[ErrorEntry]:
+    """The dead letters in `path` (none when it does not exist)."""
     if not storage.exists(path):
         return []
     return [ErrorEntry(**json.loads(line)) for line in storage.read_text(path).splitlines() if line.strip()]
 
 
 def write_labels(root: str | Path, labels: list[str]) -> None:
+    """Write labels.json (position = class index)."""
     storage.write_text(storage.join(root, LABELS), json.dumps(labels, indent=2) + "\n")
 
 
 def read_labels(root: str | Path) -> list[str]:
+    """Read labels.json, saying which step's output is missing when it is."""
     path = storage.join(root, LABELS)
     if not storage.exists(path):
         raise FileNotFoundError(f"{path} is missing: is {root} the output of the previous step?")
@@ -275,5 +286,6 @@ def write_registration_record(folder: str | Path, record: dict) -> None:
 
 
 def read_registration_record(folder: str | Path) -> dict | None:
+    """The record register_model wrote in `folder`, or None."""
     path = Path(folder) / REGISTRATION_RECORD
     return json.loads(path.read_text()) if path.is_file() else None

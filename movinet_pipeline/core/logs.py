@@ -28,6 +28,7 @@ class _CurrentStderrHandler(logging.StreamHandler):
 
 
 def setup_logging(verbose: bool = False) -> None:
+    """One readable line per event on stderr; TensorFlow and Beam kept quiet."""
     quiet_tensorflow()
     handler = _CurrentStderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"))

@@ -1,5 +1,6 @@
 """The subset of Dataloop's query language (DQL, Mongo-like) that dtlpy's Filters produce: $and/$or, equality,
-$eq/$ne/$gt/$gte/$lt/$lte/$in/$nin/$exists/$glob on dotted fields, sort, and page/pageSize."""
+$eq/$ne/$gt/$gte/$lt/$lte/$in/$nin/$exists/$glob on dotted fields, sort, and page/pageSize.
+"""
 
 from __future__ import annotations
 

@@ -13,8 +13,8 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -42,7 +42,7 @@ class DataloopEmulator:
         self._register_routes()
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
-    def start(self) -> "DataloopEmulator":
+    def start(self) -> DataloopEmulator:
         emulator = self
 
         class Handler(_Handler):

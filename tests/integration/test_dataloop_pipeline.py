@@ -1,5 +1,6 @@
 """End to end with Dataloop: upload -> pipeline (export, TFRecords, train, evaluate, register) -> the adapter predicts
-with the registered model. Everything goes through the real dtlpy SDK against the emulator."""
+with the registered model. Everything goes through the real dtlpy SDK against the emulator.
+"""
 
 from __future__ import annotations
 

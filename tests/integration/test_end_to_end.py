@@ -23,7 +23,8 @@ def test_the_model_learned_the_temporal_task(pipeline_run):
 def test_model_contract(pipeline_run):
     model = pipeline_run["model"]
     config = json.loads((model / "config.json").read_text())
-    assert (config["imgz"], config["n_frames"], config["batch_size"], config["conv_type"]) == (48, 8, 8, "2plus1d")  # the cpu-sample profile
+    # the cpu-sample profile
+    assert (config["imgz"], config["n_frames"], config["batch_size"], config["conv_type"]) == (48, 8, 8, "2plus1d")
     assert (model / config["weights_filename"]).is_file()
     assert (model / "saved_model" / "saved_model.pb").is_file()
     assert layouts.read_labels(model) == ["down", "left", "right", "up"]

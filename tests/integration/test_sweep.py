@@ -1,5 +1,6 @@
 """The sweep pipeline end to end under kfp.local: each branch trains the model_id it was given, the best by the
-evaluation metric is selected, and only that one is registered."""
+evaluation metric is selected, and only that one is registered.
+"""
 
 from __future__ import annotations
 

@@ -20,18 +20,20 @@ from tests.core_only import core_closure, run_core_only
 DOCKERFILES = sorted(REPO.glob("images/*/Dockerfile"))
 # What each image runs. The pipeline image installs the core dependencies only (no TensorFlow).
 PIPELINE_IMAGE_MODULES = [
-    "movinet_pipeline.components.make_config.component", "movinet_pipeline.components.export_dataset.component", "movinet_pipeline.core.sources.download_folder",
-    "movinet_pipeline.core.sources.dataloop", "movinet_pipeline.core.sources",
-    "movinet_pipeline.components.build_tfrecords.component", "movinet_pipeline.core.examples.job",
-    "movinet_pipeline.components.select_best.component", "movinet_pipeline.components.select_best.selection", "movinet_pipeline.components.register_model.component",
-    "movinet_pipeline.core.registries", "movinet_pipeline.components.resolve_baseline.component",
-    "movinet_pipeline.components.resolve_baseline.resolve",
-    "movinet_pipeline.components.report_status.component", "movinet_pipeline.app.cli", "movinet_pipeline.pipelines.training", "movinet_pipeline.pipelines.sweep",
+    "movinet_pipeline.components.make_config.component", "movinet_pipeline.components.export_dataset.component",
+    "movinet_pipeline.core.sources", "movinet_pipeline.components.build_tfrecords.component",
+    "movinet_pipeline.core.examples.job", "movinet_pipeline.components.select_best.component",
+    "movinet_pipeline.components.register_model.component", "movinet_pipeline.core.registries",
+    "movinet_pipeline.components.resolve_baseline.component", "movinet_pipeline.components.resolve_baseline.resolve",
+    "movinet_pipeline.components.report_status.component", "movinet_pipeline.app.cli",
+    "movinet_pipeline.pipelines.training", "movinet_pipeline.pipelines.sweep",
     "google.cloud.secretmanager", "google_crc32c",  # imported lazily by movinet_pipeline.core.clients.secrets
     "apache_beam.runners.dataflow.dataflow_runner"]  # what --runner=DataflowRunner loads
-TRAINER_IMAGE_MODULES = ["movinet_pipeline.components.train.component", "movinet_pipeline.core.model.training", "movinet_pipeline.components.evaluate.component",
-                         "movinet_pipeline.components.evaluate.evaluator", "movinet_pipeline.app.local_run", "movinet_pipeline.core.model.inference",
-                         "movinet_pipeline.dataloop_adapter.model_adapter"]
+TRAINER_IMAGE_MODULES = [
+    "movinet_pipeline.components.train.component", "movinet_pipeline.core.model.training",
+    "movinet_pipeline.components.evaluate.component", "movinet_pipeline.components.evaluate.evaluator",
+    "movinet_pipeline.app.local_run", "movinet_pipeline.core.model.inference",
+    "movinet_pipeline.dataloop_adapter.model_adapter"]
 TENSORFLOW = {"tensorflow", "tf-keras", "tf-models-official", "tensorflow-hub", "keras"}
 WORKER_MODULES = ["movinet_pipeline.core.examples.transform"]
 # What the Beam SDK image (apache/beam_python3.11_sdk) provides: everything Beam itself imports for the runner and

@@ -1,6 +1,7 @@
 """The installed package: one top-level import package, and import contracts that hold on what is installed.
 
-The wheel is built from a copy of the files git tracks or would track (the source tree is left as it is) once per session.
+The wheel is built once per module from a copy of the files git tracks or would track (the source tree is left as
+it is).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ MAPPED_FOLDERS = {"components": "movinet_pipeline/components", "pipelines": "mov
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = tmp_path_factory.mktemp("source")
-    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, check=True).stdout
+    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                             capture_output=True, check=True).stdout
     for name in filter(None, tracked.decode().split("\0")):
         if (REPO / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +86,8 @@ def test_the_dataloop_app_entry_point_loads_the_adapter(installed):
 
 def test_the_import_contracts_hold_on_the_installed_package(installed):
     """Layers (core <- components <- pipelines <- app), the adapter on core only, no cycles at any depth: the
-    contracts in pyproject.toml, checked by import-linter on the installed layout (function-level imports too)."""
+    contracts in pyproject.toml, checked by import-linter on the installed layout (function-level imports too).
+    """
     completed = subprocess.run([str(Path(sys.executable).with_name("lint-imports")), "--config",
                                 str(REPO / "pyproject.toml"), "--no-cache"], cwd=installed, capture_output=True,
                                text=True, timeout=300, env={"PYTHONPATH": str(installed), "PATH": "/usr/bin:/bin"})

@@ -4,7 +4,8 @@
 - `DATALOOP_API_KEY_FILE`: a file holding the key (a Kubernetes/Secret Manager secret mounted as a volume);
 - `DATALOOP_ENV`: `prod` (default), another dtlpy environment alias, or a gate URL ending in `/api/v1`;
 - `DATALOOP_CREDENTIALS_SECRET`: when the variables above hold no credentials, a Google Secret Manager secret (see
-  `movinet_pipeline.core.clients.secrets`; how Vertex AI steps get them) holding the API key, or a JSON object with the keys of the
+  `movinet_pipeline.core.clients.secrets`; how Vertex AI steps get them) holding the API key, or a JSON object
+  with the keys of the
   Kubernetes secret (`api-key`, or `m2m-email` + `m2m-password`; optional `env`). Variables set win over the secret.
 
 dtlpy reads `DATALOOP_PATH` once, at import, so this module imports it lazily.
@@ -34,6 +35,7 @@ class DataloopError(RuntimeError):
 
 
 def is_dataloop_uri(value: str | None) -> bool:
+    """Whether `value` is a `dataloop://` URI."""
     return bool(value) and str(value).startswith(SCHEME)
 
 
@@ -46,8 +48,10 @@ def entity_id(uri: str) -> str:
 
 
 def use_credentials_secret(reference: str) -> None:
-    """Let `connect` fall back to the Secret Manager secret `reference` (a step input; empty: no fallback). A
-    variable the user set explicitly wins."""
+    """Let `connect` fall back to the Secret Manager secret `reference` (a step input; empty: no fallback).
+
+    A variable the user set explicitly wins.
+    """
     if reference:
         os.environ.setdefault(SECRET_VARIABLE, reference)
 
@@ -72,8 +76,7 @@ def _settings() -> tuple[dict[str, str], str]:
 
 
 def _secret_settings(reference: str) -> dict[str, str]:
-    """The variables held by the Secret Manager secret `reference`: a bare API key or a JSON object of
-    CREDENTIAL_KEYS."""
+    """The variables held by the Secret Manager secret `reference`: an API key, or JSON of CREDENTIAL_KEYS."""
     try:
         payload = read_secret(reference).strip()
     except SecretError as error:
@@ -86,7 +89,8 @@ def _secret_settings(reference: str) -> dict[str, str]:
         raise DataloopError(f"secret {reference} starts with '{{' but is not valid JSON") from None
     unknown = sorted(set(values) - set(CREDENTIAL_KEYS))
     if unknown:
-        raise DataloopError(f"secret {reference} has unknown keys {unknown}; expected some of {sorted(CREDENTIAL_KEYS)}")
+        raise DataloopError(f"secret {reference} has unknown keys {unknown}; "
+                            f"expected some of {sorted(CREDENTIAL_KEYS)}")
     return {CREDENTIAL_KEYS[key]: str(value).strip() for key, value in values.items() if value}
 
 

@@ -31,16 +31,19 @@ def beam_filesystems():
 
 
 def is_remote(path: str | Path) -> bool:
+    """Whether `path` has a scheme (gs://, dataloop://) rather than being a local path."""
     return "://" in str(path)
 
 
 def join(base: str | Path, *parts: str) -> str:
+    """Join path parts, locally or under a URI."""
     if not is_remote(base):
         return str(Path(base, *parts))
     return "/".join([str(base).rstrip("/"), *[part.strip("/") for part in parts]])
 
 
 def open_read(path: str | Path) -> IO[bytes]:
+    """Open a local or remote file for binary reading."""
     if not is_remote(path):
         return open(path, "rb")
     from apache_beam.io.filesystem import CompressionTypes
@@ -49,11 +52,13 @@ def open_read(path: str | Path) -> IO[bytes]:
 
 
 def read_text(path: str | Path) -> str:
+    """A local or remote file's text."""
     with open_read(path) as handle:
         return handle.read().decode()
 
 
 def write_text(path: str | Path, text: str) -> None:
+    """Write a local or remote file (creating local parent folders)."""
     if not is_remote(path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(text)
@@ -65,12 +70,14 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def exists(path: str | Path) -> bool:
+    """Whether a local or remote file exists."""
     if not is_remote(path):
         return Path(path).exists()
     return beam_filesystems().exists(str(path))
 
 
 def delete(path: str | Path) -> None:
+    """Delete a local or remote file."""
     if not is_remote(path):
         Path(path).unlink(missing_ok=True)
         return

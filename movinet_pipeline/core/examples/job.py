@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
@@ -58,8 +58,11 @@ def runs_locally(options: PipelineOptions) -> bool:
 
 
 def artifact_location(path: str, uri: str, beam_args: Sequence[str]) -> str:
-    """Where the job reads or writes a KFP artifact: its local `path` (where KFP mounts the artifact store) for a
-    local runner; its `gs://` `uri` for a remote one, whose workers cannot see this step's mounts."""
+    """Where the job reads or writes a KFP artifact.
+
+    Where the job reads or writes a KFP artifact: its local `path` (where KFP mounts the artifact store) for a
+    local runner; its `gs://` `uri` for a remote one, whose workers cannot see this step's mounts.
+    """
     options = PipelineOptions(list(beam_args))
     if runs_locally(options):
         return path

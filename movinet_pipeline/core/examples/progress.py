@@ -39,11 +39,12 @@ class JobProgress:
         self._started = time.monotonic()
 
     def done(self) -> int:
+        """Entries the workers finished so far."""
         if not self.folder:
             return 0
         return sum(entry.stat().st_size for entry in os.scandir(self.folder))
 
-    def __enter__(self) -> "JobProgress":
+    def __enter__(self) -> JobProgress:
         if self.folder:
             if sys.stderr.isatty():
                 from tqdm import tqdm

@@ -7,8 +7,8 @@ line of stats per clip and one per dead letter. The workers import no TensorFlow
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterator, Sequence
 
 import apache_beam as beam
 
@@ -37,6 +37,7 @@ class SamplingOptions:
 
     @classmethod
     def from_config(cls, config: PipelineConfig) -> SamplingOptions:
+        """The options a configuration implies."""
         return cls(config.frames_per_record, config.short_side, config.sampling, config.frame_step,
                    config.jpeg_quality, config.train_clips_per_video)
 
@@ -62,9 +63,11 @@ class EncodeClip(beam.DoFn):
         self.progress_folder = progress_folder
 
     def setup(self) -> None:
+        """Per worker: anonymous GCS when an emulator is configured."""
         storage.beam_filesystems()  # each worker process: anonymous GCS when an emulator is configured
 
     def process(self, entry: ManifestEntry) -> Iterator:
+        """Encode one entry's clips (or dead-letter it) and count it as done."""
         yield from self._encode(entry)
         mark_done(self.progress_folder)
 
@@ -94,6 +97,7 @@ class WriteSubset(beam.PTransform):
         self.examples, self.subset, self.num_shards = examples, subset, num_shards
 
     def expand(self, records):  # type: ignore[override]
+        """Keep this subset's records and write them as shards."""
         return (
             records
             | "Keep subset" >> beam.Filter(lambda record, subset: record[0] == subset, self.subset)
@@ -128,6 +132,7 @@ class BuildExamples(beam.PTransform):
         self.progress_folder = progress_folder
 
     def expand(self, entries):  # type: ignore[override]
+        """Spread, encode and write the entries."""
         results = (
             entries
             | "Spread work" >> beam.Reshuffle()

@@ -7,9 +7,9 @@ the Beam workers never import TensorFlow; the bytes are identical to TensorFlow'
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 

@@ -44,8 +44,11 @@ def sample_indices(start: int, end: int, count: int, sampling: str = "uniform", 
 
 
 def clip_windows(start: int, last: int, count: int, sampling: str, frame_step: int, clips: int) -> list[list[int]]:
-    """Frame numbers of each clip taken from [start, last]: one clip, or for `stride` sampling up to `clips`
-    distinct windows spread evenly over the range (temporal augmentation)."""
+    """Frame numbers of each clip (window) taken from [start, last].
+
+    Frame numbers of each clip taken from [start, last]: one clip, or for `stride` sampling up to `clips`
+    distinct windows spread evenly over the range (temporal augmentation).
+    """
     if clips == 1 or sampling != "stride":
         return [sample_indices(start, last, count, sampling, frame_step)]
     free = max(0, last - start - (count - 1) * frame_step)
@@ -55,8 +58,11 @@ def clip_windows(start: int, last: int, count: int, sampling: str, frame_step: i
 
 def plan_clip_windows(frames: int | None, start: int, end: int | None, count: int, sampling: str = "uniform",
                       frame_step: int = 1, clips: int = 1) -> list[list[int]]:
-    """The windows of a clip over [start, end] (end inclusive; None = to the end of the video) of a video that
-    holds `frames` frames (None when not known yet: then the range is bounded by `end` or a generous guess)."""
+    """Plan the windows of a clip over the frames a video holds.
+
+    The windows of a clip over [start, end] (end inclusive; None = to the end of the video) of a video that
+    holds `frames` frames (None when not known yet: then the range is bounded by `end` or a generous guess).
+    """
     last = end if end is not None else (frames - 1 if frames else start + count * max(1, frame_step) *
                                         UNKNOWN_LENGTH_SPANS)
     if frames is not None:

@@ -1,15 +1,16 @@
-"""Decode, resize and encode the planned frames of a video with FFmpeg (PyAV); shared by build_tfrecords and
-prediction. Which frames a clip takes is planned in `sampling.py`.
+"""Decode, resize and encode the planned frames of a video with FFmpeg (PyAV); shared by build_tfrecords and prediction.
 
-Frame numbers are 0-based positions in decode (presentation) order: frame `i` is the i-th frame that really
-decodes, whatever the container header claims.
+Which frames a clip takes is planned in `sampling.py`.
+
+Frame numbers are 0-based positions in decode (presentation) order: frame `i` is the i-th frame that really decodes,
+whatever the container header claims.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import av
 import numpy as np
@@ -18,8 +19,8 @@ import simplejpeg
 from movinet_pipeline.core.clients import storage
 from movinet_pipeline.core.media.sampling import SamplingError, plan_clip_windows
 
-# swscale's bilinear filter widens with the scale factor, so downscaling is anti-aliased; measured at 720p -> 256
-# short side: 1.5 ms/frame against 2.5 ms/frame for AREA.
+# swscale's bilinear filter widens with the scale factor, so downscaling is anti-aliased, and it is faster than AREA
+# (benchmarks/RESULTS.md, "Frame conversion").
 INTERPOLATION = "BILINEAR"
 
 
@@ -50,9 +51,12 @@ def rgb_converter(short_side: int) -> Converter:
 
 
 def jpeg_converter(short_side: int, quality: int) -> Converter:
-    """Decoded frame -> JPEG bytes with the short side `short_side` (both sides rounded up to even), encoded straight
+    """Decoded frame -> JPEG bytes, straight from YUV planes.
+
+    Decoded frame -> JPEG bytes with the short side `short_side` (both sides rounded up to even), encoded straight
     from full-range YUV 4:2:0 planes (what JPEG stores): swscale resizes in YUV and libjpeg-turbo skips its colour
-    conversion, measured 3.2x faster than RGB + PIL on 360p frames."""
+    conversion (benchmarks/RESULTS.md, "Frame conversion").
+    """
 
     def convert(frame: av.VideoFrame) -> bytes:
         # Even sides (rounded up): libjpeg-turbo reads past an odd-sized YUV plane, which made the bytes vary.
@@ -97,6 +101,7 @@ class StreamIndex:
         return len(self.pts)
 
     def keyframe_at_or_before(self, frame: int) -> int:
+        """The keyframe to seek to for `frame`."""
         return self.keyframes[max(0, bisect.bisect_right(self.keyframes, frame) - 1)] if self.keyframes else 0
 
 
@@ -117,8 +122,11 @@ def index_stream(container: av.container.InputContainer, stream: av.VideoStream)
 
 
 class _FrameReader:
-    """Decodes requested frame numbers from an open stream, seeking only when a keyframe lies between the current
-    position and the next target (otherwise decoding forward is cheaper than a seek)."""
+    """Decodes requested frame numbers from an open stream.
+
+    Decodes requested frame numbers from an open stream, seeking only when a keyframe lies between the current
+    position and the next target (otherwise decoding forward is cheaper than a seek).
+    """
 
     def __init__(self, container: av.container.InputContainer, convert: Converter, index: StreamIndex | None) -> None:
         self.container, self.convert, self.index = container, convert, index
@@ -196,8 +204,11 @@ def _header_frames(container: av.container.InputContainer, stream: av.VideoStrea
 
 def _decode_pass(container: av.container.InputContainer, wanted: set[int], convert: Converter,
                  limit: int) -> tuple[dict[int, object], int] | None:
-    """Decode every frame in order, converting those in `wanted`; return them and the number of frames that
-    decode (a damaged tail ends the pass). None when more than `limit` frames decode."""
+    """Decode every frame in order, converting the wanted ones.
+
+    Decode every frame in order, converting those in `wanted`; return them and the number of frames that
+    decode (a damaged tail ends the pass). None when more than `limit` frames decode.
+    """
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
     found: dict[int, object] = {}
@@ -248,8 +259,11 @@ def _claimed_if_dense(container: av.container.InputContainer, stream: av.VideoSt
 
 def _read_frames(path: str, plan: Callable[[int | None], list[int]], convert: Converter) -> tuple[
         list[int], dict[int, object], float]:
-    """Plan targets from the real frame count (None if unknown), decode them, and re-plan over the frames that
-    really decode when the stream ends early."""
+    """Plan targets, decode them, and re-plan when the stream ends early.
+
+    Plan targets from the real frame count (None if unknown), decode them, and re-plan over the frames that
+    really decode when the stream ends early.
+    """
     with _open(path) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or stream.guessed_rate or 0)
@@ -295,7 +309,9 @@ def read_clips(
     clips: int = 1,
     jpeg_quality: int | None = None,
 ) -> list[DecodedClip]:
-    """Sample clips of `count` frames from frames [start, end] (end inclusive; None = to the end) of the video at
+    """Sample clips of `count` frames from a video, decoding every needed frame once.
+
+    Sample clips of `count` frames from frames [start, end] (end inclusive; None = to the end) of the video at
     `path`, decoding every needed frame once; frames are RGB arrays, or JPEG bytes of `jpeg_quality`.
 
     Headers can lie about the frame count: clips are planned over the frames the stream really holds (counted by

@@ -27,6 +27,7 @@ class ModelLoadError(RuntimeError):
 
 @dataclass(frozen=True)
 class VideoClip:
+    """A decoded, sampled, cropped clip and the frames it covers."""
     frames: tf.Tensor  # float32 [n_frames, imgz, imgz, 3] in [0, 1]
     first_frame: int
     last_frame: int  # the last frame the clip covers (inclusive)
@@ -34,6 +35,7 @@ class VideoClip:
 
 @dataclass(frozen=True)
 class Prediction:
+    """One label and its confidence."""
     label: str
     confidence: float
 
@@ -52,6 +54,7 @@ def video_clip(path: str | Path, config: PipelineConfig) -> VideoClip:
 
 
 def top_k(probabilities: np.ndarray, labels: list[str], k: int) -> list[Prediction]:
+    """The `k` most probable labels."""
     order = np.argsort(-probabilities)[: min(k, len(labels))]
     return [Prediction(labels[i], float(probabilities[i])) for i in order]
 
@@ -64,10 +67,11 @@ class BaseModel:
         self.keras_model = keras_model  # the tf_keras classifier, when built from weights
 
     def probabilities(self, clips: tf.Tensor) -> np.ndarray:
+        """Class probabilities [B, C] of a clip batch."""
         return np.asarray(self._predict_fn(clips))
 
     @classmethod
-    def from_weights(cls, weights: Path, config: PipelineConfig, labels: list[str]) -> "BaseModel":
+    def from_weights(cls, weights: Path, config: PipelineConfig, labels: list[str]) -> BaseModel:
         """A freshly built MovinetClassifier with the tf_keras weights file loaded."""
         from movinet_pipeline.core.model import network as modeling
 
@@ -80,7 +84,8 @@ class BaseModel:
                    classifier)
 
     @classmethod
-    def from_saved_model(cls, path: Path, labels: list[str]) -> "BaseModel":
+    def from_saved_model(cls, path: Path, labels: list[str]) -> BaseModel:
+        """A base-mode SavedModel (its `probabilities`, else softmax of its logits)."""
         serve = tf.saved_model.load(str(path)).signatures["serving_default"]
         outputs = set(serve.structured_outputs)
         key = "probabilities" if "probabilities" in outputs else sorted(outputs)[0]
@@ -92,7 +97,7 @@ class BaseModel:
         return cls(predict, labels, f"SavedModel {path}")
 
     @classmethod
-    def from_hub(cls, handle: str, labels: list[str]) -> "BaseModel":
+    def from_hub(cls, handle: str, labels: list[str]) -> BaseModel:
         """A TF Hub MoViNet (Kinetics-600 head): `handle` is a tfhub.dev URL or a local path."""
         import tensorflow_hub as hub
 
@@ -101,8 +106,11 @@ class BaseModel:
 
 
 def _feed_frames(step, states: dict, clip):
-    """Feed `clip` [1, T, ...] one frame at a time to `step(**states, image) -> {**states, "logits"}`, carrying the
-    states; the logits after the last frame."""
+    """Feed a clip one frame at a time to a stream model; return the last logits.
+
+    Feed `clip` [1, T, ...] one frame at a time to `step(**states, image) -> {**states, "logits"}`, carrying the
+    states; the logits after the last frame.
+    """
     logits = None
     for t in range(int(clip.shape[1])):
         outputs = dict(step(**states, image=clip[:, t : t + 1]))
@@ -126,6 +134,7 @@ class StreamModel:
         return np.asarray(_feed_frames(self._call, states, clip))
 
     def probabilities(self, clips: tf.Tensor) -> np.ndarray:
+        """Class probabilities [B, C], each clip fed frame by frame."""
         return np.concatenate([tf.nn.softmax(self.logits(clips[i : i + 1])).numpy() for i in range(len(clips))])
 
 

@@ -11,6 +11,7 @@ from movinet_pipeline.core.media.records import IMAGE_KEY, LABEL_INDEX_KEY
 
 
 def record_files(examples_dir: str | Path, subset: str) -> list[str]:
+    """The subset's TFRecord shards; FileNotFoundError naming the folder when there are none."""
     files = layouts.Examples(str(examples_dir)).record_files(subset)
     if not files:
         raise FileNotFoundError(f"no {subset} TFRecords under {Path(examples_dir) / subset}")
@@ -78,8 +79,11 @@ def parse_clip(serialized: tf.Tensor, n_frames: int, imgz: int, training: bool, 
 
 
 def parse_views(serialized: tf.Tensor, n_frames: int, imgz: int, views: int):
-    """One serialized SequenceExample -> (`views` centre-cropped temporal windows [views, n_frames, imgz, imgz, 3],
-    label): multi-clip evaluation."""
+    """One record -> `views` centre-cropped temporal windows and the label.
+
+    One serialized SequenceExample -> (`views` centre-cropped temporal windows [views, n_frames, imgz, imgz, 3],
+    label): multi-clip evaluation.
+    """
     encoded, label = _parse(serialized)
     positions = tf.reshape(_view_positions(tf.shape(encoded)[0], n_frames, views), [-1])
     frames = _frames(encoded, positions, imgz, training=False, flip=False)
@@ -90,8 +94,11 @@ def parse_views(serialized: tf.Tensor, n_frames: int, imgz: int, views: int):
 def clip_dataset(examples_dir: str | Path, subset: str, n_frames: int, imgz: int, batch_size: int,
                  training: bool, flip: bool = False, seed: int = 0, repeat: bool = False,
                  views: int = 1) -> tf.data.Dataset:
-    """Batched (frames, label) pairs of one subset; shuffled and augmented when `training`; endless when `repeat`
-    (then the caller sets the epoch length). With `views` > 1 (evaluation), frames are [B, views, T, H, W, 3]."""
+    """Batched (frames, label) pairs of one subset.
+
+    Batched (frames, label) pairs of one subset; shuffled and augmented when `training`; endless when `repeat`
+    (then the caller sets the epoch length). With `views` > 1 (evaluation), frames are [B, views, T, H, W, 3].
+    """
     files = record_files(examples_dir, subset)
     dataset = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
     if training:

@@ -35,14 +35,18 @@ def hub_handle(config: PipelineConfig) -> str:
 
 def build_backbone(model_id: str, conv_type: str = "3d", norm_momentum: float = 0.99,
                    causal: bool = False) -> tf_keras.Model:
-    """A base-mode backbone; `causal` makes every temporal operation look only backwards, so the trained model can
-    also run frame by frame (see stream_export.py)."""
+    """A base-mode MoViNet backbone.
+
+    A base-mode backbone; `causal` makes every temporal operation look only backwards, so the trained model can
+    also run frame by frame (see stream_export.py).
+    """
     return movinet.Movinet(model_id=model_id, causal=causal, use_external_states=False, conv_type=conv_type,
                            norm_momentum=norm_momentum)
 
 
 def build_classifier(backbone: tf_keras.Model, num_classes: int, n_frames: int | None = None,
                      imgz: int | None = None) -> movinet_model.MovinetClassifier:
+    """Model Garden's MovinetClassifier: `backbone` with a new head of `num_classes`."""
     model = movinet_model.MovinetClassifier(backbone=backbone, num_classes=num_classes)
     model.build([None, n_frames, imgz, imgz, 3])
     return model
@@ -113,8 +117,11 @@ def _download_garden_checkpoint(model_id: str) -> Path:
 
 
 def _hub_model_dir(handle: str, download: bool) -> Path | None:
-    """The local folder of the TF Hub model `handle`: from TF Hub's cache (TFHUB_CACHE_DIR), else downloaded when
-    `download`, else None."""
+    """The local folder of the TF Hub model `handle`, or None.
+
+    The local folder of the TF Hub model `handle`: from TF Hub's cache (TFHUB_CACHE_DIR), else downloaded when
+    `download`, else None.
+    """
     import tensorflow_hub as hub
     from tensorflow_hub import resolver
 
@@ -125,8 +132,11 @@ def _hub_model_dir(handle: str, download: bool) -> Path | None:
 
 
 def restore_backbone_from_hub(backbone: tf_keras.Model, model_dir: Path, handle: str) -> None:
-    """Restore backbone weights from a TF Hub MoViNet classifier (a SavedModel of Model Garden's Kinetics-600
-    MovinetClassifier): its variables are a checkpoint rooted at the classifier, read into a wrapper shaped like it."""
+    """Restore backbone weights from a TF Hub MoViNet classifier.
+
+    Restore backbone weights from a TF Hub MoViNet classifier (a SavedModel of Model Garden's Kinetics-600
+    MovinetClassifier): its variables are a checkpoint rooted at the classifier, read into a wrapper shaped like it.
+    """
     wrapper = build_classifier(backbone, KINETICS_CLASSES)
     try:
         wrapper.load_weights(str(model_dir / "variables" / "variables")).expect_partial() \
@@ -138,9 +148,12 @@ def restore_backbone_from_hub(backbone: tf_keras.Model, model_dir: Path, handle:
 
 
 def pretrained_backbone(config: PipelineConfig) -> tuple[tf_keras.Model, str]:
-    """A backbone and where its weights came from: a checkpoint, a TF Hub model, Model Garden's Kinetics-600
+    """A backbone and where its pretrained weights came from.
+
+    A backbone and where its weights came from: a checkpoint, a TF Hub model, Model Garden's Kinetics-600
     checkpoint (or, offline, the TF Hub model already in TF Hub's cache), or nothing (from scratch) when no
-    pretrained source is reachable. Never hangs on the network in `auto`."""
+    pretrained source is reachable. Never hangs on the network in `auto`.
+    """
     backbone = build_backbone(config.model_id, config.conv_type, config.norm_momentum, config.causal)
     if config.pretrained == "none":
         return backbone, "none (from scratch, by configuration)"

@@ -1,4 +1,4 @@
-"""Stream export of a causal MoViNet trained in base mode: a SavedModel and a TFLite model that take one frame at a time.
+"""Stream export of a causal MoViNet trained in base mode: SavedModel and TFLite models taking one frame a call.
 
 The stream model is the same network built with external states (`use_external_states=True`,
 `output_states=True`); the trained weights are copied over variable by variable. Signatures, as Model Garden's
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def build_stream_classifier(config: PipelineConfig, num_classes: int) -> movinet_model.MovinetClassifier:
+    """A causal stream classifier (external states) shaped like the trained one."""
     backbone = movinet.Movinet(model_id=config.model_id, causal=True, use_external_states=True,
                                conv_type=config.conv_type, norm_momentum=config.norm_momentum)
     model = movinet_model.MovinetClassifier(backbone=backbone, num_classes=num_classes, output_states=True)
@@ -40,8 +41,11 @@ def _state_specs(stream: movinet_model.MovinetClassifier, input_shape: list) -> 
 
 
 def export_stream(trained: tf_keras.Model, config: PipelineConfig, num_classes: int, output_dir: str | Path) -> None:
-    """Copy `trained` (a causal base-mode classifier) into a stream model; save it as a SavedModel (STREAM_MODEL)
-    and, for conv_type 2plus1d, as TFLite (STREAM_TFLITE; otherwise a warning says why there is none)."""
+    """Export a causal classifier's stream models.
+
+    Copy `trained` (a causal base-mode classifier) into a stream model; save it as a SavedModel (STREAM_MODEL)
+    and, for conv_type 2plus1d, as TFLite (STREAM_TFLITE; otherwise a warning says why there is none).
+    """
     output_dir = Path(output_dir)
     stream = build_stream_classifier(config, num_classes)
     stream.set_weights(trained.get_weights())

@@ -12,9 +12,9 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import tensorflow as tf
 import tf_keras
@@ -34,6 +34,7 @@ class TrainError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainSummary:
+    """What a training run did."""
     epochs: int
     best_val_accuracy: float
     pretrained: str
@@ -41,15 +42,19 @@ class TrainSummary:
 
 
 def learning_rate(config: PipelineConfig, steps_per_epoch: int | None):
-    """`learning_rate` as peak: constant, or (Model Garden's recipe) a linear warm-up over `warmup_epochs` then a
-    cosine decay to 0 at the last step. Driven by the optimizer's step count, so a resumed run continues the curve."""
+    """The learning rate, or Model Garden's warm-up + cosine schedule.
+
+    `learning_rate` as peak: constant, or (Model Garden's recipe) a linear warm-up over `warmup_epochs` then a
+    cosine decay to 0 at the last step. Driven by the optimizer's step count, so a resumed run continues the curve.
+    """
     if config.lr_schedule == "constant" or not steps_per_epoch:
         return config.learning_rate
     total = steps_per_epoch * config.num_epochs
     warmup = min(total - 1, round(steps_per_epoch * config.warmup_epochs))
     if warmup <= 0:
         return tf_keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total)
-    return tf_keras.optimizers.schedules.CosineDecay(0.0, decay_steps=total - warmup, warmup_target=config.learning_rate,
+    return tf_keras.optimizers.schedules.CosineDecay(0.0, decay_steps=total - warmup,
+                                                     warmup_target=config.learning_rate,
                                                      warmup_steps=warmup)
 
 
@@ -122,15 +127,19 @@ def _compile(classifier: tf_keras.Model, optimizer: tf_keras.optimizers.Optimize
 
 def _train_head_only(classifier: tf_keras.Model, backbone: tf_keras.Model, optimizer: tf_keras.optimizers.Optimizer,
                      config: PipelineConfig, epochs_done: int, checkpoints: Path, strategy, fit: dict) -> int:
-    """The `freeze_backbone_epochs` warm-up: train the head with the backbone frozen (its batch norm in inference
+    """Train the new head on a frozen backbone first.
+
+    The `freeze_backbone_epochs` warm-up: train the head with the backbone frozen (its batch norm in inference
     mode); keep its result in `checkpoints/head_only` so a run preempted after it resumes from there. Return how
-    many epochs it covered."""
+    many epochs it covered.
+    """
     epochs = config.freeze_backbone_epochs
     if not epochs:
         return 0
     saved = checkpoints / "head_only" / "weights"
     if epochs_done >= epochs and Path(f"{saved}.index").exists():
-        classifier.load_weights(str(saved)).expect_partial()  # the second phase's own backup, if any, restores over this
+        # the second phase's own backup, if any, restores over this
+        classifier.load_weights(str(saved)).expect_partial()
         return epochs
     backbone.trainable = False
     with strategy.scope():
@@ -144,8 +153,11 @@ def _train_head_only(classifier: tf_keras.Model, backbone: tf_keras.Model, optim
 def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_data: tf.data.Dataset,
          validation_data: tf.data.Dataset, strategy: tf.distribute.Strategy,
          output_dir: Path) -> tuple[tf_keras.Model, str, float]:
-    """Build the classifier on its pretrained backbone and train it (resumably); return it with its best epoch's
-    weights, where the backbone came from, and the training seconds."""
+    """Build the classifier on its pretrained backbone and train it.
+
+    Build the classifier on its pretrained backbone and train it (resumably); return it with its best epoch's
+    weights, where the backbone came from, and the training seconds.
+    """
     with strategy.scope():
         backbone, pretrained = modeling.pretrained_backbone(config)
         classifier = modeling.build_classifier(backbone, len(labels), config.n_frames, config.imgz)

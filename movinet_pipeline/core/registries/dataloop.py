@@ -125,11 +125,13 @@ class DataloopRegistry:
 
     def register(self, model_dir: Path, evaluation_dir: Path, run_id: str, dataset_dir: Path | None = None,
                  base_model_id: str | None = None) -> dict:
+        """See `ModelRegistry.register`."""
         model = register_dataloop(model_dir, evaluation_dir, self.project_id, run_id, dataset_dir,
                                   base_model_id or None)
         return {"registry": self.uri, "name": model.name, "model_id": model.id}
 
     def latest_for_source(self, source: str) -> str:
+        """See `ModelRegistry.latest_for_source` (a Dataloop query, newest first)."""
         dl = connect()
         filters = dl.Filters(resource=dl.FiltersResource.MODEL, field="metadata.system.lineage.source", values=source)
         filters.add(field="status", values="trained")

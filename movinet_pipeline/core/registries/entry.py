@@ -17,6 +17,7 @@ from movinet_pipeline.core.registries.base import RegisterError
 
 
 def model_name(config: PipelineConfig, run_id: str) -> str:
+    """The registered model's name: `movinet-<model_id>-<run id>`."""
     safe_run = re.sub(r"[^A-Za-z0-9_.-]+", "-", run_id).strip("-") or "run"
     return f"movinet-{config.model_id}-{safe_run}"
 
@@ -47,6 +48,7 @@ def metric_samples(history: dict[str, list[float]], figures: dict) -> list[dict]
 
 
 def build_model_json(model_dir: Path, evaluation_dir: Path, dataset_dir: Path | None, run_id: str) -> dict:
+    """The model JSON both registries write (see the module docstring)."""
     model = layouts.ModelFolder(model_dir)
     config = read_config(model.config)
     labels = layouts.read_labels(model_dir)

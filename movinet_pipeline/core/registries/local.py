@@ -62,12 +62,14 @@ class LocalRegistry:
 
     def register(self, model_dir: Path, evaluation_dir: Path, run_id: str, dataset_dir: Path | None = None,
                  base_model_id: str | None = None) -> dict:
+        """See `ModelRegistry.register`."""
         if base_model_id:
             raise RegisterError("base_model_id applies to a Dataloop registry (dataloop://<project-id>)")
         entry = register_local(model_dir, evaluation_dir, self.folder, run_id, dataset_dir)
         return {"registry": self.uri, "name": entry.name, "folder": str(entry)}
 
     def latest_for_source(self, source: str) -> str:
+        """See `ModelRegistry.latest_for_source` (the newest entry by modification time)."""
         entries = [layouts.RegisteredModel(path.parent) for path in self.folder.glob(f"*/{layouts.MODEL_JSON}")]
         matching = [entry for entry in entries if _lineage(entry).get("source") == source]
         newest = max(matching, key=lambda entry: entry.model_json.stat().st_mtime, default=None)

@@ -124,4 +124,5 @@ class DataloopSource:
         return _fingerprint_rows(self.dataset_id)
 
     def export(self, output: str | Path) -> ExportSummary:
+        """See `DatasetSource.export`."""
         return export_dataloop(self.dataset_id, output, self.dql_filter, self.subset_filters)

@@ -137,6 +137,7 @@ def fingerprint(output: Path) -> str:
 
 
 def write_export_info(output: Path, source: str, dataset_id: str) -> None:
+    """Write export.json: the source, its dataset id and the export's content fingerprint."""
     info = {"source": source, "dataset_id": dataset_id, "export_fingerprint": fingerprint(output)}
     (output / layouts.EXPORT_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
@@ -192,4 +193,5 @@ class DownloadFolderSource:
                 for p in sorted(self.folder.rglob("*")) if p.is_file()]
 
     def export(self, output: str | Path) -> ExportSummary:
+        """See `DatasetSource.export`."""
         return export_local(self.folder, output)

@@ -17,7 +17,7 @@ from movinet_pipeline.core.registries import ModelReferenceError
 
 
 def evaluate(model, examples, output, config=None, baseline=""):
-    """evaluate after resolve_baseline, as the pipeline runs them."""
+    """Evaluate after resolve_baseline, as the pipeline runs them."""
     folder = output.parent / f"{output.name}-baseline"
     reference = resolve_baseline(baseline, "", "", folder)
     return evaluate_folders(model, examples, output, config, folder if reference else None, reference)

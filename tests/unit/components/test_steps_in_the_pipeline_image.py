@@ -1,5 +1,6 @@
 """The pipeline image's steps really run without TensorFlow: each KFP component function of the CPU steps, called
-as the KFP executor calls it, with every distribution outside the core install hidden (tests/core_only.py)."""
+as the KFP executor calls it, with every distribution outside the core install hidden (tests/core_only.py).
+"""
 
 import json
 

@@ -130,7 +130,8 @@ class _TinyHubVideoModel(tf.Module):
 def test_without_weights_the_adapter_loads_the_tf_hub_model_named_by_the_configuration(
         dataloop_env, monkeypatch, tmp_path, sample_dir):
     """The real handle (hub_version / model_id / model_mode) resolved through TF Hub's cache, where the test put a
-    small model of its own (tfhub.dev is not reachable here)."""
+    small model of its own (tfhub.dev is not reachable here).
+    """
     from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
     from movinet_pipeline.core.model.network import hub_handle
@@ -156,7 +157,8 @@ def test_without_weights_the_adapter_loads_the_tf_hub_model_named_by_the_configu
 def test_train_model_fine_tunes_in_base_mode_and_uploads_the_weights(dataloop_env, dataloop_dataset, monkeypatch,
                                                                      tmp_path):
     """Dataloop's training entry point (`train_model`): prepare_data downloads the subsets through dtlpy, `train`
-    runs the project's export -> TFRecords -> trainer, the result is uploaded and the model turns `trained`."""
+    runs the project's export -> TFRecords -> trainer, the result is uploaded and the model turns `trained`.
+    """
     from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
     from movinet_pipeline.core.config import resolve_config

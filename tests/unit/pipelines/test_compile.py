@@ -44,7 +44,8 @@ def test_pipeline_parameters_carry_the_seed_keys_with_their_defaults():
 @pytest.mark.parametrize("target", ["kubeflow", "vertex"])
 def test_both_pipelines_compile_the_parameter_table_with_defaults_and_descriptions(name, table, target):
     """Every compiled parameter is a row of core.parameters (name, default, help), in both pipelines, both targets;
-    the GPU rows take the target's defaults."""
+    the GPU rows take the target's defaults.
+    """
     from movinet_pipeline.pipelines.platform import TARGETS
 
     from movinet_pipeline.core import parameters as table_module
@@ -181,7 +182,8 @@ def test_a_never_cached_step_fetches_the_baseline_and_evaluate_takes_it_as_an_in
         assert resolve["inputs"]["parameters"]["reference"]["componentInputParameter"].endswith("baseline_model")
         (evaluate,) = [task for task in tasks.values() if task["componentRef"]["name"] == "comp-evaluate"]
         baseline = evaluate["inputs"]["artifacts"]["baseline"]  # from the task, or (in the sweep's loop) passed in
-        assert baseline.get("taskOutputArtifact") == {"outputArtifactKey": "baseline", "producerTask": "resolve-baseline"} \
+        produced = {"outputArtifactKey": "baseline", "producerTask": "resolve-baseline"}
+        assert baseline.get("taskOutputArtifact") == produced \
             or baseline["componentInputArtifact"] == "pipelinechannel--resolve-baseline-baseline"
         assert not {"registry", "dataloop_secret", "baseline"} & set(evaluate["inputs"].get("parameters", {}))
         assert spec["components"]["comp-evaluate"]["inputDefinitions"]["artifacts"]["baseline"]["isOptional"]

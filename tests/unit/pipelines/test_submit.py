@@ -1,5 +1,6 @@
 """`submit` and `schedule` through the real kfp.Client and aiplatform SDK against local servers that play the KFP
-and Vertex AI APIs and record what the clients sent."""
+and Vertex AI APIs and record what the clients sent.
+"""
 
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ def test_submit_wait_exits_non_zero_unless_the_run_succeeded(capsys):
         recorder = KfpApiRecorder(final_state=state, polls_before_final=2).start()
         try:
             code = main(["submit", "--host", recorder.host, "--pipeline-file", str(PACKAGE), "--param",
-                         "source=dataloop://d", "--run-name", "waiting", "--wait", "--timeout", "60", "--poll-interval", "0.01"])
+                         "source=dataloop://d", "--run-name", "waiting", "--wait", "--timeout", "60",
+                         "--poll-interval", "0.01"])
         finally:
             recorder.stop()
         assert code == expected, state

@@ -1,5 +1,6 @@
 """Dataloop credentials from Google Secret Manager (the Vertex AI way), read by the real client over REST from a
-local server that plays the Secret Manager API."""
+local server that plays the Secret Manager API.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +26,11 @@ def secret_manager(monkeypatch: pytest.MonkeyPatch):
 def test_a_reference_names_a_secret_version(monkeypatch):
     assert version_name(SECRET) == f"{SECRET}/versions/latest"
     assert version_name(f"{SECRET}/versions/7") == f"{SECRET}/versions/7"
-    assert version_name("dataloop-credentials", project="p1") == "projects/p1/secrets/dataloop-credentials/versions/latest"
+    assert version_name("dataloop-credentials", project="p1") == \
+        "projects/p1/secrets/dataloop-credentials/versions/latest"
     monkeypatch.setenv("CLOUD_ML_PROJECT_ID", "vertex-project")  # what a Vertex AI step sees
-    assert version_name("dataloop-credentials") == "projects/vertex-project/secrets/dataloop-credentials/versions/latest"
+    assert version_name("dataloop-credentials") == \
+        "projects/vertex-project/secrets/dataloop-credentials/versions/latest"
     with pytest.raises(SecretError, match="'projects/p/secret/x' is not a Secret Manager secret"):
         version_name("projects/p/secret/x")
 

@@ -43,7 +43,8 @@ DATAFLOW = ["--runner=DataflowRunner", "--project=ml-platform", "--region=europe
 
 def test_the_job_graph_translates_for_dataflow_with_the_worker_image():
     """The DataflowRunner (dry run: everything but the submission) accepts our options and graph, pickles our DoFns,
-    and names the worker image; this also proves the Dataflow client libraries are installed."""
+    and names the worker image; this also proves the Dataflow client libraries are installed.
+    """
     import apache_beam as beam
     from apache_beam.portability.api import beam_runner_api_pb2
 
@@ -74,5 +75,6 @@ def test_a_remote_runner_reads_and_writes_artifacts_at_their_gcs_uris():
     assert artifact_location("/gcs/bucket/run/examples", "gs://bucket/run/examples", []) == "/gcs/bucket/run/examples"
     assert artifact_location("/gcs/bucket/run/examples", "gs://bucket/run/examples", DATAFLOW) == \
         "gs://bucket/run/examples"
-    with pytest.raises(BuildError, match="DataflowRunner workers cannot reach the artifact /tmp/x.*gs:// pipeline root"):
+    with pytest.raises(BuildError,
+                       match="DataflowRunner workers cannot reach the artifact /tmp/x.*gs:// pipeline root"):
         artifact_location("/tmp/x", "/tmp/x", DATAFLOW)

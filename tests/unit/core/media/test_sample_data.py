@@ -63,7 +63,8 @@ def test_the_object_moves_in_the_labelled_direction_in_the_encoded_video(sample_
 
 def test_the_task_is_temporal_order_blind_features_cannot_tell_opposite_directions_apart():
     """A `left` clip played backwards is a valid `right` clip: the unordered set of frames carries the axis of
-    motion but not its direction, so a frame-order-blind model is capped at 50% on the four classes."""
+    motion but not its direction, so a frame-order-blind model is capped at 50% on the four classes.
+    """
     spec = SampleSpec()
     left = render_clip("left", spec, np.random.default_rng(1))
     reversed_track = _centroid_track(left[::-1])

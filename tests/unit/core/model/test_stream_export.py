@@ -1,5 +1,6 @@
 """A causal model trained in base mode gets a stream SavedModel; fed frame by frame it matches base mode, and the
-adapter serves it in stream mode."""
+adapter serves it in stream mode.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """`freeze_backbone_epochs`: the first epochs train the new head on a frozen pretrained backbone, the rest fine-tune
-everything."""
+everything.
+"""
 
 import numpy as np
 
