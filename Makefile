@@ -1,11 +1,14 @@
-# One command each: `make run` (the whole pipeline on the bundled sample), `make test` (what CI runs).
+# One command each: `make run` (the whole pipeline on the bundled sample), `make test` (what CI runs),
+# `make test-fast` (everything but the whole-pipeline runs, for the edit-test loop).
 PYTHON ?= python3.11
 VENV ?= .venv
 STAMP := $(VENV)/.installed
+# Both cores; the tests of each whole-pipeline run share one worker, so each run is built once (tests/conftest.py).
+PYTEST := $(VENV)/bin/python -m pytest -n 2
 
-.PHONY: setup run test compile
+.PHONY: setup run lint test test-fast compile
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml setup.py requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -c requirements.lock -e ".[test]"
@@ -16,8 +19,14 @@ setup: $(STAMP)
 run: setup
 	$(VENV)/bin/movinet-pipeline run $(ARGS)
 
-test: setup
-	$(VENV)/bin/python -m pytest $(ARGS)
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: lint
+	$(PYTEST) --durations=15 $(ARGS)
+
+test-fast: lint
+	$(PYTEST) -m "not e2e" $(ARGS)
 
 # Every committed pipeline file: training and sweep, for Kubeflow (pipeline.yaml, ...) and Vertex (...-vertex.yaml).
 compile: setup

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 from kfp import compiler, dsl
+
 from movinet_pipeline.pipelines import sweep, training
 from movinet_pipeline.pipelines.platform import TARGETS, building_for, with_target_defaults
 

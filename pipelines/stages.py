@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 from kfp import dsl
 from kfp.dsl import PipelineTask
+
 from movinet_pipeline.components.build_tfrecords.component import build_tfrecords
 from movinet_pipeline.components.evaluate.component import evaluate
 from movinet_pipeline.components.export_dataset.component import dataset_fingerprint, export_dataset

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from movinet_pipeline.pipelines.compile import read_compiled
-
 from movinet_pipeline.core import parameters
 from movinet_pipeline.core.config import PipelineConfig
+from movinet_pipeline.pipelines.compile import read_compiled
 
 log = logging.getLogger(__name__)
 FINISHED_OK = "succeeded"

@@ -3,14 +3,14 @@
 from types import SimpleNamespace
 
 from kfp import dsl
+
 from movinet_pipeline.components.make_config.component import make_config
 from movinet_pipeline.components.report_status.component import report_status
 from movinet_pipeline.components.train.component import train
+from movinet_pipeline.core import parameters
 from movinet_pipeline.pipelines.platform import GpuParameters, configure
 from movinet_pipeline.pipelines.signature import declared
 from movinet_pipeline.pipelines.stages import baseline_stage, dataset_stage, evaluate_stage, register_stage
-
-from movinet_pipeline.core import parameters
 
 PIPELINE_NAME = "movinet-training"
 METADATA = dict(name=PIPELINE_NAME, description="Fine-tune a MoViNet video classifier on a Dataloop dataset and "

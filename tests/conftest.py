@@ -1,8 +1,8 @@
 """Shared, session-scoped fixtures: the expensive things (sample videos, one full pipeline run) are built once.
 
 Tests under `tests/integration/`, and every test that uses one of the whole-pipeline runs, are marked `e2e`
-(`make test-fast` leaves them out). Under pytest-xdist (`--dist loadgroup`), the tests of each whole-pipeline run
-share one worker, so each run is built once per session.
+(`make test-fast` leaves them out). Under pytest-xdist, the tests of each whole-pipeline run share one worker
+(`pytest_xdist_make_scheduler`), so each run is built once per session.
 """
 
 from __future__ import annotations
@@ -30,14 +30,45 @@ GCS_BUCKET = "movinet-test"
 WHOLE_PIPELINE_RUNS = {"pipeline_run": "readme-run", "dataloop_pipeline_run": "dataloop-run"}  # fixture -> group
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+# Where each worker writes the group of every test it collected, for the controller's scheduler (below).
+GROUPS_VARIABLE = "MOVINET_TEST_GROUPS"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller (or a run without xdist): workers inherit it
+        os.environ[GROUPS_VARIABLE] = tempfile.mkdtemp(prefix="movinet-test-groups-")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups = {}
     for item in items:
         runs = [fixture for fixture in WHOLE_PIPELINE_RUNS if fixture in item.fixturenames]
         if runs or "integration" in item.path.parts:
             item.add_marker(pytest.mark.e2e)
         if runs:
-            item.add_marker(pytest.mark.xdist_group(WHOLE_PIPELINE_RUNS[runs[0]]))
+            groups[item.nodeid] = WHOLE_PIPELINE_RUNS[runs[0]]
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and os.environ.get(GROUPS_VARIABLE):
+        (Path(os.environ[GROUPS_VARIABLE]) / f"{worker}.json").write_text(json.dumps(groups))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Load scheduling in which the tests of each whole-pipeline run form one unit of work (one worker).
+
+    pytest-xdist's own `loadgroup` marks a group by renaming the test's node id, which pytest 9 no longer allows;
+    this scheduler reads the groups the workers wrote instead. Units are handed out largest first.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class RunGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if not hasattr(self, "_groups"):
+                self._groups = {}
+                for path in Path(os.environ[GROUPS_VARIABLE]).glob("*.json"):
+                    self._groups.update(json.loads(path.read_text()))
+            return self._groups.get(nodeid, nodeid)
+
+    return RunGroupScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

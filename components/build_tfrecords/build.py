@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from movinet_pipeline.components.build_tfrecords.contact_sheet import render_contact_sheet
-
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.clients import storage
 from movinet_pipeline.core.config import PipelineConfig

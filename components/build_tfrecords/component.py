@@ -11,15 +11,19 @@ def build_tfrecords(dataset: Input[Dataset], config: Input[Artifact], examples: 
                     contact_sheet: Output[HTML], beam_options: str = ""):
     """Build frame-sampled TFRecords from the exported dataset with Apache Beam.
 
-    `beam_options`: standard Beam flags, e.g. "--runner=DataflowRunner --project=p --region=r
-    --temp_location=gs://b/tmp --sdk_container_image=<dataflow worker image>"; a remote runner reads and writes the
-    artifacts at their gs:// URIs.
+    Args:
+        dataset: The exported dataset.
+        config: The run's configuration (config.json).
+        examples: TFRecord shards per subset, labels.json, stats.json, errors.jsonl.
+        contact_sheet: The stored frames of two clips per label, to look at.
+        beam_options: Standard Beam flags, e.g. --runner=DataflowRunner --project=p --region=r
+            --temp_location=gs://b/tmp --sdk_container_image=<worker image>; a remote runner reads and writes the
+            artifacts at their gs:// URIs.
     """
     import shlex
     import shutil
 
     from movinet_pipeline.components.build_tfrecords.build import build_tfrecords as run_step
-
     from movinet_pipeline.core import layouts
     from movinet_pipeline.core.config import read_config
     from movinet_pipeline.core.examples.job import artifact_location

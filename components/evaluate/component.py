@@ -29,7 +29,6 @@ def evaluate(model: Input[Model], examples: Input[Dataset], evaluation: Output[A
     import shutil
 
     from movinet_pipeline.components.evaluate.evaluator import evaluate as run_evaluation
-
     from movinet_pipeline.core import layouts
     from movinet_pipeline.core.logs import setup_logging
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+
 from movinet_pipeline.components.evaluate.gate import gate
 from movinet_pipeline.components.evaluate.metrics import EvaluationFigures, compute_figures
 from movinet_pipeline.components.evaluate.report import render_report
-
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.config import PipelineConfig, read_config
 from movinet_pipeline.core.model import input_pipeline

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from movinet_pipeline.components.evaluate.metrics import EvaluationFigures
-
 from movinet_pipeline.core.config import PipelineConfig
 
 

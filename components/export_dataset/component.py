@@ -11,10 +11,13 @@ def export_dataset(source: str, dataset: Output[Dataset], dataloop_filter: str =
                    content_key: str = "", dataloop_secret: str = ""):
     """Export the dataset to the exported-dataset contract.
 
-    `source`: `dataloop://<dataset-id>` or a Dataloop download folder (items/ + json/). For Dataloop,
-    `dataloop_filter` is a DQL filter (JSON) and `subset_filters` maps subsets to DQL filters (JSON).
-    `content_key` (from dataset_fingerprint) makes KFP's cache key follow the data, not just the source name.
-    `dataloop_secret`: Secret Manager secret with the credentials, read when the environment has none (Vertex AI).
+    Args:
+        source: dataloop://<dataset-id>, or a Dataloop download folder (items/ + json/).
+        dataset: The exported dataset (manifest.jsonl, labels.json, errors.jsonl, export.json, the videos).
+        dataloop_filter: Dataloop only: a DQL condition (JSON) narrowing the items.
+        subset_filters: Dataloop only: JSON mapping train / validation / test to DQL conditions.
+        content_key: From dataset_fingerprint: makes KFP's cache key follow the data, not only the source's name.
+        dataloop_secret: Secret Manager secret with the credentials, read when the environment has none (Vertex AI).
     """
     from movinet_pipeline.core.clients.dataloop import use_credentials_secret
     from movinet_pipeline.core.logs import setup_logging
@@ -33,7 +36,14 @@ def dataset_fingerprint(source: str, dataloop_filter: str = "", subset_filters: 
                         dataloop_secret: str = "") -> str:
     """The content key of `source` (item and annotation metadata); never cached, cheap.
 
-    `dataloop_secret` as in export_dataset.
+    Args:
+        source: dataloop://<dataset-id>, or a Dataloop download folder.
+        dataloop_filter: Dataloop only: a DQL condition (JSON) narrowing the items.
+        subset_filters: Dataloop only: JSON mapping subsets to DQL conditions.
+        dataloop_secret: Secret Manager secret with the credentials, read when the environment has none.
+
+    Returns:
+        A hash of the selected items' and annotations' metadata.
     """
     from movinet_pipeline.core.clients.dataloop import use_credentials_secret
     from movinet_pipeline.core.logs import setup_logging

@@ -12,10 +12,16 @@ def register_model(model: Input[Model], evaluation: Input[Artifact], dataset: In
                    base_model_id: str = "", dataloop_secret: str = ""):
     """Register the blessed model in Dataloop or a local registry folder.
 
-    `registry`: `dataloop://<project-id>` or a local registry folder (empty: this step's own output folder).
-    `run_id` keys idempotency; empty means the pipeline job's name, so a retried step updates the same model.
-    `base_model_id`: Dataloop model to clone (empty: create through the project's MoViNet app).
-    `dataloop_secret`: Secret Manager secret with the credentials, read when the environment has none (Vertex AI).
+    Args:
+        model: The trained model folder.
+        evaluation: Its evaluation (metrics become the registered model's metrics).
+        dataset: The exported dataset, for lineage.
+        registered: registered.json (what was registered where); the registry itself when `registry` is empty.
+        registry: dataloop://<project-id> or a local registry folder (empty: this step's own output folder).
+        run_id: Idempotency key; empty means the pipeline job's name, so a retried step updates the same model.
+        job_name: The pipeline job's name (set by the pipeline).
+        base_model_id: Dataloop model to clone (empty: create through the project's MoViNet app).
+        dataloop_secret: Secret Manager secret with the credentials, read when the environment has none.
     """
     from pathlib import Path
 

@@ -20,7 +20,6 @@ def resolve_baseline(dataset: Input[Dataset], baseline: Output[Model], reference
         dataloop_secret: Secret Manager secret with the Dataloop credentials, read when the environment has none.
     """
     from movinet_pipeline.components.resolve_baseline.resolve import resolve_baseline as run_resolution
-
     from movinet_pipeline.core.clients.dataloop import use_credentials_secret
     from movinet_pipeline.core.logs import setup_logging
 

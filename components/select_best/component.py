@@ -12,12 +12,20 @@ from movinet_pipeline.core.images import PIPELINE_IMAGE
 def select_best(models: Input[List[Model]], evaluations: Input[List[Artifact]], best_model: Output[Model],
                 best_evaluation: Output[Artifact], summary: Output[Markdown],
                 metric: str = "top1_accuracy") -> bool:
-    """`models` and `evaluations` in the same (loop) order; the winner is copied to the outputs.
+    """Pick the best of a sweep's models by an evaluation metric, blessed ones first.
 
-    Returns whether the winner is blessed (may be registered).
+    Args:
+        models: The trained models, in loop order.
+        evaluations: Their evaluations, in the same order.
+        best_model: A copy of the winner.
+        best_evaluation: A copy of its evaluation.
+        summary: A Markdown table of every candidate.
+        metric: A number in metrics.json, higher is better.
+
+    Returns:
+        Whether the winner is blessed (may be registered).
     """
     from movinet_pipeline.components.select_best.selection import select_best as run_selection
-
     from movinet_pipeline.core.logs import setup_logging
 
     setup_logging()

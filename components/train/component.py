@@ -8,7 +8,13 @@ from movinet_pipeline.core.images import TRAINER_IMAGE
 
 @dsl.component(base_image=TRAINER_IMAGE, install_kfp_package=False)
 def train(examples: Input[Dataset], config: Input[Artifact], model: Output[Model]):
-    """Writes the model contract (SavedModel, weights file, labels, config, history, TensorBoard logs)."""
+    """Fine-tune a base-mode MoViNet on the TFRecords.
+
+    Args:
+        examples: The TFRecords (train and validation).
+        config: The run's configuration (config.json).
+        model: The model folder: SavedModel, weights file, labels, config, history, TensorBoard logs, checkpoints.
+    """
     from movinet_pipeline.core.config import read_config
     from movinet_pipeline.core.logs import setup_logging
     from movinet_pipeline.core.model.training import train as run_training

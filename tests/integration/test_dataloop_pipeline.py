@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from movinet_pipeline.pipelines.compile import read_compiled
 
 from movinet_pipeline.core.config import SEED_KEYS
+from movinet_pipeline.pipelines.compile import read_compiled
 from tests.conftest import REPO
 
 
@@ -63,9 +63,8 @@ def test_the_key_never_reaches_logs_or_the_compiled_pipeline(dataloop_pipeline_r
 
 def test_the_adapter_predicts_with_the_registered_model_and_uploads_annotations(dataloop_pipeline_run,
                                                                                  dataloop_env):
-    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
-
     from movinet_pipeline.core.clients.dataloop import connect
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
     dl = connect()
     model = dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"])

@@ -7,11 +7,11 @@ import json
 import shutil
 
 import pytest
+
 from movinet_pipeline.components.evaluate.evaluator import evaluate as evaluate_folders
 from movinet_pipeline.components.evaluate.gate import gate
 from movinet_pipeline.components.evaluate.metrics import EvaluationFigures
 from movinet_pipeline.components.resolve_baseline.resolve import resolve_baseline
-
 from movinet_pipeline.core.config import PipelineConfig, read_config
 from movinet_pipeline.core.registries import ModelReferenceError
 

@@ -94,9 +94,8 @@ def test_one_undecodable_video_is_reported_and_the_others_are_predicted(dataloop
 
 
 def test_stream_mode_says_what_is_missing(dataloop_pipeline_run, dataloop_env):
-    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
-
     from movinet_pipeline.core.model.inference import ModelLoadError
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
     dl = _dl(dataloop_env)
     model = dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"])
@@ -132,9 +131,8 @@ def test_without_weights_the_adapter_loads_the_tf_hub_model_named_by_the_configu
     """The real handle (hub_version / model_id / model_mode) resolved through TF Hub's cache, where the test put a
     small model of its own (tfhub.dev is not reachable here).
     """
-    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
-
     from movinet_pipeline.core.model.network import hub_handle
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
     config = PipelineConfig(model_id="a2", hub_version=3, imgz=32, n_frames=4)
     handle = hub_handle(config)
@@ -159,9 +157,8 @@ def test_train_model_fine_tunes_in_base_mode_and_uploads_the_weights(dataloop_en
     """Dataloop's training entry point (`train_model`): prepare_data downloads the subsets through dtlpy, `train`
     runs the project's export -> TFRecords -> trainer, the result is uploaded and the model turns `trained`.
     """
-    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
-
     from movinet_pipeline.core.config import resolve_config
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
     monkeypatch.chdir(tmp_path)  # prepare_data works under ./tmp/<model id>
     dl = _dl(dataloop_env)
@@ -183,10 +180,9 @@ def test_without_weights_or_hub_the_adapter_serves_the_saved_model_in_the_artifa
                                                                                      dataloop_env, tmp_path):
     import shutil
 
-    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
-
     from movinet_pipeline.core.config import read_config
     from movinet_pipeline.core.model.inference import video_clip
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
     artifacts = tmp_path / "artifacts"
     shutil.copytree(dataloop_pipeline_run["model"] / "saved_model", artifacts / "saved_model")
@@ -203,3 +199,19 @@ def test_without_weights_or_hub_the_adapter_serves_the_saved_model_in_the_artifa
     clip = video_clip(dataloop_pipeline_run["sample"] / "items" / "validation" / "left_000.mp4", config).frames
     np.testing.assert_allclose(adapter.model.probabilities(clip[None]), with_weights.model.probabilities(clip[None]),
                                atol=1e-5)
+
+
+def test_save_copies_every_artifact_file_a_registry_uploads_stream_models_included(dataloop_env, tmp_path):
+    """The adapter's `save` and the registries share one list (layouts.ModelFolder.artifact_files)."""
+    from movinet_pipeline.core import layouts
+    from movinet_pipeline.core.clients.dataloop import connect
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+    from tests.unit.core.test_layouts import ARTIFACTS, make_model_folder
+
+    entity = _model_entity(connect(), dataloop_env, {"weights_filename": "model.weights.h5"})
+    adapter = MovinetAdapter(entity)
+    adapter.model_dir = make_model_folder(tmp_path / "trained")
+    adapter.save(tmp_path / "upload")
+    saved = sorted(str(p.relative_to(tmp_path / "upload")) for p in (tmp_path / "upload").rglob("*") if p.is_file())
+    assert saved == sorted(ARTIFACTS)
+    assert (tmp_path / "upload" / layouts.STREAM_TFLITE).read_bytes() == b"stream.tflite"

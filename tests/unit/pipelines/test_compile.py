@@ -6,10 +6,10 @@ import sys
 
 import pytest
 import yaml
-from movinet_pipeline.pipelines.compile import COMMITTED, compile_pipeline, read_compiled
 
 from movinet_pipeline.core.config import SEED_KEYS, PipelineConfig
 from movinet_pipeline.core.parameters import pipeline_arguments
+from movinet_pipeline.pipelines.compile import COMMITTED, compile_pipeline, read_compiled
 from tests.conftest import REPO
 
 
@@ -46,10 +46,9 @@ def test_both_pipelines_compile_the_parameter_table_with_defaults_and_descriptio
     """Every compiled parameter is a row of core.parameters (name, default, help), in both pipelines, both targets;
     the GPU rows take the target's defaults.
     """
-    from movinet_pipeline.pipelines.platform import TARGETS
-
     from movinet_pipeline.core import parameters as table_module
     from movinet_pipeline.core.parameters import REQUIRED
+    from movinet_pipeline.pipelines.platform import TARGETS
 
     rows = getattr(table_module, table)
     compiled = read_compiled(REPO / COMMITTED[name, target])[0]["root"]["inputDefinitions"]["parameters"]
@@ -71,7 +70,6 @@ def test_make_config_takes_the_seed_keys_with_the_tables_defaults():
     import inspect
 
     from movinet_pipeline.components.make_config.component import make_config
-
     from movinet_pipeline.core.parameters import SEED
 
     signature = inspect.signature(make_config.python_func).parameters

@@ -98,6 +98,7 @@ def test_a_pipeline_step_reads_its_credentials_from_the_named_secret(secret_mana
                                                                       dataloop_dataset, monkeypatch, tmp_path):
     """The real component under kfp.local, with no credentials in its environment: as a Vertex AI step."""
     from kfp import local
+
     from movinet_pipeline.components.export_dataset.component import dataset_fingerprint
 
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "ml-platform")

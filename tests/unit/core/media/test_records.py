@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from movinet_pipeline.components.build_tfrecords.build import build_tfrecords
 from PIL import Image
 
+from movinet_pipeline.components.build_tfrecords.build import build_tfrecords
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.config import PipelineConfig
 from movinet_pipeline.core.examples.job import BuildError

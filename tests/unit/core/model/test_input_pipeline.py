@@ -4,8 +4,8 @@ import dataclasses
 
 import numpy as np
 import tensorflow as tf
-from movinet_pipeline.components.evaluate.evaluator import evaluate, evaluation_subset, score
 
+from movinet_pipeline.components.evaluate.evaluator import evaluate, evaluation_subset, score
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.config import read_config
 from movinet_pipeline.core.model import input_pipeline as data

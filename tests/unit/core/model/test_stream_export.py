@@ -65,9 +65,8 @@ def test_the_tflite_stream_model_matches_base_mode_frame_by_frame(causal_model):
 
 
 def test_the_adapter_predicts_in_stream_mode(causal_model, dataloop_env, dataloop_dataset):
-    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
-
     from movinet_pipeline.core.clients.dataloop import connect
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
     from tests.unit.dataloop_adapter.test_model_adapter import _model_entity
 
     dl = connect()
