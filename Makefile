@@ -1,5 +1,5 @@
 # One command each: `make run` (the whole pipeline on the bundled sample), `make test` (what CI runs),
-# `make test-fast` (everything but the whole-pipeline runs, for the edit-test loop).
+# `make test-fast` (no whole-pipeline run, no model training: the edit-test loop).
 PYTHON ?= python3.11
 VENV ?= .venv
 STAMP := $(VENV)/.installed
@@ -26,7 +26,7 @@ test: lint
 	$(PYTEST) --durations=15 $(ARGS)
 
 test-fast: lint
-	$(PYTEST) -m "not e2e" $(ARGS)
+	$(PYTEST) -m "not e2e and not slow" $(ARGS)
 
 # Every committed pipeline file: training and sweep, for Kubeflow (pipeline.yaml, ...) and Vertex (...-vertex.yaml).
 compile: setup

@@ -56,7 +56,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """Load scheduling in which the tests of each whole-pipeline run form one unit of work (one worker).
 
     pytest-xdist's own `loadgroup` marks a group by renaming the test's node id, which pytest 9 no longer allows;
-    this scheduler reads the groups the workers wrote instead. Units are handed out largest first.
+    this scheduler reads the groups the workers wrote instead. Every other test goes with its module, so module
+    fixtures (a trained model) are built once. Units are handed out largest first.
     """
     from xdist.scheduler import LoadScopeScheduling
 
@@ -66,7 +67,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
                 self._groups = {}
                 for path in Path(os.environ[GROUPS_VARIABLE]).glob("*.json"):
                     self._groups.update(json.loads(path.read_text()))
-            return self._groups.get(nodeid, nodeid)
+            return self._groups.get(nodeid) or nodeid.split("::")[0]  # else its module: module fixtures once
 
     return RunGroupScheduling(config, log)
 

@@ -8,6 +8,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from movinet_pipeline.components.resolve_baseline.resolve import NO_BASELINE
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.clients import storage
 from movinet_pipeline.core.config import PipelineConfig
@@ -59,7 +60,7 @@ def run_local(source: str | Path, config: PipelineConfig, output: str | Path, re
     warnings.filterwarnings("ignore", message=".*non-Python base image.*")
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
     log.info("running the pipeline locally (kfp.local SubprocessRunner); outputs under %s", pipeline_root)
-    if dataloop_options.get("baseline_model"):
+    if dataloop_options.get("baseline_model") not in (None, "", NO_BASELINE):
         dataloop_options["baseline_model"] = _location(dataloop_options["baseline_model"])
     arguments = pipeline_arguments(_location(source), config, registry=registry_location, run_id=run_id,
                                    beam_options=beam_options, **dataloop_options)

@@ -117,6 +117,9 @@ class ModelFolder:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))  # a KFP artifact's path is a str
+
     def weights(self, filename: str) -> Path:
         """The weights file named `filename` (config `weights_filename`)."""
         return self.root / filename
@@ -177,6 +180,9 @@ class Evaluation:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))  # a KFP artifact's path is a str
+
     @property
     def metrics(self) -> Path:
         return self.root / METRICS
@@ -195,6 +201,9 @@ class RegisteredModel:
     """A local registry entry: the model JSON Dataloop would get, and the artifact files."""
 
     root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))  # a KFP artifact's path is a str
 
     @property
     def model_json(self) -> Path:

@@ -15,6 +15,7 @@ from movinet_pipeline.components.build_tfrecords.component import build_tfrecord
 from movinet_pipeline.components.export_dataset.component import export_dataset
 from movinet_pipeline.components.make_config.component import make_config
 from movinet_pipeline.components.register_model.component import register_model
+from movinet_pipeline.components.resolve_baseline.component import resolve_baseline
 from movinet_pipeline.components.select_best.component import select_best
 
 sample, model, evaluation, work = sys.argv[1:5]
@@ -37,9 +38,11 @@ blessed = select_best.python_func(models=[Model(uri=model)], evaluations=[Artifa
 registered = artifact(Artifact, "register/registered")
 register_model.python_func(model=best_model, evaluation=best_evaluation, dataset=dataset, registered=registered,
                            registry=os.path.join(work, "registry"), run_id="image-test")
+baseline = artifact(Model, "baseline/model")
+resolve_baseline.python_func(dataset=dataset, baseline=baseline, registry=os.path.join(work, "registry"))
 heavy = sorted(m for m in ("tensorflow", "tf_keras", "official") if m in sys.modules)
 print(json.dumps({"clips": examples.metadata["clips"], "blessed": blessed, "registered": registered.metadata,
-                  "heavy": heavy}))
+                  "baseline": baseline.metadata, "heavy": heavy}))
 """
 
 
@@ -51,6 +54,8 @@ def test_the_cpu_steps_run_in_the_pipeline_image_without_tensorflow(sample_dir, 
     exported = list(layouts.read_manifest(tmp_path / "export" / "dataset"))
     assert result["clips"] == len(exported) > 0 and result["heavy"] == []
     assert result["blessed"] is True and result["registered"]["name"]
+    assert result["baseline"]["reference"] == result["registered"]["folder"]  # the model this run just registered
+    assert layouts.ModelFolder(tmp_path / "baseline" / "model").has_saved_model()
     assert (tmp_path / "registry").is_dir() and (tmp_path / "records" / "contact_sheet.html").stat().st_size > 0
 
 

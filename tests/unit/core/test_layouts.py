@@ -38,3 +38,9 @@ def test_the_baseline_reference_round_trips_and_is_empty_without_a_folder(tmp_pa
     assert layouts.read_baseline_reference(tmp_path) == "dataloop://m1"
     assert layouts.read_baseline_reference(tmp_path / "missing") == ""
     assert layouts.read_baseline_reference(None) == ""
+
+
+def test_folder_layouts_take_a_kfp_artifacts_str_path():
+    assert layouts.Evaluation("/runs/evaluation").report == Path("/runs/evaluation/report.html")
+    assert layouts.ModelFolder("/runs/model").stream_tflite == Path("/runs/model/stream.tflite")
+    assert layouts.RegisteredModel("/registry/m").artifacts.labels == Path("/registry/m/artifacts/labels.json")

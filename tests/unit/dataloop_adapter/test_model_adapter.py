@@ -152,6 +152,7 @@ def test_without_weights_the_adapter_loads_the_tf_hub_model_named_by_the_configu
     assert probabilities.argmax() == 0 and probabilities[0, 0] > 0.99
 
 
+@pytest.mark.slow
 def test_train_model_fine_tunes_in_base_mode_and_uploads_the_weights(dataloop_env, dataloop_dataset, monkeypatch,
                                                                      tmp_path):
     """Dataloop's training entry point (`train_model`): prepare_data downloads the subsets through dtlpy, `train`

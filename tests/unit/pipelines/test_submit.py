@@ -123,6 +123,7 @@ def _vertex_flags(recorder) -> list[str]:
             "--pipeline-file", str(VERTEX_PACKAGE)]
 
 
+@pytest.mark.slow
 def test_submit_to_vertex_creates_a_pipeline_job_from_the_vertex_template(vertex_api, capsys):
     assert main(["submit", *_vertex_flags(vertex_api), "--param", "source=dataloop://d", "--param", "model_id=a2",
                  "--param", "num_epochs=3", "--run-name", "vertex-run", "--wait"]) == 0

@@ -1,3 +1,4 @@
+
 """Pretrained start: real restore code on a checkpoint the test makes; offline fallback that never hangs."""
 
 import hashlib
@@ -7,6 +8,7 @@ import tarfile
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from movinet_pipeline.core.config import PipelineConfig
@@ -24,6 +26,7 @@ def _kinetics_checkpoint(tmp_path):
     return backbone, prefix
 
 
+@pytest.mark.slow
 def test_backbone_is_restored_from_a_checkpoint_directory_and_tarball(tmp_path):
     saved, prefix = _kinetics_checkpoint(tmp_path)
     with tarfile.open(tmp_path / "movinet_a0_base.tar.gz", "w:gz") as archive:
@@ -39,6 +42,7 @@ def test_backbone_is_restored_from_a_checkpoint_directory_and_tarball(tmp_path):
         assert classifier(tf.zeros([1, 4, 32, 32, 3])).shape == (1, 4)
 
 
+@pytest.mark.slow
 def test_backbone_is_restored_from_a_gcs_prefix_directory_and_tarball(tmp_path, gcs_emulator, monkeypatch):
     from google.cloud import storage
 
@@ -89,6 +93,7 @@ def _hub_model_in_cache(tmp_path, monkeypatch, handle: str):
     return backbone
 
 
+@pytest.mark.slow
 def test_backbone_is_restored_from_the_tf_hub_model_named_by_the_configuration(tmp_path, monkeypatch):
     config = PipelineConfig(pretrained="hub", hub_version=3)
     handle = modeling.hub_handle(config)

@@ -35,6 +35,7 @@ def _validation_clips(examples: Path, count: int) -> tf.Tensor:
     return tf.stack([parse_clip(r, CONFIG.n_frames, CONFIG.imgz, training=False)[0] for r in records])
 
 
+@pytest.mark.slow
 def test_stream_logits_after_the_last_frame_match_base_mode(causal_model):
     from movinet_pipeline.core.model.inference import BaseModel, StreamModel
 
@@ -52,6 +53,7 @@ def test_stream_logits_after_the_last_frame_match_base_mode(causal_model):
     assert np.abs(base_logits).max() > 1e-3  # not a degenerate all-zero output
 
 
+@pytest.mark.slow
 def test_the_tflite_stream_model_matches_base_mode_frame_by_frame(causal_model):
     from movinet_pipeline.core.model.inference import TfliteStreamModel
 
@@ -64,12 +66,16 @@ def test_the_tflite_stream_model_matches_base_mode_frame_by_frame(causal_model):
     np.testing.assert_allclose(tflite_logits, base_logits, atol=1e-4, rtol=1e-4)
 
 
-def test_the_adapter_predicts_in_stream_mode(causal_model, dataloop_env, dataloop_dataset):
+@pytest.mark.slow
+def test_the_adapter_predicts_in_stream_mode(causal_model, dataloop_env, sample_dir):
     from movinet_pipeline.core.clients.dataloop import connect
     from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+    from tests.dataloop_emulator.seed import seed_dataset
     from tests.unit.dataloop_adapter.test_model_adapter import _model_entity
 
     dl = connect()
+    # a dataset of its own: the predictions it uploads must not become other tests' labels
+    dataloop_dataset = seed_dataset(dataloop_env.store, dataloop_env.project["id"], "stream-predictions", sample_dir)
     entity = _model_entity(dl, dataloop_env, {**CONFIG.to_dict(), "model_mode": "stream"},
                            labels=layouts.read_labels(causal_model["model"]))
     adapter = MovinetAdapter()

@@ -1,8 +1,10 @@
+
 """`freeze_backbone_epochs`: the first epochs train the new head on a frozen pretrained backbone, the rest fine-tune
 everything.
 """
 
 import numpy as np
+import pytest
 
 from movinet_pipeline.core.config import resolve_config
 from movinet_pipeline.core.model import network as modeling
@@ -16,6 +18,7 @@ def _classifier(weights, config, num_classes: int):
     return classifier
 
 
+@pytest.mark.slow
 def test_head_only_epochs_keep_the_pretrained_backbone_then_fine_tuning_moves_it(exported_dir, tmp_path):
     from movinet_pipeline.core.examples.job import build_examples as build_tfrecords
     from movinet_pipeline.core.model.training import train

@@ -11,6 +11,7 @@ from movinet_pipeline.core import layouts
 from movinet_pipeline.core.config import resolve_config
 
 
+@pytest.mark.slow
 def test_mixed_bfloat16_trains_and_exports_float32(exported_dir, tmp_path, caplog):
     from movinet_pipeline.core.examples.job import build_examples as build_tfrecords
     from movinet_pipeline.core.model.inference import BaseModel
