@@ -76,7 +76,7 @@ class MovinetAdapter(dl.BaseModelAdapter):
         labels = self._labels(local_path)
         self.model_dir = local_path
         if config.model_mode == "stream":
-            if not (layouts.ModelFolder(local_path).stream_model / "saved_model.pb").is_file():
+            if not layouts.ModelFolder(local_path).has_stream_model():
                 raise ModelLoadError(f"model {self.model_entity.name!r} is configured for stream mode, but its "
                                      "artifacts hold no stream/ export (train it with causal: true to get one); "
                                      "or use model_mode: base")

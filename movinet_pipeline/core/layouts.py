@@ -40,6 +40,7 @@ CONTACT_SHEET = "contact_sheet.html"
 # model
 SAVED_MODEL = "saved_model"  # base-mode SavedModel folder
 STREAM_MODEL = "stream"  # stream SavedModel folder (causal models)
+SAVED_MODEL_PROTO = "saved_model.pb"  # TensorFlow's name, inside a SavedModel folder
 STREAM_TFLITE = "stream.tflite"  # TFLite stream model, one frame per call (causal, conv_type 2plus1d)
 CONFIG = "config.json"
 HISTORY = "history.json"
@@ -158,7 +159,11 @@ class ModelFolder:
 
     def has_saved_model(self) -> bool:
         """Whether the folder holds a base-mode SavedModel."""
-        return (self.saved_model / "saved_model.pb").is_file()
+        return (self.saved_model / SAVED_MODEL_PROTO).is_file()
+
+    def has_stream_model(self) -> bool:
+        """Whether the folder holds a stream SavedModel (a causal model's)."""
+        return (self.stream_model / SAVED_MODEL_PROTO).is_file()
 
     def artifact_files(self, weights_filename: str) -> list[Path]:
         """The files a registered model carries.

@@ -16,6 +16,7 @@ import tensorflow as tf
 import tf_keras
 from official.projects.movinet.modeling import movinet, movinet_model
 
+from movinet_pipeline.core import layouts
 from movinet_pipeline.core.clients import storage
 from movinet_pipeline.core.config import PipelineConfig
 
@@ -126,7 +127,7 @@ def _hub_model_dir(handle: str, download: bool) -> Path | None:
     from tensorflow_hub import resolver
 
     cached = Path(resolver.tfhub_cache_dir(use_temp=True)) / hashlib.sha1(handle.encode()).hexdigest()
-    if (cached / "saved_model.pb").is_file():
+    if (cached / layouts.SAVED_MODEL_PROTO).is_file():
         return cached
     return Path(hub.resolve(handle)) if download else None
 

@@ -21,7 +21,7 @@ def test_a_models_artifact_files_are_what_serving_needs_and_no_training_state(tm
     model = layouts.ModelFolder(make_model_folder(tmp_path / "model"))
     files = [str(path.relative_to(model.root)) for path in model.artifact_files("model.weights.h5")]
     assert sorted(files) == sorted(ARTIFACTS)
-    assert model.has_saved_model() and model.weights("model.weights.h5").is_file()
+    assert model.has_saved_model() and model.has_stream_model() and model.weights("model.weights.h5").is_file()
 
 
 def test_a_base_model_without_stream_exports_lists_what_it_has(tmp_path):
@@ -31,6 +31,7 @@ def test_a_base_model_without_stream_exports_lists_what_it_has(tmp_path):
         path.unlink()
     files = {str(path.relative_to(model.root)) for path in model.artifact_files("model.weights.h5")}
     assert "stream.tflite" not in files and not any(name.startswith("stream/") for name in files)
+    assert model.has_saved_model() and not model.has_stream_model()
 
 
 def test_the_baseline_reference_round_trips_and_is_empty_without_a_folder(tmp_path):
