@@ -41,6 +41,11 @@ def _location(value: str | Path) -> str:
     return str(value) if storage.is_remote(value) else str(Path(value).resolve())
 
 
+def baseline_location(value: str) -> str:
+    """The `baseline_model` parameter of a local run: a model folder made absolute; a URI, `none` or "" as given."""
+    return value if value in ("", NO_BASELINE) else _location(value)
+
+
 def run_local(source: str | Path, config: PipelineConfig, output: str | Path, registry: str | Path | None = None,
               run_id: str = "", beam_options: str = "", model_ids: list[str] | None = None,
               **dataloop_options: str) -> LocalRunResult:
@@ -60,8 +65,8 @@ def run_local(source: str | Path, config: PipelineConfig, output: str | Path, re
     warnings.filterwarnings("ignore", message=".*non-Python base image.*")
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
     log.info("running the pipeline locally (kfp.local SubprocessRunner); outputs under %s", pipeline_root)
-    if dataloop_options.get("baseline_model") not in (None, "", NO_BASELINE):
-        dataloop_options["baseline_model"] = _location(dataloop_options["baseline_model"])
+    if "baseline_model" in dataloop_options:
+        dataloop_options["baseline_model"] = baseline_location(dataloop_options["baseline_model"])
     arguments = pipeline_arguments(_location(source), config, registry=registry_location, run_id=run_id,
                                    beam_options=beam_options, **dataloop_options)
     if model_ids:
