@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -25,6 +26,7 @@ import tensorflow as tf
 
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.config import PipelineConfig, resolve_config
+from movinet_pipeline.core.item_paths import UnsafeItemName, item_relative_path
 from movinet_pipeline.core.media.video import VideoDecodeError
 from movinet_pipeline.core.model.inference import BaseModel, ModelLoadError, StreamModel, top_k, video_clip
 
@@ -128,9 +130,10 @@ class MovinetAdapter(dl.BaseModelAdapter):
             raise ValueError(f"item {item.id} ({item.filename}) is {mimetype or 'of unknown type'}, not a video: "
                              "MoViNet classifies videos only")
         with tempfile.TemporaryDirectory(prefix="movinet-predict-") as folder:
-            try:
-                path = item.download(local_path=folder, overwrite=True)
-                return VideoInput(item, clip=video_clip(path, self.pipeline_config))
+            try:  # the item's name is data: the bytes go to a file name of ours
+                path = Path(folder) / "video"
+                path.write_bytes(item.download(save_locally=False).getvalue())
+                return VideoInput(item, clip=video_clip(str(path), self.pipeline_config))
             except (VideoDecodeError, OSError, ValueError) as error:
                 return VideoInput(item, error=f"{type(error).__name__}: {error}")
 
@@ -166,7 +169,8 @@ class MovinetAdapter(dl.BaseModelAdapter):
 
         data_path = Path(data_path)
         merged, subsets = _merge_subset_downloads(data_path, data_path / "download")
-        export_local(merged, data_path / EXPORT, subsets=subsets, origin=f"dataloop-model:{self.model_entity.id}")
+        export_local(merged, data_path / EXPORT, subsets=subsets, origin=f"dataloop-model:{self.model_entity.id}",
+                     include_model_annotations=self.pipeline_config.include_model_annotations)
 
     def train(self, data_path, output_path, **kwargs):
         """Fine-tune in base mode on `data_path/export` (see `convert_from_dtlpy`) with the project's trainer."""
@@ -209,8 +213,11 @@ def _merge_subset_downloads(data_path: Path, merged: Path) -> tuple[Path, dict[s
         for json_path in sorted(item_json.rglob("*.json")) if item_json.is_dir() else ():
             record = json.loads(json_path.read_text())
             subsets[record["id"]] = subset
-            video = Path(layouts.ITEMS) / record["filename"].lstrip("/")
-            for source, target in ((json_path, merged / json_path.relative_to(root)), (root / video, merged / video)):
+            copies = [(json_path, merged / json_path.relative_to(root))]
+            with contextlib.suppress(UnsafeItemName):  # export_local dead-letters the item by its JSON
+                video = Path(layouts.ITEMS) / item_relative_path(record["filename"])
+                copies.append((root / video, merged / video))
+            for source, target in copies:
                 if source.is_file():
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(source, target)

@@ -25,13 +25,15 @@ from movinet_pipeline.pipelines.platform import GpuParameters, configure
 
 def dataset_stage(p: SimpleNamespace, config_task: PipelineTask) -> tuple[PipelineTask, PipelineTask]:
     """The export task (cached by the dataset's content key) and the TFRecords task built from it."""
+    options = config_task.outputs["export_options"]
     key_task = configure(dataset_fingerprint(source=p.source, dataloop_filter=p.dataloop_filter,
-                                             subset_filters=p.subset_filters, dataloop_secret=p.dataloop_secret),
+                                             subset_filters=p.subset_filters, export_options=options,
+                                             dataloop_secret=p.dataloop_secret),
                          "dataset_fingerprint", p.dataloop_secret)
     key_task.set_caching_options(False).set_display_name("dataset content key")
     export_task = configure(export_dataset(source=p.source, dataloop_filter=p.dataloop_filter,
-                                           subset_filters=p.subset_filters, content_key=key_task.output,
-                                           dataloop_secret=p.dataloop_secret).after(config_task),
+                                           subset_filters=p.subset_filters, export_options=options,
+                                           content_key=key_task.output, dataloop_secret=p.dataloop_secret),
                             "export_dataset", p.dataloop_secret).set_display_name("export dataset")
     examples_task = configure(build_tfrecords(dataset=export_task.outputs["dataset"],
                                               config=config_task.outputs["config"], beam_options=p.beam_options),

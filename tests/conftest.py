@@ -125,6 +125,7 @@ def dataloop_emulator():
     emulator.store.add_app(emulator.project["id"], manifest)
     yield emulator
     emulator.stop()
+    assert emulator.unknown_routes == [], f"dtlpy called routes the emulator does not serve: {emulator.unknown_routes}"
 
 
 @pytest.fixture
@@ -181,6 +182,10 @@ def dataloop_pipeline_run(dataloop_emulator, tmp_path_factory: pytest.TempPathFa
         dl = connect()
         upload_download_folder(dl, dl.datasets.get(dataset_id=dataset["id"]), sample)
         env = dict(os.environ)
+    # As on a workstation: no DATALOOP_PATH set, a home and a temporary folder of its own (scanned for the key).
+    home, temporary = tmp_path_factory.mktemp("dataloop-run-home"), tmp_path_factory.mktemp("dataloop-run-tmp")
+    env.pop("DATALOOP_PATH", None)
+    env.update(HOME=str(home), TMPDIR=str(temporary))
     output = tmp_path_factory.mktemp("dataloop-run") / "out"
     completed = subprocess.run(
         [sys.executable, "-m", "movinet_pipeline.app.cli", "run", "--source", f"dataloop://{dataset['id']}",
@@ -191,7 +196,8 @@ def dataloop_pipeline_run(dataloop_emulator, tmp_path_factory: pytest.TempPathFa
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
     run_dir = next(p for p in (output / "kfp").iterdir() if p.is_dir())
     return {"dataset": dataset, "sample": sample, "stdout": completed.stdout, "stderr": completed.stderr,
-            "key": env["DATALOOP_API_KEY"], "run_dir": run_dir, "model": run_dir / "train" / "model",
+            "key": env["DATALOOP_API_KEY"], "home": home, "tmp": temporary, "output": output, "run_dir": run_dir,
+            "model": run_dir / "train" / "model",
             "evaluation": run_dir / "evaluate" / "evaluation", "export": run_dir / "export-dataset" / "dataset",
             "registered": json.loads((run_dir / "register-model" / "registered" / "registered.json").read_text())}
 

@@ -8,7 +8,7 @@ from movinet_pipeline.core.images import PIPELINE_IMAGE
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
 def export_dataset(source: str, dataset: Output[Dataset], dataloop_filter: str = "", subset_filters: str = "",
-                   content_key: str = "", dataloop_secret: str = ""):
+                   export_options: str = "{}", content_key: str = "", dataloop_secret: str = ""):
     """Export the dataset to the exported-dataset contract.
 
     Args:
@@ -16,6 +16,7 @@ def export_dataset(source: str, dataset: Output[Dataset], dataloop_filter: str =
         dataset: The exported dataset (manifest.jsonl, labels.json, errors.jsonl, export.json, the videos).
         dataloop_filter: Dataloop only: a DQL condition (JSON) narrowing the items.
         subset_filters: Dataloop only: JSON mapping train / validation / test to DQL conditions.
+        export_options: The configuration's export keys as JSON (from make_config).
         content_key: From dataset_fingerprint: makes KFP's cache key follow the data, not only the source's name.
         dataloop_secret: Secret Manager secret with the credentials, read when the environment has none (Vertex AI).
     """
@@ -25,21 +26,22 @@ def export_dataset(source: str, dataset: Output[Dataset], dataloop_filter: str =
 
     setup_logging()
     use_credentials_secret(dataloop_secret)
-    summary = dataset_source(source, dataloop_filter, subset_filters).export(dataset.path)
+    summary = dataset_source(source, dataloop_filter, subset_filters, export_options).export(dataset.path)
     dataset.metadata.update({"content_key": content_key, "clips": summary.clips, "labels": summary.labels,
-                             "skipped": summary.skipped,
-                             "clips_per_subset": summary.clips_per_subset})
+                             "skipped": summary.skipped, "clips_per_subset": summary.clips_per_subset,
+                             "model_annotations_excluded": summary.model_annotations_excluded})
 
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
 def dataset_fingerprint(source: str, dataloop_filter: str = "", subset_filters: str = "",
-                        dataloop_secret: str = "") -> str:
+                        export_options: str = "{}", dataloop_secret: str = "") -> str:
     """The content key of `source` (item and annotation metadata); never cached, cheap.
 
     Args:
         source: dataloop://<dataset-id>, or a Dataloop download folder.
         dataloop_filter: Dataloop only: a DQL condition (JSON) narrowing the items.
         subset_filters: Dataloop only: JSON mapping subsets to DQL conditions.
+        export_options: The configuration's export keys as JSON (from make_config).
         dataloop_secret: Secret Manager secret with the credentials, read when the environment has none.
 
     Returns:
@@ -51,4 +53,4 @@ def dataset_fingerprint(source: str, dataloop_filter: str = "", subset_filters: 
 
     setup_logging()
     use_credentials_secret(dataloop_secret)
-    return source_content_key(source, dataloop_filter, subset_filters)
+    return source_content_key(source, dataloop_filter, subset_filters, export_options)

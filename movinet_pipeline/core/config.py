@@ -22,6 +22,9 @@ LR_SCHEDULES = ("cosine", "constant")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 CONV_TYPES = ("3d", "2plus1d", "3d_2plus1d")
 # The keys Dataloop's MoViNet users already know; the pipeline exposes them as parameters by name.
+# The keys the export step reads (make_config hands them over as `export_options`, so the export's cache key
+# does not change with training settings).
+EXPORT_KEYS = ("include_model_annotations",)
 SEED_KEYS = ("hub_version", "model_id", "model_mode", "imgz", "batch_size", "num_epochs", "n_frames", "top_k",
              "learning_rate")
 
@@ -67,6 +70,7 @@ class PipelineConfig:
     min_improvement: float = 0.0
     eval_clips: int = 1
     weights_filename: str = "model.weights.h5"
+    include_model_annotations: bool = False
 
     def __post_init__(self) -> None:
         validate(self)
@@ -132,6 +136,8 @@ KEY_HELP: dict[str, str] = {
     "min_improvement": "Evaluation gate with a baseline: minimum change of top-1 against it on the same clips "
     "(0: not worse; negative: a tolerated regression).",
     "weights_filename": "File name of the tf_keras weights file in the model artifacts.",
+    "include_model_annotations": "Export: also train on class annotations a model made (metadata.user.model, e.g. "
+                                 "the deployed adapter's predictions); only once people have reviewed them.",
 }
 
 _POSITIVE_INTS = ("imgz", "batch_size", "num_epochs", "n_frames", "top_k", "frame_step", "num_shards",

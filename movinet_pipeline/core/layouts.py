@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from movinet_pipeline.core.clients import storage
+from movinet_pipeline.core.item_paths import item_relative_path
 
 SUBSETS = ("train", "validation", "test")
 # exported dataset
@@ -81,8 +82,8 @@ class ExportedDataset:
         return storage.join(self.root, EXPORT_INFO)
 
     def video(self, relative: str) -> str:
-        """A manifest entry's `video` (relative to the root) as a path or URI."""
-        return storage.join(self.root, relative)
+        """A manifest entry's `video` (relative to the root) as a path or URI; UnsafeItemName if it would leave."""
+        return storage.join(self.root, str(item_relative_path(relative)))
 
 
 @dataclass(frozen=True)

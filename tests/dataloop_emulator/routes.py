@@ -19,6 +19,29 @@ def _get(table: dict, entity_id: str, kind: str) -> dict:
     return table[entity_id]
 
 
+def _projects_of(store, entity: dict) -> list[str]:
+    """The projects an entity belongs to (whose members may see it)."""
+    if "projects" in entity:  # a dataset
+        return entity["projects"]
+    if "datasetId" in entity:  # an item or an annotation
+        return store.datasets.get(entity["datasetId"], {}).get("projects", [])
+    if "projectIds" in entity:  # a recipe
+        return entity["projectIds"]
+    if entity.get("projectId"):  # a model or an app
+        return [entity["projectId"]]
+    return [entity["id"]] if entity.get("id") in store.projects else []
+
+
+def _visible(emulator: DataloopEmulator, entities: list[dict]) -> list[dict]:
+    def allowed(entity: dict) -> bool:
+        try:
+            emulator.check_access(_projects_of(emulator.store, entity))
+        except HttpError:
+            return False
+        return True
+    return [entity for entity in entities if allowed(entity)]
+
+
 def _ok(payload) -> tuple[int, object, dict]:
     return 200, payload, {}
 
@@ -35,6 +58,12 @@ def register(emulator: DataloopEmulator) -> None:
     store = emulator.store
     route = emulator.route
 
+    def get(table: dict, entity_id: str, kind: str) -> dict:
+        """The entity, 404 if there is none, 403 if the current user is not a member of its project."""
+        entity = _get(table, entity_id, kind)
+        emulator.check_access(_projects_of(store, entity))
+        return entity
+
     # -- GET by id -------------------------------------------------------------------------------------------------
     by_id = [("projects", store.projects, "project"), ("datasets", store.datasets, "dataset"),
              ("recipes", store.recipes, "recipe"), ("ontologies", store.ontologies, "ontology"),
@@ -43,7 +72,7 @@ def register(emulator: DataloopEmulator) -> None:
              ("app-registry", store.dpks, "dpk"), ("ml/models", store.models, "model")]
     for collection, table, kind in by_id:
         route("GET", f"/{collection}/{ID}")(
-            lambda request, entity_id, table=table, kind=kind: _ok(_get(table, entity_id, kind)))
+            lambda request, entity_id, table=table, kind=kind: _ok(get(table, entity_id, kind)))
 
     # -- users / projects / datasets -----------------------------------------------------------------------------
     @route("GET", "/users/me")
@@ -54,7 +83,9 @@ def register(emulator: DataloopEmulator) -> None:
     def query_datasets(request: Request):
         body = request.json()
         projects = set((body.get("context") or {}).get("projects") or [])
-        datasets = [d for d in store.datasets.values() if not projects or projects & set(d["projects"])]
+        emulator.check_access(projects)
+        datasets = [d for d in _visible(emulator, list(store.datasets.values()))
+                    if not projects or projects & set(d["projects"])]
         if not body.get("systemSpace"):
             datasets = [d for d in datasets if not d["metadata"]["system"].get("hidden")]
         return _ok(dql.run_query(datasets, body))
@@ -62,7 +93,7 @@ def register(emulator: DataloopEmulator) -> None:
     # -- items -----------------------------------------------------------------------------------------------------
     @route("POST", f"/datasets/{ID}/query")
     def query_dataset(request: Request, dataset_id: str):
-        _get(store.datasets, dataset_id, "dataset")
+        get(store.datasets, dataset_id, "dataset")
         body = request.json()
         if body.get("resource") == "annotations":
             annotations = [a for a in store.annotations.values() if a["datasetId"] == dataset_id]
@@ -77,7 +108,7 @@ def register(emulator: DataloopEmulator) -> None:
 
     @route("GET", f"/items/{ID}/stream")
     def stream_item(request: Request, item_id: str):
-        _get(store.items, item_id, "item")
+        get(store.items, item_id, "item")
         data = store.blobs[item_id]
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", request.headers.get("Range") or "")
         if not match:
@@ -89,7 +120,7 @@ def register(emulator: DataloopEmulator) -> None:
 
     @route("POST", f"/datasets/{ID}/items")
     def upload_item(request: Request, dataset_id: str):
-        _get(store.datasets, dataset_id, "dataset")
+        get(store.datasets, dataset_id, "dataset")
         form = request.form()
         path = form["path"][1].decode()
         metadata = json.loads(form["metadata"][1]) if "metadata" in form else None
@@ -98,7 +129,7 @@ def register(emulator: DataloopEmulator) -> None:
 
     @route("DELETE", f"/items/{ID}")
     def delete_item(request: Request, item_id: str):
-        _get(store.items, item_id, "item")
+        get(store.items, item_id, "item")
         store.items.pop(item_id)
         store.blobs.pop(item_id, None)
         return _ok({})
@@ -106,7 +137,7 @@ def register(emulator: DataloopEmulator) -> None:
     # -- export (dataset.download with annotation_options) -----------------------------------------------------
     @route("POST", f"/datasets/{ID}/export")
     def export_dataset(request: Request, dataset_id: str):
-        dataset = _get(store.datasets, dataset_id, "dataset")
+        dataset = get(store.datasets, dataset_id, "dataset")
         body = request.json() or {}
         items = [i for i in store.items.values() if i["datasetId"] == dataset_id]
         query = (body.get("itemsQuery") or {}).get("filter")
@@ -129,19 +160,19 @@ def register(emulator: DataloopEmulator) -> None:
     # -- annotations -------------------------------------------------------------------------------------------
     @route("GET", f"/items/{ID}/annotations")
     def list_item_annotations(request: Request, item_id: str):
-        _get(store.items, item_id, "item")
+        get(store.items, item_id, "item")
         return _ok([a for a in store.annotations.values() if a["itemId"] == item_id])
 
     @route("POST", f"/items/{ID}/annotations")
     def upload_annotations(request: Request, item_id: str):
-        _get(store.items, item_id, "item")
+        get(store.items, item_id, "item")
         body = request.json()
         return _ok([store.add_annotation(item_id, annotation) for annotation in body])
 
     # -- apps / dpks -------------------------------------------------------------------------------------------
     @route("POST", "/apps/query")
     def query_apps(request: Request):
-        return _ok(dql.run_query(list(store.apps.values()), request.json()))
+        return _ok(dql.run_query(_visible(emulator, list(store.apps.values())), request.json()))
 
     # -- models ------------------------------------------------------------------------------------------------
     def _new_model(payload: dict, status: str = "created") -> dict:
@@ -158,12 +189,12 @@ def register(emulator: DataloopEmulator) -> None:
     @route("POST", "/ml/models")
     def create_model(request: Request):
         payload = request.json()
-        _get(store.projects, payload.get("projectId"), "project")
+        get(store.projects, payload.get("projectId"), "project")
         return _ok(_new_model(payload, payload.get("status") or "created"))
 
     @route("PATCH", f"/ml/models/{ID}")
     def patch_model(request: Request, model_id: str):
-        model = _get(store.models, model_id, "model")
+        model = get(store.models, model_id, "model")
         patch = request.json()
         for key, value in patch.items():
             if key in ("labels", "configuration", "artifacts"):
@@ -177,22 +208,23 @@ def register(emulator: DataloopEmulator) -> None:
 
     @route("DELETE", f"/ml/models/{ID}")
     def delete_model(request: Request, model_id: str):
-        _get(store.models, model_id, "model")
+        get(store.models, model_id, "model")
         store.models.pop(model_id)
         return _ok({})
 
     @route("POST", "/ml/models/query")
     def query_models(request: Request):
         body = request.json()
-        models = list(store.models.values())
         projects = (body.get("context") or {}).get("projects")
+        emulator.check_access(projects)
+        models = _visible(emulator, list(store.models.values()))
         if projects:
             models = [m for m in models if m.get("projectId") in projects]
         return _ok(dql.run_query(models, body))
 
     @route("POST", f"/ml/models/{ID}/clone")
     def clone_model(request: Request, model_id: str):
-        source = _get(store.models, model_id, "model")
+        source = get(store.models, model_id, "model")
         payload = request.json()
         clone = {key: copy.deepcopy(value) for key, value in source.items()
                  if key not in ("id", "createdAt", "updatedAt", "name", "status", "artifacts")}

@@ -3,6 +3,11 @@
 `DataloopEmulator().start()` serves `http://127.0.0.1:<port>/api/v1` from a thread; state lives in `self.store`.
 Tokens are JWTs signed by the emulator; the gate checks the signature and expiry of every request, as the real
 one does. Requests it does not know are answered 501 and recorded in `unknown_routes`, so a test fails loudly.
+
+Access is per project, as on the real gate: a project with a `members` list answers 403 to anyone else, for the
+project itself and for its datasets, items and models. Faults are injected with `fail_call(n, kind)`: the n-th
+request from now gets an HTTP 500 before it is served (`"500"`), an HTTP 500 after it was served (`"500-after"`,
+as a gateway timing out on a committed write), or a dropped connection before it is served (`"drop"`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,13 @@ SIGNING_KEY = "dataloop-emulator-signing-key-0123456789"
 API = "/api/v1"
 
 
+FAULT_KINDS = ("500", "500-after", "drop")
+
+
+class DropConnection(Exception):
+    """Close the connection without an answer."""
+
+
 class HttpError(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -37,6 +49,10 @@ class DataloopEmulator:
         self.requests: list[tuple[str, str]] = []
         self.unknown_routes: list[str] = []
         self.m2m_users: dict[str, str] = {}
+        self.faults: dict[int, str] = {}  # request number -> fault kind
+        self._count = 0
+        self._local = threading.local()
+        self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._routes: list[tuple[str, re.Pattern, Callable]] = []
         self._register_routes()
@@ -74,6 +90,25 @@ class DataloopEmulator:
                   "exp": int(time.time()) + lifetime_s, "iat": int(time.time())}
         return jwt.encode(claims, SIGNING_KEY, algorithm="HS256")
 
+    def fail_call(self, index: int, kind: str) -> None:
+        """Make the `index`-th request from now (0: the next one) fail with fault `kind` (see FAULT_KINDS)."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}")
+        with self._lock:
+            self.faults[self._count + index] = kind
+
+    @property
+    def user(self) -> str:
+        """The email of the user whose request is being served (on this thread)."""
+        return self._local.user
+
+    def check_access(self, project_ids) -> None:
+        """403 unless the current user may see every project in `project_ids` (projects without members: all)."""
+        for project_id in project_ids or ():
+            members = self.store.projects.get(project_id, {}).get("members")
+            if members is not None and self.user not in members:
+                raise HttpError(403, f"Forbidden: {self.user} has no access to project {project_id}")
+
     def calls(self, method: str, pattern: str) -> int:
         return sum(1 for m, path in self.requests if m == method and re.fullmatch(pattern, path))
 
@@ -85,12 +120,25 @@ class DataloopEmulator:
         return decorator
 
     def dispatch(self, method: str, path: str, query: dict, headers, body: bytes) -> tuple[int, object, dict]:
-        self.requests.append((method, path))
+        with self._lock:
+            self.requests.append((method, path))
+            fault = self.faults.pop(self._count, None)
+            self._count += 1
+        if fault == "500":
+            raise HttpError(500, "Internal Server Error (injected)")
+        if fault == "drop":
+            raise DropConnection()
+        answer = self._serve(method, path, query, headers, body)
+        if fault == "500-after":
+            raise HttpError(500, "Internal Server Error (injected, after serving)")
+        return answer
+
+    def _serve(self, method: str, path: str, query: dict, headers, body: bytes) -> tuple[int, object, dict]:
         if path == "/token":
             return 200, self._login(body), {}
         if not path.startswith(API):
             raise HttpError(404, f"no such path {path}")
-        self._authenticate(headers.get("Authorization", ""))
+        self._local.user = self._authenticate(headers.get("Authorization", ""))
         route_path = path[len(API):]
         for route_method, pattern, function in self._routes:
             match = pattern.fullmatch(route_path)
@@ -106,12 +154,14 @@ class DataloopEmulator:
             raise HttpError(401, "Wrong email or password.")
         return {"id_token": self.issue_token(payload["username"]), "access_token": "unused"}
 
-    def _authenticate(self, authorization: str) -> None:
+    def _authenticate(self, authorization: str) -> str:
+        """The email of a valid token (401 otherwise)."""
         token = authorization.removeprefix("Bearer ").strip()
         try:
-            jwt.decode(token, SIGNING_KEY, algorithms=["HS256"], options={"verify_aud": False})
+            claims = jwt.decode(token, SIGNING_KEY, algorithms=["HS256"], options={"verify_aud": False})
         except jwt.PyJWTError as error:
             raise HttpError(401, f"Unauthorized: {error}") from None
+        return claims.get("email", "")
 
     def _register_routes(self) -> None:
         from tests.dataloop_emulator import routes
@@ -161,6 +211,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             status, payload, extra_headers = self.emulator.dispatch(
                 method, parts.path.rstrip("/") or "/", parse_qs(parts.query), self.headers, body)
+        except DropConnection:
+            self.close_connection = True
+            return
         except HttpError as error:
             status, payload, extra_headers = error.status, {"message": str(error), "error": str(error)}, {}
         except Exception as error:  # an emulator bug: report it as the gate would, with the reason

@@ -12,6 +12,8 @@ from movinet_pipeline.core.config import SEED_KEYS
 from movinet_pipeline.pipelines.compile import read_compiled
 from tests.conftest import REPO
 
+LABELS = ["down", "left", "right", "up"]
+
 
 @pytest.fixture(scope="module")
 def registered_model(dataloop_pipeline_run, dataloop_emulator) -> dict:
@@ -49,12 +51,18 @@ def test_the_pipeline_registers_a_trained_model_in_the_dataloop_project(dataloop
     assert all(m["datasetId"] == dataloop_pipeline_run["dataset"]["id"] for m in metrics)
 
 
-def test_the_key_never_reaches_logs_or_the_compiled_pipeline(dataloop_pipeline_run):
+def test_the_key_is_nowhere_at_rest_nor_in_logs_or_the_compiled_pipeline(dataloop_pipeline_run):
     key = dataloop_pipeline_run["key"]
     for text in (dataloop_pipeline_run["stdout"], dataloop_pipeline_run["stderr"]):
         assert key not in text and key.split(".")[-1] not in text
-    for path in dataloop_pipeline_run["run_dir"].rglob("*.json"):
-        assert key not in path.read_text(errors="replace"), path
+    written = [path for folder in ("output", "home", "tmp") for path in dataloop_pipeline_run[folder].rglob("*")
+               if path.is_file()]
+    assert len(written) > 50  # the run's outputs, logs, kfp.local's files: every type
+    for path in written:
+        content = path.read_bytes()
+        assert key.encode() not in content and key.split(".")[-1].encode() not in content, path
+    assert not (dataloop_pipeline_run["home"] / ".dataloop").exists()  # dtlpy's default state folder
+    assert not list(dataloop_pipeline_run["tmp"].glob("movinet-dtlpy-*"))  # the private one, removed at exit
     compiled = read_compiled(REPO / "pipeline.yaml")[0]
     parameters = {name.lower() for name in compiled["root"]["inputDefinitions"]["parameters"]}
     credential_like = {name for name in parameters if any(w in name for w in ("password", "key", "token", "secret"))}
@@ -70,9 +78,13 @@ def test_the_adapter_predicts_with_the_registered_model_and_uploads_annotations(
     model = dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"])
     adapter = MovinetAdapter(model)
     dataset = dl.datasets.get(dataset_id=dataloop_pipeline_run["dataset"]["id"])
-    items = [item for page in dataset.items.list(filters=dl.Filters(field="dir", values="/validation"))
-             for item in page][:16]
+    validation = [item for page in dataset.items.list(filters=dl.Filters(field="dir", values="/validation"))
+                  for item in page]
+    per_label = 4
+    items = [item for label in LABELS
+             for item in [i for i in validation if i.name.startswith(f"{label}_")][:per_label]]
     truth = {item.id: item.name.split("_")[0] for item in items}
+    assert sorted(truth.values()) == sorted(LABELS * per_label)  # every class, not the first items by creation
     _, annotations = adapter.predict_items(items)
     assert not adapter.failed_items
     by_item: dict[str, list] = {}

@@ -8,16 +8,27 @@
   with the keys of the
   Kubernetes secret (`api-key`, or `m2m-email` + `m2m-password`; optional `env`). Variables set win over the secret.
 
-dtlpy reads `DATALOOP_PATH` once, at import, so this module imports it lazily.
+dtlpy keeps its state, the login token included, under `DATALOOP_PATH` (default `~/.dataloop`), which it reads once,
+at import; so this module imports it lazily, and unless the user set `DATALOOP_PATH` points it at a private
+temporary folder removed when the process exits: no token is left at rest.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import logging
 import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
+
+import tenacity
 
 from movinet_pipeline.core.clients.secrets import SecretError, read_secret
 
@@ -30,8 +41,76 @@ CREDENTIAL_KEYS = {"api-key": "DATALOOP_API_KEY", "m2m-email": "DATALOOP_M2M_EMA
                    "m2m-password": "DATALOOP_M2M_PASSWORD", "env": "DATALOOP_ENV"}
 
 
+T = TypeVar("T")
+RETRY_WAIT_S = 2.0  # first backoff between attempts at a transient Dataloop error; doubles, at most 30 s
+
+
 class DataloopError(RuntimeError):
-    """A Dataloop request cannot be served; the message names the entity or the setting to fix."""
+    """A Dataloop request cannot be served; the message names the entity or the setting to fix.
+
+    `transient`: a retry may succeed (HTTP 5xx or 408, a dropped or refused connection, a timeout).
+    """
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
+
+
+def _status(error: BaseException) -> str:
+    return str(getattr(error, "status_code", "") or "")
+
+
+def _is_transient(error: BaseException) -> bool:
+    import requests
+
+    if isinstance(error, (requests.ConnectionError, requests.Timeout)):
+        return True
+    return _status(error).startswith("5") or _status(error) == "408"
+
+
+def explain(error: BaseException, resource: str) -> str:
+    """One line saying what went wrong with `resource` and what to do about it."""
+    status = _status(error)
+    detail = " ".join(str(getattr(error, "message", None) or error).split())[:200]
+    if status in ("401", "600"):
+        return f"Dataloop rejected the credentials on {resource} (HTTP 401): renew the API key or M2M login"
+    if status == "403":
+        return (f"{resource}: permission denied (HTTP 403); these credentials are not a member with access to it: "
+                "ask the project owner for access, or use credentials that have it")
+    if status == "404":
+        return f"{resource} not found in Dataloop (or not visible to these credentials)"
+    if _is_transient(error):
+        cause = f"HTTP {status}" if status else type(error).__name__
+        return f"Dataloop could not serve {resource} ({cause}: {detail}); a retry may succeed"
+    return f"Dataloop refused {resource} (HTTP {status or '?'}: {detail})"
+
+
+@contextlib.contextmanager
+def about(resource: str) -> Iterator[None]:
+    """Turn a dtlpy or HTTP error inside the block into a one-line `DataloopError` naming `resource`."""
+    import requests
+    from dtlpy import exceptions
+
+    try:
+        yield
+    except (exceptions.ExceptionMain, exceptions.PlatformException, requests.RequestException) as error:
+        raise DataloopError(explain(error, resource), transient=_is_transient(error)) from error
+
+
+def retrying(call: Callable[[], T], attempts: int = 4, what: str = "Dataloop request") -> T:
+    """`call()`, retried with exponential backoff while it fails with a transient `DataloopError`.
+
+    Only for calls that are safe to repeat (reads, or writes that converge when repeated).
+    """
+    def log_retry(state: tenacity.RetryCallState) -> None:
+        log.warning("%s failed (attempt %d of %d), retrying in %.0f s: %s", what, state.attempt_number, attempts,
+                    state.next_action.sleep, state.outcome.exception())
+
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(attempts), reraise=True, before_sleep=log_retry,
+        wait=tenacity.wait_exponential(multiplier=RETRY_WAIT_S, max=30),
+        retry=tenacity.retry_if_exception(lambda error: isinstance(error, DataloopError) and error.transient),
+    )(call)
 
 
 def is_dataloop_uri(value: str | None) -> bool:
@@ -94,8 +173,33 @@ def _secret_settings(reference: str) -> dict[str, str]:
     return {CREDENTIAL_KEYS[key]: str(value).strip() for key, value in values.items() if value}
 
 
+def _login_failure(dl, api_key: str, environment: str, origin: str) -> DataloopError:
+    """Why the API key login failed: asks the gate once more, to tell a rejected key from an outage."""
+    import requests
+
+    try:
+        status = requests.get(f"{dl.client_api.environment}/users/me", timeout=30, verify=dl.client_api.verify,
+                              headers={"Authorization": f"Bearer {api_key}"}).status_code
+    except requests.RequestException as error:
+        return DataloopError(explain(error, f"the login to {environment}"), transient=True)
+    if status in (401, 403):
+        return DataloopError(f"Dataloop ({environment}) rejected the API key from {origin}: is it valid and unexpired?")
+    return DataloopError(f"the login to Dataloop ({environment}) failed (now HTTP {status}); a retry may succeed",
+                         transient=True)
+
+
+def _private_dtlpy_state() -> None:
+    """Point dtlpy's state folder at a private temporary folder, removed at exit, unless the user chose one."""
+    if os.environ.get("DATALOOP_PATH") or "dtlpy" in sys.modules:
+        return
+    folder = tempfile.mkdtemp(prefix="movinet-dtlpy-")  # mode 0700
+    os.environ["DATALOOP_PATH"] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+
 def connect() -> ModuleType:
     """Import dtlpy, select the environment and log in; return the `dtlpy` module."""
+    _private_dtlpy_state()
     import dtlpy as dl
 
     logging.getLogger("dtlpy").setLevel(logging.INFO)  # its DEBUG chatter (cookies, tokens) stays out of our logs
@@ -114,9 +218,8 @@ def connect() -> ModuleType:
     if settings.get("DATALOOP_API_KEY"):
         try:
             dl.login_api_key(settings["DATALOOP_API_KEY"])
-        except (ValueError, dl.exceptions.ExceptionMain):  # a 401 surfaces as TokenExpired or Unauthorized
-            raise DataloopError(f"Dataloop ({environment}) rejected the API key from {origin}: "
-                                "is it valid and unexpired?") from None
+        except (ValueError, dl.exceptions.ExceptionMain):  # dtlpy says ValueError for a 401 and a 500 alike
+            raise _login_failure(dl, settings["DATALOOP_API_KEY"], environment, origin) from None
     else:
         email = settings["DATALOOP_M2M_EMAIL"]
         if not dl.login_m2m(email=email, password=settings["DATALOOP_M2M_PASSWORD"]):

@@ -3,8 +3,12 @@
 A new model is cloned from a base MoViNet model entity (`base_model_id`) or created through the MoViNet app's dpk
 (`dataloop_adapter/dataloop.json`); then artifacts go to the project's Binaries dataset, labels, configuration and
 lineage are set, training curves and evaluation scores are published as metrics, and the status becomes `trained`
-last, so a half-registered model never looks trained. Idempotent per run id: the model name carries the run id, a
-retry finds and updates that model, and a model of another run under the same name is never touched.
+last, so a half-registered model never looks trained.
+
+Registration converges when retried (KFP retries the step; transient Dataloop errors are also retried inside it):
+the model is created already claimed by its run (the tag `movinet-run:<run id>`, set in the create request itself),
+so a retry after any failure finds the model by name, sees its own claim and resumes; artifacts are overwritten in
+place; only the metric samples not yet stored are published; a model claimed by another run is never touched.
 """
 
 from __future__ import annotations
@@ -15,14 +19,28 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from movinet_pipeline.core.clients.dataloop import DataloopError, connect, entity_id, is_dataloop_uri
+from movinet_pipeline.core.clients.dataloop import about, connect, entity_id, is_dataloop_uri, retrying
 from movinet_pipeline.core.registries.base import RegisterError, check_model_folder
 from movinet_pipeline.core.registries.entry import artifact_files, build_model_json
 
 log = logging.getLogger(__name__)
 APP_NAME = "movinet"
 DPK_MODEL_NAME = "movinet-a0-base"
-METRICS_PUBLISHED = "movinetMetricsPublished"
+CLAIM_PREFIX = "movinet-run:"
+
+
+def claim_tag(run_id: str) -> str:
+    """The tag that marks a Dataloop model as the one registered by run `run_id`."""
+    return CLAIM_PREFIX + run_id
+
+
+def run_of(model) -> str | None:
+    """The run that claimed `model`: its lineage, else its claim tag; None when neither is there."""
+    lineage = ((model.metadata or {}).get("system") or {}).get("lineage") or {}
+    if lineage.get("run_id"):
+        return lineage["run_id"]
+    claims = [tag[len(CLAIM_PREFIX):] for tag in (model.tags or []) if str(tag).startswith(CLAIM_PREFIX)]
+    return claims[0] if len(claims) == 1 else None
 
 
 def _find_model(dl, project, name: str):
@@ -31,16 +49,15 @@ def _find_model(dl, project, name: str):
     return matches[0] if matches else None
 
 
-def _new_model(dl, project, entry: dict, dataset_id: str | None, base_model_id: str | None):
+def _new_model(dl, project, entry: dict, run_id: str, dataset_id: str | None, base_model_id: str | None):
+    tags = [claim_tag(run_id)]
     if base_model_id:
-        try:
+        with about(f"base model {base_model_id!r}"):
             base = dl.models.get(model_id=base_model_id)
-        except dl.exceptions.NotFound:
-            raise RegisterError(f"base model {base_model_id!r} not found in Dataloop") from None
         log.info("cloning base model %s (%s) as %s", base.name, base.id, entry["name"])
         return project.models.clone(from_model=base, model_name=entry["name"], project_id=project.id,
                                     labels=entry["labels"], configuration=entry["configuration"],
-                                    description=entry["description"], status="created")
+                                    description=entry["description"], status="created", tags=tags)
     try:
         app = project.apps.get(app_name=APP_NAME)
     except dl.exceptions.NotFound:
@@ -50,11 +67,14 @@ def _new_model(dl, project, entry: dict, dataset_id: str | None, base_model_id: 
     return project.models.create(model_name=entry["name"], app=app, dpk_model_name=DPK_MODEL_NAME,
                                  project_id=project.id, dataset_id=dataset_id, labels=entry["labels"],
                                  configuration=entry["configuration"], description=entry["description"],
-                                 status="created", input_type="video", output_type="class")
+                                 status="created", input_type="video", output_type="class", tags=tags)
 
 
 def _upload_artifacts(model, model_dir: Path, weights_filename: str) -> None:
-    """Upload the artifact files keeping their relative paths (saved_model/variables/...)."""
+    """Upload the artifact files keeping their relative paths (saved_model/variables/...).
+
+    dtlpy's uploader retries a failed file itself and raises once it gives up.
+    """
     with tempfile.TemporaryDirectory(prefix="movinet-artifacts-") as staging:
         for source in artifact_files(model_dir, weights_filename):
             target = Path(staging) / source.relative_to(model_dir)
@@ -63,54 +83,78 @@ def _upload_artifacts(model, model_dir: Path, weights_filename: str) -> None:
         model.artifacts.upload(filepath=str(Path(staging) / "*"), overwrite=True)
 
 
+def _publish_missing_metrics(dl, model, samples: list[dict], dataset_id: str | None) -> int:
+    """Publish the samples the model does not have yet (keyed by figure, legend and x); return how many."""
+    stored = {(s.figure, s.legend, s.x) for page in model.metrics.list() for s in page}
+    missing = [dl.PlotSample(figure=s["figure"], legend=s["legend"], x=s["x"], y=s["y"])
+               for s in samples if (s["figure"], s["legend"], s["x"]) not in stored]
+    if missing:
+        model.metrics.create(samples=missing, dataset_id=dataset_id)
+    return len(missing)
+
+
+def _claimed_model(dl, project, entry: dict, run_id: str, dataset_id: str | None, base_model_id: str | None):
+    """This run's model: found by name (refused when another run claimed it), else created with the claim."""
+    with about(f"models of project {project.name!r}"):
+        model = _find_model(dl, project, entry["name"])
+    if model is None:
+        with about(f"model {entry['name']!r} (creating it)"):
+            return _new_model(dl, project, entry, run_id, dataset_id, base_model_id)
+    owner = run_of(model)
+    if owner != run_id:
+        raise RegisterError(f"Dataloop model {entry['name']!r} ({model.id}) belongs to run {owner!r}; "
+                            "refusing to overwrite it")
+    log.info("model %s (%s) already exists for run %s (status %s): resuming its registration", entry["name"],
+             model.id, run_id, model.status)
+    return model
+
+
+def _register_once(dl, model_dir: Path, entry: dict, project_id: str, run_id: str, dataset_id: str | None,
+                   base_model_id: str | None):
+    with about(f"project {project_id!r}"):
+        project = dl.projects.get(project_id=project_id)
+    model = _claimed_model(dl, project, entry, run_id, dataset_id, base_model_id)
+    name = f"model {entry['name']!r} ({model.id})"
+    with about(f"the artifacts of {name}"):
+        _upload_artifacts(model, model_dir, entry["configuration"]["weights_filename"])
+        model = dl.models.get(model_id=model.id)
+    with about(f"the metrics of {name}"):
+        published = _publish_missing_metrics(dl, model, entry["metrics"], dataset_id)
+    model.labels = entry["labels"]
+    model.configuration = entry["configuration"]
+    model.description = entry["description"]
+    model.metadata.setdefault("system", {}).update(entry["metadata"]["system"])
+    model.metadata["evaluation"] = entry["metadata"]["evaluation"]
+    model.status = "trained"
+    with about(f"{name} (final update)"):
+        model = model.update(system_metadata=True)
+    log.info("registered %s in Dataloop project %s: %d labels, %d artifacts, %d metric samples (%d new)",
+             name, project.name, len(model.labels), len(model.model_artifacts), len(entry["metrics"]), published)
+    return model
+
+
 def register_dataloop(model_dir: str | Path, evaluation_dir: str | Path, project_id: str, run_id: str,
-                      dataset_dir: str | Path | None = None, base_model_id: str | None = None):
-    """Register the model of `run_id` in Dataloop project `project_id`; return the dtlpy Model entity."""
+                      dataset_dir: str | Path | None = None, base_model_id: str | None = None, attempts: int = 4):
+    """Register the model of `run_id` in Dataloop project `project_id`; return the dtlpy Model entity.
+
+    Transient Dataloop errors are retried up to `attempts` times in all; every attempt resumes what the last one
+    left (see the module docstring).
+    """
     model_dir, evaluation_dir = Path(model_dir), Path(evaluation_dir)
     entry = build_model_json(model_dir, evaluation_dir, Path(dataset_dir) if dataset_dir else None, run_id)
     lineage = entry["metadata"]["system"]["lineage"]
     dataset_id = lineage.get("dataset_id") if is_dataloop_uri(lineage.get("source")) else None
-    dl = connect()
-    try:
-        project = dl.projects.get(project_id=project_id)
-    except dl.exceptions.NotFound:
-        raise RegisterError(f"Dataloop project {project_id!r} not found (or not visible to this user)") from None
-    model = _find_model(dl, project, entry["name"])
-    if model is not None:
-        previous_run = ((model.metadata.get("system") or {}).get("lineage") or {}).get("run_id")
-        if previous_run != run_id:
-            raise RegisterError(f"Dataloop model {entry['name']!r} ({model.id}) belongs to run {previous_run!r}; "
-                                "refusing to overwrite it")
-        log.info("model %s (%s) already exists for run %s: updating it", entry["name"], model.id, run_id)
-    else:
-        model = _new_model(dl, project, entry, dataset_id, base_model_id)
-    _upload_artifacts(model, model_dir, entry["configuration"]["weights_filename"])
-    model = dl.models.get(model_id=model.id)
-    if not model.metadata.get("system", {}).get(METRICS_PUBLISHED):
-        samples = [dl.PlotSample(figure=s["figure"], legend=s["legend"], x=s["x"], y=s["y"])
-                   for s in entry["metrics"]]
-        model.metrics.create(samples=samples, dataset_id=dataset_id)
-    model.labels = entry["labels"]
-    model.configuration = entry["configuration"]
-    model.description = entry["description"]
-    model.metadata.setdefault("system", {}).update({**entry["metadata"]["system"], METRICS_PUBLISHED: True})
-    model.metadata["evaluation"] = entry["metadata"]["evaluation"]
-    model.status = "trained"
-    model = model.update(system_metadata=True)
-    log.info("registered %s (%s) in Dataloop project %s: %d labels, %d artifacts, %d metric samples",
-             model.name, model.id, project.name, len(model.labels), len(model.model_artifacts), len(entry["metrics"]))
-    return model
+    return retrying(lambda: _register_once(connect(), model_dir, entry, project_id, run_id, dataset_id,
+                                           base_model_id), attempts, what=f"registering {entry['name']}")
 
 
 def download_model(model_id: str, target: Path) -> Path:
     """The artifacts of Dataloop model `model_id`, downloaded into `target` (a model folder)."""
     dl = connect()
-    try:
+    with about(f"model {model_id}"):
         model = dl.models.get(model_id=model_id)
-    except dl.exceptions.NotFound:
-        raise DataloopError(f"model {model_id} is not in Dataloop (or not visible to these credentials)") from None
-    target.mkdir(parents=True, exist_ok=True)
-    model.artifacts.download(local_path=str(target), overwrite=True)
+        target.mkdir(parents=True, exist_ok=True)
+        model.artifacts.download(local_path=str(target), overwrite=True)
     log.info("fetched Dataloop model %s (%s): %d artifacts -> %s", model.name, model_id, len(model.model_artifacts),
              target)
     return target

@@ -19,12 +19,16 @@ class ExportError(RuntimeError):
 
 @dataclass(frozen=True)
 class ExportSummary:
-    """What an export wrote: clips per subset, labels, items skipped (listed in `errors.jsonl`)."""
+    """What an export wrote.
+
+    Clips per subset, labels, items skipped (listed in `errors.jsonl`), and model-made annotations left out.
+    """
 
     clips: int
     clips_per_subset: dict[str, int]
     labels: list[str]
     skipped: int
+    model_annotations_excluded: int = 0
 
 
 class DatasetSource(Protocol):

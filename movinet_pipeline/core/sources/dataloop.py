@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from movinet_pipeline.core import layouts
-from movinet_pipeline.core.clients.dataloop import connect
+from movinet_pipeline.core.clients.dataloop import about, connect, retrying
+from movinet_pipeline.core.item_paths import UnsafeItemName, item_relative_path
 from movinet_pipeline.core.layouts import ErrorEntry
 from movinet_pipeline.core.sources.base import STEP, ExportError, ExportSummary
 from movinet_pipeline.core.sources.download_folder import export_local
@@ -48,6 +49,17 @@ def _list_items(dl, dataset, query: dict) -> list:
     return [item for page in dataset.items.list(filters=filters) for item in page]
 
 
+def _unsafe_names(items: list) -> dict[str, tuple[str, str]]:
+    """Items whose name would leave the download folder (dtlpy joins names as given): id -> (name, reason)."""
+    unsafe = {}
+    for item in items:
+        try:
+            item_relative_path(item.filename)
+        except UnsafeItemName as error:
+            unsafe[item.id] = (item.filename, str(error))
+    return unsafe
+
+
 def _remove_partial_downloads(output: Path) -> None:
     items = output / layouts.ITEMS
     for partial in items.rglob("*.download") if items.is_dir() else ():
@@ -56,7 +68,8 @@ def _remove_partial_downloads(output: Path) -> None:
 
 
 def export_dataloop(dataset_id: str, output: str | Path, dql_filter: str | dict | None = None,
-                    subset_filters: str | dict | None = None) -> ExportSummary:
+                    subset_filters: str | dict | None = None, include_model_annotations: bool = False
+                    ) -> ExportSummary:
     """Export Dataloop dataset `dataset_id` into `output`.
 
     `dql_filter` narrows the items (JSON DQL). `subset_filters` ({"train": DQL, "validation": DQL, ...}) assigns
@@ -70,10 +83,8 @@ def export_dataloop(dataset_id: str, output: str | Path, dql_filter: str | dict 
     if unknown:
         raise ExportError(f"subset_filters names unknown subsets {unknown}; allowed: {list(layouts.SUBSETS)}")
     dl = connect()
-    try:
+    with about(f"dataset {dataset_id!r}"):
         dataset = dl.datasets.get(dataset_id=dataset_id)
-    except dl.exceptions.NotFound:
-        raise ExportError(f"Dataloop dataset {dataset_id!r} not found (or not visible to this user)") from None
     log.info("exporting Dataloop dataset %s (%s) -> %s", dataset.name, dataset.id, output)
     output.mkdir(parents=True, exist_ok=True)
     _remove_partial_downloads(output)
@@ -81,30 +92,43 @@ def export_dataloop(dataset_id: str, output: str | Path, dql_filter: str | dict 
     subsets: dict[str, str] = {}
     selections = per_subset.items() if per_subset else [("", {})]
     for subset, condition in selections:
-        candidates = _list_items(dl, dataset, _items_query(base, condition))
-        videos = [item for item in candidates if (item.mimetype or "").startswith("video/")]
-        errors += [ErrorEntry(item=item.filename, reason=f"not a video (mimetype {item.mimetype!r})", step=STEP)
-                   for item in candidates if item not in videos]
-        if per_subset and not videos:
-            raise ExportError(f"subset filter {subset!r} matches no video in dataset {dataset.name!r}")
-        subsets.update({item.id: subset for item in videos if subset})
-        log.info("%s%d video item(s) to download (%d other item(s) skipped)",
-                 f"{subset}: " if subset else "", len(videos), len(candidates) - len(videos))
-        query = _items_query(base, condition, {"metadata.system.mimetype": VIDEO_MIMETYPES})
-        dataset.download(local_path=str(output), annotation_options=[dl.ViewAnnotationOptions.JSON],
-                         filters=dl.Filters(custom_filter=query, resource=dl.FiltersResource.ITEM),
-                         overwrite=False, to_items_folder=True)
-    return export_local(output, output, subsets=subsets, origin=f"dataloop://{dataset.id}", errors=errors)
+        with about(f"the items of dataset {dataset.name!r} ({dataset.id})"):
+            _download_selection(dl, dataset, output, base, subset, condition, bool(per_subset), errors, subsets)
+    return export_local(output, output, subsets=subsets, origin=f"dataloop://{dataset.id}", errors=errors,
+                        include_model_annotations=include_model_annotations)
 
+
+def _download_selection(dl, dataset, output: Path, base: dict, subset: str, condition: dict, by_filter: bool,
+                        errors: list[ErrorEntry], subsets: dict[str, str]) -> None:
+    """Download the videos of one selection (a subset filter, or everything), noting what is skipped and why."""
+    candidates = _list_items(dl, dataset, _items_query(base, condition))
+    videos = [item for item in candidates if (item.mimetype or "").startswith("video/")]
+    errors += [ErrorEntry(item=item.filename, reason=f"not a video (mimetype {item.mimetype!r})", step=STEP)
+               for item in candidates if item not in videos]
+    unsafe = _unsafe_names(videos)
+    errors += [ErrorEntry(item=f"{item_id} {name!r}"[:300], reason=reason, step=STEP)
+               for item_id, (name, reason) in unsafe.items()]
+    videos = [item for item in videos if item.id not in unsafe]
+    if by_filter and not videos:
+        raise ExportError(f"subset filter {subset!r} matches no video in dataset {dataset.name!r}")
+    subsets.update({item.id: subset for item in videos if subset})
+    log.info("%s%d video item(s) to download (%d other item(s) skipped)",
+             f"{subset}: " if subset else "", len(videos), len(candidates) - len(videos))
+    query = _items_query(base, condition, {"metadata.system.mimetype": VIDEO_MIMETYPES},
+                         {"id": {"$nin": sorted(unsafe)}} if unsafe else {})
+    dataset.download(local_path=str(output), annotation_options=[dl.ViewAnnotationOptions.JSON],
+                     filters=dl.Filters(custom_filter=query, resource=dl.FiltersResource.ITEM),
+                     overwrite=False, to_items_folder=True)
 
 
 def _fingerprint_rows(dataset_id: str) -> list[list]:
     dl = connect()
-    dataset = dl.datasets.get(dataset_id=dataset_id)
-    items = [[i.id, i.filename, i.metadata.get("system", {}).get("size"), i.updated_at or i.created_at]
-             for page in dataset.items.list() for i in page]
-    annotations = [[a.id, a.item_id, a.label, a.updated_at, a.start_frame, a.end_frame]
-                   for page in dataset.annotations.list() for a in page]
+    with about(f"dataset {dataset_id!r}"):
+        dataset = dl.datasets.get(dataset_id=dataset_id)
+        items = [[i.id, i.filename, i.metadata.get("system", {}).get("size"), i.updated_at or i.created_at]
+                 for page in dataset.items.list() for i in page]
+        annotations = [[a.id, a.item_id, a.label, a.updated_at, a.start_frame, a.end_frame]
+                       for page in dataset.annotations.list() for a in page]
     return sorted(items) + sorted(annotations)
 
 
@@ -116,13 +140,16 @@ class DataloopSource:
     uri: str
     dql_filter: str = ""
     subset_filters: str = ""
+    include_model_annotations: bool = False
 
     resumes_into_output = True  # dtlpy skips the videos already downloaded
 
     def fingerprint_rows(self) -> list[list]:
         """Item and annotation ids, sizes and update times (metadata pages only, no video bytes)."""
-        return _fingerprint_rows(self.dataset_id)
+        return retrying(lambda: _fingerprint_rows(self.dataset_id), what=f"reading dataset {self.dataset_id}")
 
     def export(self, output: str | Path) -> ExportSummary:
-        """See `DatasetSource.export`."""
-        return export_dataloop(self.dataset_id, output, self.dql_filter, self.subset_filters)
+        """See `DatasetSource.export`; transient errors are retried (the download resumes where it stopped)."""
+        return retrying(lambda: export_dataloop(self.dataset_id, output, self.dql_filter, self.subset_filters,
+                                                self.include_model_annotations),
+                        what=f"exporting dataset {self.dataset_id}")

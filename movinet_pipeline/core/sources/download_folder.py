@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from movinet_pipeline.core import layouts
+from movinet_pipeline.core.item_paths import UnsafeItemName, item_relative_path
 from movinet_pipeline.core.layouts import ErrorEntry, ManifestEntry
 from movinet_pipeline.core.sources.base import STEP, ExportError, ExportSummary
 
@@ -34,32 +35,36 @@ def subset_of(item: dict) -> str | None:
     return None
 
 
-def clips_of(item: dict, video: str, subset: str | None) -> list[ManifestEntry]:
-    """One manifest entry per `class` annotation; its frame range bounds the clip.
+def made_by_model(annotation: dict) -> bool:
+    """Whether a model made `annotation` (dtlpy records the model in `metadata.user.model`); unknown: no."""
+    return bool(((annotation.get("metadata") or {}).get("user") or {}).get("model"))
 
-    Raises ValueError/TypeError on an annotation whose frame range is not a number.
+
+def clips_of(item: dict, video: str, subset: str | None, include_model_annotations: bool = False
+             ) -> tuple[list[ManifestEntry], int]:
+    """One manifest entry per `class` annotation, and how many a model made (left out unless asked).
+
+    An annotation's frame range bounds its clip; `include_model_annotations` keeps the model-made ones.
+    Raises ValueError/TypeError on an annotation whose frame range is not a number, negative, or reversed.
     """
     system = item.get("metadata", {}).get("system", {})
     fps = system.get("fps")
-    entries = []
+    entries, by_model = [], 0
     for annotation in item.get("annotations") or []:
         if annotation.get("type") != "class" or not annotation.get("label"):
             continue
+        if made_by_model(annotation) and not include_model_annotations:
+            by_model += 1
+            continue
         frames = (annotation.get("metadata") or {}).get("system") or {}
         start = int(frames.get("frame") or 0)
-        end = frames.get("endFrame")
-        entries.append(
-            ManifestEntry(
-                item_id=item["id"],
-                video=video,
-                label=annotation["label"],
-                subset=subset or "",
-                start_frame=start,
-                end_frame=int(end) if end is not None and int(end) >= start else None,
-                fps=float(fps) if fps else None,
-            )
-        )
-    return entries
+        end = None if frames.get("endFrame") is None else int(frames["endFrame"])
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"annotation {annotation.get('id', '?')} ({annotation['label']!r}) has frame range "
+                             f"{start}..{end}: the start must be >= 0 and not after the end")
+        entries.append(ManifestEntry(item_id=item["id"], video=video, label=annotation["label"], subset=subset or "",
+                                     start_frame=start, end_frame=end, fps=float(fps) if fps else None))
+    return entries, by_model
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -73,14 +78,18 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def export_local(source: str | Path, output: str | Path, subsets: dict[str, str] | None = None,
-                 origin: str | None = None, errors: list[ErrorEntry] | None = None) -> ExportSummary:
+                 origin: str | None = None, errors: list[ErrorEntry] | None = None,
+                 include_model_annotations: bool = False) -> ExportSummary:
     """Export a Dataloop download folder at `source` into `output` (which may be `source` itself).
 
     `subsets` maps item ids to their subset when filters, not folders or tags, define it; `origin` is what
     export.json records as the source (default: the folder); `errors` are problems found before the download.
+    Annotations a model made (a deployed adapter's predictions) are left out and counted, unless
+    `include_model_annotations` (e.g. once people have reviewed them).
 
-    Items that are not videos, have no class label, sit in no subset, or whose JSON is unreadable are reported
-    in `errors.jsonl` and skipped; the export fails only when train or validation ends up empty.
+    Items that are not videos, have no class label, sit in no subset, have an unsafe name, or whose JSON or
+    annotations are unreadable are reported in `errors.jsonl` and skipped; the export fails only when train or
+    validation ends up empty.
     """
     source, output = Path(source), Path(output)
     json_root = source / layouts.ITEM_JSON
@@ -90,6 +99,7 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
     entries: list[ManifestEntry] = []
     errors = list(errors or [])
     dataset_ids: set[str] = set()
+    by_model = 0
     for json_path in sorted(json_root.rglob("*.json")):
         name = str(json_path.relative_to(source))
         try:
@@ -99,7 +109,11 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
             errors.append(ErrorEntry(item=name, reason=f"unreadable item JSON: {error!r}", step=STEP))
             continue
         mimetype = item.get("metadata", {}).get("system", {}).get("mimetype", "")
-        video = Path(layouts.ITEMS) / filename.lstrip("/")
+        try:
+            video = Path(layouts.ITEMS) / item_relative_path(filename)
+        except UnsafeItemName as error:
+            errors.append(ErrorEntry(item=f"{item.get('id', name)} {filename!r}"[:300], reason=str(error), step=STEP))
+            continue
         if not mimetype.startswith("video/"):
             errors.append(ErrorEntry(item=filename, reason=f"not a video (mimetype {mimetype!r})", step=STEP))
             continue
@@ -108,12 +122,14 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
             continue
         subset = (subsets or {}).get(item.get("id")) or subset_of(item)
         try:
-            clips = clips_of(item, str(video), subset)
+            clips, left_out = clips_of(item, str(video), subset, include_model_annotations)
         except (ValueError, TypeError, AttributeError) as error:
             errors.append(ErrorEntry(item=filename, reason=f"unreadable annotation: {error}", step=STEP))
             continue
+        by_model += left_out
         if not clips:
-            errors.append(ErrorEntry(item=filename, reason="no class annotation (unlabelled)", step=STEP))
+            reason = "only model-made class annotations" if left_out else "no class annotation (unlabelled)"
+            errors.append(ErrorEntry(item=filename, reason=reason, step=STEP))
             continue
         if not clips[0].subset:
             errors.append(ErrorEntry(item=filename, reason="in no subset folder (/train, /validation, /test) "
@@ -123,8 +139,12 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
         _link_or_copy(source / video, output / video)
         _link_or_copy(json_path, output / json_path.relative_to(source))
         entries.extend(clips)
-    summary = _finish(output, entries, errors)
-    write_export_info(output, origin or f"local:{source.resolve()}", ",".join(sorted(filter(None, dataset_ids))))
+    if by_model:
+        log.info("left out %d class annotation(s) made by a model (include_model_annotations to keep them)",
+                 by_model)
+    summary = _finish(output, entries, errors, by_model)
+    write_export_info(output, origin or f"local:{source.resolve()}", ",".join(sorted(filter(None, dataset_ids))),
+                      model_annotations_excluded=by_model)
     return summary
 
 
@@ -136,9 +156,10 @@ def fingerprint(output: Path) -> str:
     return digest.hexdigest()
 
 
-def write_export_info(output: Path, source: str, dataset_id: str) -> None:
-    """Write export.json: the source, its dataset id and the export's content fingerprint."""
-    info = {"source": source, "dataset_id": dataset_id, "export_fingerprint": fingerprint(output)}
+def write_export_info(output: Path, source: str, dataset_id: str, model_annotations_excluded: int = 0) -> None:
+    """Write export.json: source, dataset id, content fingerprint, model-made annotations left out."""
+    info = {"source": source, "dataset_id": dataset_id, "export_fingerprint": fingerprint(output),
+            "model_annotations_excluded": model_annotations_excluded}
     (output / layouts.EXPORT_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
@@ -154,7 +175,7 @@ def _check_labels_in_both_subsets(entries: list[ManifestEntry]) -> None:
                           + ", ".join(f"{label!r} is only in {'/'.join(s)}" for label, s in lopsided.items()))
 
 
-def _finish(output: Path, entries: list[ManifestEntry], errors: list[ErrorEntry]) -> ExportSummary:
+def _finish(output: Path, entries: list[ManifestEntry], errors: list[ErrorEntry], by_model: int) -> ExportSummary:
     per_subset = Counter(entry.subset for entry in entries)
     for subset in ("train", "validation"):
         if not per_subset[subset]:
@@ -170,7 +191,7 @@ def _finish(output: Path, entries: list[ManifestEntry], errors: list[ErrorEntry]
     layouts.write_jsonl(output / layouts.ERRORS, errors)
     for error in errors:
         log.warning("skipped %s: %s", error.item, error.reason)
-    summary = ExportSummary(len(entries), dict(sorted(per_subset.items())), labels, len(errors))
+    summary = ExportSummary(len(entries), dict(sorted(per_subset.items())), labels, len(errors), by_model)
     log.info("exported %d clips %s, %d labels, %d item(s) skipped -> %s",
              summary.clips, summary.clips_per_subset, len(labels), summary.skipped, output)
     return summary
@@ -182,6 +203,7 @@ class DownloadFolderSource:
 
     folder: Path
     uri: str
+    include_model_annotations: bool = False
 
     resumes_into_output = False
 
@@ -194,4 +216,4 @@ class DownloadFolderSource:
 
     def export(self, output: str | Path) -> ExportSummary:
         """See `DatasetSource.export`."""
-        return export_local(self.folder, output)
+        return export_local(self.folder, output, include_model_annotations=self.include_model_annotations)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from movinet_pipeline.core import layouts
 from movinet_pipeline.core.config import SEED_KEYS, PipelineConfig
 from tests.conftest import REPO
 
@@ -91,6 +93,47 @@ def test_one_undecodable_video_is_reported_and_the_others_are_predicted(dataloop
     text = dataset.items.upload(local_path=str(tmp_path / "notes.txt"), remote_path="/incoming")
     with pytest.raises(ValueError, match=f"item {text.id} \\(/incoming/notes.txt\\) is text/plain, not a video"):
         adapter.prepare_item_func(text)
+
+
+def test_a_retraining_export_after_predictions_trains_on_ground_truth_only(dataloop_pipeline_run, dataloop_env,
+                                                                          tmp_path):
+    """The loop production runs: the adapter predicts into the dataset, then the next retraining exports it."""
+    from movinet_pipeline.core.sources.dataloop import export_dataloop
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+    from tests.dataloop_emulator.seed import seed_dataset
+
+    dl = _dl(dataloop_env)
+    seeded = seed_dataset(dataloop_env.store, dataloop_env.project["id"], "predicted-into",
+                          dataloop_pipeline_run["sample"])
+    before = export_dataloop(seeded["id"], tmp_path / "before")
+    dataset = dl.datasets.get(dataset_id=seeded["id"])
+    items = [item for page in dataset.items.list() for item in page if item.type == "file"]
+    adapter = MovinetAdapter(dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"]))
+    _, annotations = adapter.predict_items(items)
+    predicted = len(items) * adapter.pipeline_config.top_k
+    assert len([a for page in dataset.annotations.list() for a in page]) == before.clips + predicted
+    after = export_dataloop(seeded["id"], tmp_path / "after")
+    assert (after.clips, after.skipped, after.model_annotations_excluded) == (before.clips, 0, predicted)
+    assert list(layouts.read_manifest(tmp_path / "after")) == list(layouts.read_manifest(tmp_path / "before"))
+    reviewed = export_dataloop(seeded["id"], tmp_path / "reviewed", include_model_annotations=True)
+    assert reviewed.clips == before.clips + predicted
+
+
+def test_an_item_whose_name_would_leave_the_folder_is_predicted_from_bytes_and_never_written_there(
+        dataloop_pipeline_run, dataloop_env, tmp_path, monkeypatch):
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+
+    dl = _dl(dataloop_env)
+    store, dataset_id = dataloop_env.store, dataloop_pipeline_run["dataset"]["id"]
+    video = (dataloop_pipeline_run["sample"] / "items" / "validation" / "up_000.mp4").read_bytes()
+    escaping = "../../../../../../../../../../tmp/escaped-by-name.mp4"
+    hostile = store.add_item(dataset_id, "/" + escaping, video)
+    hostile["name"] = escaping  # what a hostile upload could make dtlpy join into a local path
+    monkeypatch.chdir(tmp_path)
+    adapter = MovinetAdapter(dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"]))
+    _, annotations = adapter.predict_items([dl.items.get(item_id=hostile["id"])])
+    assert adapter.failed_items == [] and {a.item_id for a in annotations} == {hostile["id"]}
+    assert not Path("/tmp/escaped-by-name.mp4").exists()
 
 
 def test_stream_mode_says_what_is_missing(dataloop_pipeline_run, dataloop_env):

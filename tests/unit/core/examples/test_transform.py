@@ -18,21 +18,24 @@ CONFIG = PipelineConfig(imgz=32, n_frames=4, record_frames=6, num_shards=1)
 
 def test_build_examples_encodes_every_clip_and_dead_letters_the_undecodable(exported_dir, tmp_path):
     entries = list(layouts.read_manifest(exported_dir))[:3]
-    (tmp_path / "broken.mp4").write_bytes(b"not a video")
-    broken = ManifestEntry("broken-id", str(tmp_path / "broken.mp4"), entries[0].label, "train", 0, None, None)
+    (exported_dir / "items" / "broken-transform-test.mp4").write_bytes(b"not a video")
+    broken = ManifestEntry("broken-id", "items/broken-transform-test.mp4", entries[0].label, "train", 0, None, None)
+    (tmp_path / "outside.mp4").write_bytes((exported_dir / entries[0].video).read_bytes())
+    escaping = ManifestEntry("escape-id", f"../../../../../../../..{tmp_path}/outside.mp4", entries[0].label,
+                             "train", 0, None, None)
     labels = layouts.read_labels(exported_dir)
     examples = layouts.Examples(str(tmp_path / "examples"))
     options = PipelineOptions(["--direct_running_mode=in_memory"])
     with BeamTestPipeline(runner=local_runner(options), options=options) as pipeline:
-        outputs = (pipeline | beam.Create([*entries, broken])
+        outputs = (pipeline | beam.Create([*entries, broken, escaping])
                    | BuildExamples(str(exported_dir), examples, labels, ["train", "validation"],
                                    SamplingOptions.from_config(CONFIG), CONFIG.num_shards,
                                    SideFiles(str(tmp_path / "stats"), str(tmp_path / "errors"))))
         assert_that(outputs["records"] | beam.Map(lambda record: (record[0], record[2].label, record[2].frames)),
                     equal_to([(e.subset, e.label, CONFIG.frames_per_record) for e in entries]), label="clips")
-        assert_that(outputs["errors"] | beam.Map(lambda error: (error.item, error.step, "decode" in error.reason
-                                                                or "open" in error.reason)),
-                    equal_to([(broken.video, "build_tfrecords", True)]), label="dead letters")
+        assert_that(outputs["errors"] | beam.Map(lambda error: (error.item, error.step, error.reason.split(":")[0])),
+                    equal_to([(broken.video, "build_tfrecords", "VideoDecodeError"),
+                              (escaping.video, "build_tfrecords", "UnsafeItemName")]), label="dead letters")
     written = {subset: examples.record_files(subset) for subset in ("train", "validation")}
     assert all(len(files) == 1 for files in written.values() if files)
     assert (tmp_path / "stats").read_text().count("\n") == len(entries)

@@ -1,9 +1,12 @@
-"""register_model to Dataloop: idempotent per run, never over another run's model, clone or create, clear errors."""
+"""register_model to Dataloop with the pipeline's trained model: idempotent per run, never over another run's
+model, clone or create, clear errors (faults: test_dataloop_registry_faults.py).
+"""
 
 from __future__ import annotations
 
 import pytest
 
+from movinet_pipeline.core.clients.dataloop import DataloopError
 from movinet_pipeline.core.registries.dataloop import register_dataloop
 from movinet_pipeline.core.registries.entry import RegisterError
 
@@ -54,13 +57,14 @@ def test_clone_from_a_base_model_entity(dataloop_pipeline_run, dataloop_env):
     assert stored["metadata"]["system"]["clonedFrom"] == base_id and stored["packageId"] == "dpk-1"
     assert stored["labels"] == ["down", "left", "right", "up"] and stored["status"] == "trained"
     assert stored["configuration"]["id_to_label_map"] == {"0": "down", "1": "left", "2": "right", "3": "up"}
-    with pytest.raises(RegisterError, match="base model 'no-such-model' not found"):
+    with pytest.raises(DataloopError, match="base model 'no-such-model' not found"):
         _register(dataloop_pipeline_run, project_id, "cloned-run-2", base_model_id="no-such-model")
 
 
 def test_clear_errors_for_a_wrong_project_or_no_way_to_create_the_model(dataloop_pipeline_run, dataloop_env):
-    with pytest.raises(RegisterError, match="project 'no-such-project' not found"):
+    with pytest.raises(DataloopError, match="^project 'no-such-project' not found in Dataloop"):
         _register(dataloop_pipeline_run, "no-such-project", "x")
     bare = dataloop_env.store.add_project("no-apps")
     with pytest.raises(RegisterError, match="has no 'movinet' app installed and no base model was given"):
         _register(dataloop_pipeline_run, bare["id"], "x")
+

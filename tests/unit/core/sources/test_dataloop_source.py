@@ -95,7 +95,7 @@ def test_problem_items_are_reported_and_the_export_goes_on(dataloop_env, sample_
 
 def test_clear_errors_for_a_wrong_dataset_an_empty_subset_and_one_sided_labels(dataloop_env, dataloop_dataset,
                                                                                sample_dir, tmp_path):
-    with pytest.raises(ExportError, match="dataset 'no-such-dataset' not found"):
+    with pytest.raises(DataloopError, match="^dataset 'no-such-dataset' not found"):
         export_dataloop("no-such-dataset", tmp_path / "a")
     with pytest.raises(ExportError, match="subset 'validation' has no labelled clip"):
         export_dataloop(dataloop_dataset["id"], tmp_path / "b", json.dumps({"dir": "/train"}))
@@ -174,3 +174,41 @@ def test_the_content_key_changes_with_items_and_labels_and_only_then(dataloop_en
     before = source_fingerprint(str(folder))
     (folder / "json" / "a.json").write_text('{"changed": true}')
     assert source_fingerprint(str(folder)) != before
+
+
+def test_a_dataset_the_key_cannot_see_is_a_one_line_403(dataloop_env, sample_dir, tmp_path):
+    private = dataloop_env.store.add_project("private")
+    private["members"] = ["owner@example.com"]
+    dataset = seed_dataset(dataloop_env.store, private["id"], "private-videos", sample_dir)
+    with pytest.raises(DataloopError, match=rf"^dataset '{dataset['id']}': permission denied \(HTTP 403\); these "
+                                            "credentials are not a member"):
+        export_dataloop(dataset["id"], tmp_path / "export")
+    assert not (tmp_path / "export").exists()
+
+
+def test_a_transient_gate_error_is_retried_and_the_export_resumes(dataloop_env, dataloop_dataset, tmp_path,
+                                                                  monkeypatch, caplog):
+    from movinet_pipeline.core.clients import dataloop as dataloop_client
+    from movinet_pipeline.core.sources import dataset_source
+
+    monkeypatch.setattr(dataloop_client, "RETRY_WAIT_S", 0.01)
+    caplog.set_level("WARNING", logger="movinet_pipeline")
+    dataloop_env.fail_call(3, "500")
+    summary = dataset_source(f"dataloop://{dataloop_dataset['id']}").export(tmp_path / "export")
+    assert not dataloop_env.faults and summary.clips == 20 and summary.skipped == 0
+    assert "failed (attempt 1 of 4), retrying" in caplog.text and "HTTP 500" in caplog.text
+
+
+def test_items_whose_names_would_leave_the_folder_are_dead_lettered_not_downloaded(dataloop_env, sample_dir,
+                                                                                 tmp_path):
+    store = dataloop_env.store
+    dataset = seed_dataset(store, dataloop_env.project["id"], "hostile-names", sample_dir)
+    video = (sample_dir / "items" / "train" / "up_000.mp4").read_bytes()
+    hostile = store.add_item(dataset["id"], "/train/../../../escaped.mp4", video)
+    store.add_annotation(hostile["id"], {**CLASS, "label": "up"})
+    summary = export_dataloop(dataset["id"], tmp_path / "out" / "export")
+    reasons = {e.item: e.reason for e in layouts.read_errors(tmp_path / "out" / "export" / layouts.ERRORS)}
+    assert reasons == {f"{hostile['id']} '/train/../../../escaped.mp4'":
+                       "item name contains a '..' part, which would leave its folder"}
+    assert summary.clips == 20 and not list(tmp_path.rglob("escaped*"))
+    assert not any(path.endswith(f"/items/{hostile['id']}/stream") for _, path in dataloop_env.requests)

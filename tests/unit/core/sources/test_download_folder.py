@@ -67,3 +67,66 @@ def test_empty_validation_subset_is_a_clear_error(sample_dir, tmp_path):
 def test_not_a_download_folder(tmp_path):
     with pytest.raises(ExportError, match="not a Dataloop download folder"):
         export_local(tmp_path, tmp_path / "out")
+
+
+def test_a_reversed_or_negative_frame_range_is_an_error_not_the_rest_of_the_video(sample_dir, tmp_path):
+    source = _copy(sample_dir, tmp_path)
+    for name, (start, end) in {"up_001": (20, 9), "up_002": (-3, 9)}.items():
+        path = source / "json" / "train" / f"{name}.json"
+        item = json.loads(path.read_text())
+        item["annotations"][0]["metadata"]["system"].update(frame=start, endFrame=end)
+        path.write_text(json.dumps(item))
+    summary = export_local(source, tmp_path / "out")
+    errors = {e.item: e.reason for e in layouts.read_errors(tmp_path / "out" / layouts.ERRORS)}
+    assert "has frame range 20..9" in errors["/train/up_001.mp4"]
+    assert "has frame range -3..9" in errors["/train/up_002.mp4"]
+    assert summary.skipped == 2
+
+
+def _with_model_guesses(source, guesses: int = 2):
+    """Add `guesses` model-made class annotations (as the adapter uploads them) to every item."""
+    for path in (source / "json").rglob("*.json"):
+        item = json.loads(path.read_text())
+        human = item["annotations"][0]
+        for rank in range(guesses):
+            guess = json.loads(json.dumps(human))
+            guess["label"] = "left" if human["label"] != "left" else "right"
+            guess["metadata"]["user"] = {"model": {"name": "movinet-a0-x", "model_id": "m1", "confidence": 0.4}}
+            guess["id"] = f"{human.get('id', 'a')}-guess-{rank}"
+            item["annotations"].append(guess)
+        path.write_text(json.dumps(item))
+
+
+def test_annotations_a_model_made_are_not_trained_on_unless_asked(sample_dir, tmp_path):
+    source = _copy(sample_dir, tmp_path)
+    _with_model_guesses(source)
+    summary = export_local(source, tmp_path / "out")
+    assert summary.clips == 20 and summary.model_annotations_excluded == 40 and summary.skipped == 0
+    info = json.loads((tmp_path / "out" / layouts.EXPORT_INFO).read_text())
+    assert info["model_annotations_excluded"] == 40
+    reviewed = export_local(source, tmp_path / "reviewed", include_model_annotations=True)
+    assert reviewed.clips == 60 and reviewed.model_annotations_excluded == 0
+
+
+@pytest.mark.parametrize("filename, reason", [
+    ("/../../outside.mp4", "'..' part"),
+    ("/train/../../outside.mp4", "'..' part"),
+    ("/train\\..\\..\\outside.mp4", "backslash"),
+    ("/train/a\x00.mp4", "NUL"),
+    ("/train/" + "x" * 300 + ".mp4", "longer than 255 bytes"),
+    ("C:/train/a.mp4", "drive letter"),
+    ("/", "empty"),
+])
+def test_an_item_name_that_would_leave_the_folder_is_dead_lettered(sample_dir, tmp_path, filename, reason):
+    source = _copy(sample_dir, tmp_path)
+    outside = tmp_path / "outside.mp4"
+    outside.write_bytes(b"secret bytes outside the source")
+    path = source / "json" / "train" / "up_001.json"
+    item = json.loads(path.read_text())
+    item["filename"] = filename
+    path.write_text(json.dumps(item))
+    summary = export_local(source, tmp_path / "out" / "export")
+    errors = [e for e in layouts.read_errors(tmp_path / "out" / "export" / layouts.ERRORS)]
+    assert summary.skipped == 1 and reason in errors[0].reason and item["id"] in errors[0].item
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["export"]
+    assert not any("outside" in str(p) for p in (tmp_path / "out").rglob("*"))
