@@ -20,6 +20,7 @@ from kfp import kubernetes
 from kfp.dsl import PipelineTask
 
 from movinet_pipeline.core.clients.dataloop import CREDENTIAL_KEYS
+from movinet_pipeline.core.step_runtime import TIMEOUT_VARIABLE
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Target:
     name: str
     accelerators: Accelerators | None
     kubernetes: bool
+    step_retries: bool = True  # KFP retries of the network steps (their transient errors are retried inside too)
 
 
 TARGETS = {
@@ -78,7 +80,9 @@ TARGETS = {
     # Vertex AI Pipelines: the accelerator type by Vertex's name; Vertex places the task on a matching machine.
     "vertex": Target("vertex", Accelerators("NVIDIA_TESLA_T4", 1), kubernetes=False),
 }
-LOCAL = Target("local", None, kubernetes=True)  # kfp.local ignores the Kubernetes settings; no accelerators
+# kfp.local ignores the Kubernetes settings; no accelerators; no step retries: a local run reports a failure at once
+# (kfp.local would wait out the cluster backoff, minutes, before repeating a step that failed for good).
+LOCAL = Target("local", None, kubernetes=True, step_retries=False)
 _TARGET: contextvars.ContextVar[Target] = contextvars.ContextVar("target", default=LOCAL)
 
 
@@ -127,7 +131,8 @@ def _on_gpu(task: PipelineTask, gpu: GpuParameters, settings: Accelerators, with
 def configure(task: PipelineTask, step: str, dataloop_secret=None, gpu: GpuParameters | None = None) -> PipelineTask:
     """Set a task's resources, retries, timeout, secret and GPUs for the build target.
 
-    Requests/limits and (for network steps) retries; on Kubernetes targets a timeout and, with
+    Requests/limits and (for network steps) retries; on every target the step's own deadline
+    (`step_runtime.TIMEOUT_VARIABLE`, the only timeout Vertex AI gets); on Kubernetes targets a pod timeout and, with
     `dataloop_secret` (a secret name, possibly a pipeline parameter), the Dataloop credentials as environment
     variables (optional, so a run without Dataloop needs no secret); for the GPU steps on a cluster target, the
     accelerator from the `gpu` pipeline parameters (kfp.local cannot resolve those, and has no GPUs to give).
@@ -135,11 +140,12 @@ def configure(task: PipelineTask, step: str, dataloop_secret=None, gpu: GpuParam
     target, resources = _TARGET.get(), STEPS[step]
     task.set_cpu_request(resources.cpu).set_cpu_limit(resources.cpu)
     task.set_memory_request(resources.memory).set_memory_limit(resources.memory)
-    if resources.retries:
+    if resources.retries and target.step_retries:
         task.set_retry(num_retries=resources.retries, backoff_duration="30s", backoff_factor=2.0,
                        backoff_max_duration="600s")
     if step in GPU_STEPS and gpu is not None and target.accelerators is not None:
         _on_gpu(task, gpu, target.accelerators, target.kubernetes)
+    task.set_env_variable(TIMEOUT_VARIABLE, str(resources.timeout_s))  # the step's own deadline: every target
     if target.kubernetes:
         kubernetes.set_timeout(task, resources.timeout_s)
         if dataloop_secret is not None:

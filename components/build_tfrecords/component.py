@@ -27,9 +27,9 @@ def build_tfrecords(dataset: Input[Dataset], config: Input[Artifact], examples: 
     from movinet_pipeline.core import layouts
     from movinet_pipeline.core.config import read_config
     from movinet_pipeline.core.examples.job import artifact_location
-    from movinet_pipeline.core.logs import setup_logging
+    from movinet_pipeline.core.step_runtime import begin_step
 
-    setup_logging()
+    begin_step("build_tfrecords")
     beam_args = shlex.split(beam_options)
     stats = run_step(artifact_location(dataset.path, dataset.uri, beam_args),
                      artifact_location(examples.path, examples.uri, beam_args), read_config(config.path), beam_args)

@@ -30,9 +30,9 @@ def evaluate(model: Input[Model], examples: Input[Dataset], evaluation: Output[A
 
     from movinet_pipeline.components.evaluate.evaluator import evaluate as run_evaluation
     from movinet_pipeline.core import layouts
-    from movinet_pipeline.core.logs import setup_logging
+    from movinet_pipeline.core.step_runtime import begin_step
 
-    setup_logging()
+    begin_step("evaluate")
     reference = layouts.read_baseline_reference(baseline.path) if baseline is not None else ""
     figures, verdict = run_evaluation(model.path, examples.path, evaluation.path,
                                       baseline_dir=baseline.path if reference else None, baseline_reference=reference)

@@ -21,10 +21,10 @@ def export_dataset(source: str, dataset: Output[Dataset], dataloop_filter: str =
         dataloop_secret: Secret Manager secret with the credentials, read when the environment has none (Vertex AI).
     """
     from movinet_pipeline.core.clients.dataloop import use_credentials_secret
-    from movinet_pipeline.core.logs import setup_logging
     from movinet_pipeline.core.sources import dataset_source
+    from movinet_pipeline.core.step_runtime import begin_step
 
-    setup_logging()
+    begin_step("export_dataset")
     use_credentials_secret(dataloop_secret)
     summary = dataset_source(source, dataloop_filter, subset_filters, export_options).export(dataset.path)
     dataset.metadata.update({"content_key": content_key, "clips": summary.clips, "labels": summary.labels,
@@ -48,9 +48,9 @@ def dataset_fingerprint(source: str, dataloop_filter: str = "", subset_filters: 
         A hash of the selected items' and annotations' metadata.
     """
     from movinet_pipeline.core.clients.dataloop import use_credentials_secret
-    from movinet_pipeline.core.logs import setup_logging
     from movinet_pipeline.core.sources import source_content_key
+    from movinet_pipeline.core.step_runtime import begin_step
 
-    setup_logging()
+    begin_step("dataset_fingerprint")
     use_credentials_secret(dataloop_secret)
     return source_content_key(source, dataloop_filter, subset_filters, export_options)

@@ -27,10 +27,10 @@ def register_model(model: Input[Model], evaluation: Input[Artifact], dataset: In
 
     from movinet_pipeline.core import layouts
     from movinet_pipeline.core.clients.dataloop import use_credentials_secret
-    from movinet_pipeline.core.logs import setup_logging
     from movinet_pipeline.core.registries import model_registry
+    from movinet_pipeline.core.step_runtime import begin_step
 
-    setup_logging()
+    begin_step("register_model")
     use_credentials_secret(dataloop_secret)
     record = model_registry(registry or registered.path).register(
         Path(model.path), Path(evaluation.path), run_id or job_name, Path(dataset.path), base_model_id or None)

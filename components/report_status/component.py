@@ -10,9 +10,9 @@ def report_status(status: dsl.PipelineTaskFinalStatus, run_id: str = ""):
     """Log the run's final state, and for a failure the failed task's error, in one line a log alert can match."""
     import logging
 
-    from movinet_pipeline.core.logs import setup_logging
+    from movinet_pipeline.core.step_runtime import begin_step
 
-    setup_logging()
+    begin_step("report_status")
     log = logging.getLogger("movinet_pipeline.run_status")
     name = run_id or status.pipeline_job_resource_name
     if status.state == "SUCCEEDED":

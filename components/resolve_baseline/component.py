@@ -21,9 +21,9 @@ def resolve_baseline(dataset: Input[Dataset], baseline: Output[Model], reference
     """
     from movinet_pipeline.components.resolve_baseline.resolve import resolve_baseline as run_resolution
     from movinet_pipeline.core.clients.dataloop import use_credentials_secret
-    from movinet_pipeline.core.logs import setup_logging
+    from movinet_pipeline.core.step_runtime import begin_step
 
-    setup_logging()
+    begin_step("resolve_baseline")
     use_credentials_secret(dataloop_secret)
     found = run_resolution(reference, registry, dataset.path, baseline.path)
     baseline.metadata.update({"reference": found})

@@ -26,9 +26,9 @@ def select_best(models: Input[List[Model]], evaluations: Input[List[Artifact]], 
         Whether the winner is blessed (may be registered).
     """
     from movinet_pipeline.components.select_best.selection import select_best as run_selection
-    from movinet_pipeline.core.logs import setup_logging
+    from movinet_pipeline.core.step_runtime import begin_step
 
-    setup_logging()
+    begin_step("select_best")
     best, table = run_selection([m.path for m in models], [e.path for e in evaluations], metric, best_model.path,
                                 best_evaluation.path)
     with open(summary.path, "w") as handle:

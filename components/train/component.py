@@ -16,10 +16,10 @@ def train(examples: Input[Dataset], config: Input[Artifact], model: Output[Model
         model: The model folder: SavedModel, weights file, labels, config, history, TensorBoard logs, checkpoints.
     """
     from movinet_pipeline.core.config import read_config
-    from movinet_pipeline.core.logs import setup_logging
     from movinet_pipeline.core.model.training import train as run_training
+    from movinet_pipeline.core.step_runtime import begin_step
 
-    setup_logging()
+    begin_step("train")
     summary = run_training(examples.path, model.path, read_config(config.path))
     model.metadata.update({"framework": "tensorflow", "best_val_accuracy": summary.best_val_accuracy,
                            "epochs": summary.epochs, "pretrained": summary.pretrained})

@@ -8,19 +8,26 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from movinet_pipeline.app.preflight import PreflightError, check_run
 from movinet_pipeline.core.config import KEY_HELP, PROFILES, ConfigError, PipelineConfig, resolve_config
 from movinet_pipeline.core.media.sample_data import SampleSpec
+from movinet_pipeline.core.step_runtime import FAILURE_LOG_VARIABLE, read_failures
 from movinet_pipeline.pipelines.submit import SubmitError
 
 log = logging.getLogger("movinet_pipeline")
 
 EPILOG = ("Configuration precedence: built-in defaults < --profile < --config FILE < flags. "
           "Beam options for the TFRecord job go after `--` (e.g. -- --runner=DataflowRunner --project=p).")
+
+
+class RunFailed(Exception):
+    """A local pipeline run failed; the message is the failed step's own reason."""
 
 
 class UsageError(Exception):
@@ -68,10 +75,25 @@ def cmd_run(args: argparse.Namespace) -> None:
     model_ids = [m.strip() for m in args.model_ids.split(",") if m.strip()] if args.model_ids else None
     for model_id in model_ids or []:
         dataclasses.replace(config, model_id=model_id)  # ConfigError naming a bad model_id before any work
-    result = run_local(source, config, output, args.registry, args.run_id, " ".join(args.beam_args), model_ids,
-                       dataloop_filter=args.filter or "", subset_filters=args.subset_filters or "",
-                       base_model_id=args.base_model or "", baseline_model=args.baseline or "")
+    check_run(source, args.registry)
+    failure_log = output / "failures.jsonl"
+    os.environ[FAILURE_LOG_VARIABLE] = str(failure_log)  # each step appends its one-line error (step_runtime)
+    try:
+        result = run_local(source, config, output, args.registry, args.run_id, " ".join(args.beam_args), model_ids,
+                           dataloop_filter=args.filter or "", subset_filters=args.subset_filters or "",
+                           base_model_id=args.base_model or "", baseline_model=args.baseline or "")
+    except RuntimeError as error:
+        raise RunFailed(_failure_summary(error, read_failures(failure_log))) from error
     print_run_summary(result, time.monotonic() - started)
+
+
+def _failure_summary(error: RuntimeError, failures: list[dict]) -> str:
+    """The failed step's own one-line reason (kfp.local's message, without colour codes, when none was recorded)."""
+    if not failures:
+        return re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    first = failures[0]
+    more = f" ({len(failures) - 1} more step(s) failed; see the log above)" if len(failures) > 1 else ""
+    return f"step {first['step']} failed: {first['error']}{more}"
 
 
 def print_run_summary(result, seconds: float) -> None:
@@ -387,9 +409,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     try:
         args.handler(args)
-    except (ConfigError, UsageError, SubmitError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:
+    except (ConfigError, UsageError, PreflightError, SubmitError, FileNotFoundError, FileExistsError,
+            NotADirectoryError) as error:
         print(f"movinet-pipeline {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except RunFailed as error:
+        print(f"movinet-pipeline {args.command}: {error}", file=sys.stderr)
+        return 1
     except ModuleNotFoundError as error:
         if (error.name or "").split(".")[0] not in TRAIN_MODULES:
             raise

@@ -41,6 +41,38 @@ def test_invalid_value_fails_before_any_work_in_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_what_can_be_checked_is_checked_before_the_pipeline_starts(tmp_path, monkeypatch):
+    (tmp_path / "not-a-download").mkdir()
+    (tmp_path / "bad.yaml").write_text("model_id: a0\n  bad: [1,\n")
+    monkeypatch.delenv("DATALOOP_API_KEY", raising=False)
+    cases = {
+        ("--source", str(tmp_path / "missing")): f"--source {tmp_path / 'missing'}: no such folder",
+        ("--source", str(tmp_path / "not-a-download")): "is not a Dataloop download folder: it has no json/",
+        ("--config", str(tmp_path / "bad.yaml")): "is not valid YAML: mapping values are not allowed here at line 2, "
+                                                 "column 6",
+        ("--source", "dataloop://some-dataset"): "--source dataloop://some-dataset: no Dataloop credentials",
+    }
+    for number, (flags, reason) in enumerate(cases.items()):
+        output = tmp_path / f"out-{number}"
+        completed = _cli("run", *flags, "--output", str(output), timeout=120)
+        last = completed.stderr.strip().splitlines()[-1]
+        assert completed.returncode == 2 and last.startswith("movinet-pipeline run: error: ") and reason in last
+        assert not (output / "kfp").exists()  # the pipeline never started
+
+
+def test_a_failed_run_ends_with_the_failed_steps_own_reason(sample_dir, tmp_path):
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(sample_dir, source)
+    shutil.rmtree(source / "json" / "validation")
+    completed = _cli("run", "--source", str(source), "--output", str(tmp_path / "out"), timeout=600)
+    assert completed.returncode == 1
+    assert completed.stderr.strip().splitlines()[-1] == (
+        "movinet-pipeline run: step export_dataset failed: ExportError: subset 'validation' has no labelled clip "
+        "(found {'train': 12}, 0 item(s) skipped; see the reasons above)")
+
+
 def test_stream_mode_training_is_refused_up_front(tmp_path, capsys):
     assert main(["train", "--examples", str(tmp_path), "--output", str(tmp_path / "m"),
                  "--model-mode", "stream"]) == 1

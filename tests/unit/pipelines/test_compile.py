@@ -112,6 +112,25 @@ def test_every_step_has_resources_and_a_timeout_and_network_steps_retry():
     assert "retryPolicy" not in tasks["train"]  # a failed training is not retried blindly (it resumes on rerun)
 
 
+@pytest.mark.parametrize("committed", ["pipeline.yaml", "pipeline-vertex.yaml", "sweep_pipeline.yaml",
+                                       "sweep_pipeline-vertex.yaml"])
+def test_every_step_carries_its_own_deadline_on_every_target(committed):
+    """Vertex AI has no per-task timeout in the pipeline spec: each step enforces STEPS' timeout itself."""
+    from movinet_pipeline.core.step_runtime import TIMEOUT_VARIABLE
+    from movinet_pipeline.pipelines.platform import STEPS
+
+    executors = read_compiled(REPO / committed)[0]["deploymentSpec"]["executors"]
+    seen = set()
+    for name, executor in executors.items():
+        step = name.removeprefix("exec-").split("-2")[0].replace("-", "_")
+        if step == "report_status":  # the exit handler: no resources, no deadline
+            continue
+        env = {variable["name"]: variable["value"] for variable in executor["container"].get("env", [])}
+        assert env.get(TIMEOUT_VARIABLE) == str(STEPS[step].timeout_s), name
+        seen.add(step)
+    assert seen == set(STEPS) - ({"select_best"} if not committed.startswith("sweep") else set())
+
+
 DATALOOP_STEPS = {"comp-dataset-fingerprint", "comp-export-dataset", "comp-resolve-baseline", "comp-register-model"}
 
 
