@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from movinet_pipeline.components.evaluate.gate import gate
 from movinet_pipeline.components.evaluate.metrics import EvaluationFigures, compute_figures
+from movinet_pipeline.components.evaluate.provenance import annotate
 from movinet_pipeline.components.evaluate.report import render_report
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.config import PipelineConfig, read_config
@@ -96,7 +97,8 @@ def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | 
     truth, scores = score(model.root, examples, subset, config)
     figures = compute_figures(labels, truth, scores, config.top_k, subset)
     baseline_figures = _baseline_figures(baseline, examples, subset, labels, config) if baseline else None
-    verdict = gate(figures, config, baseline_figures, baseline_reference if baseline else "")
+    verdict = annotate(gate(figures, config, baseline_figures, baseline_reference if baseline else ""),
+                       str(examples), subset)
     evaluation.root.mkdir(parents=True, exist_ok=True)
     evaluation.metrics.write_text(json.dumps({**figures.to_dict(), "eval_clips": config.eval_clips}, indent=2) + "\n")
     evaluation.verdict.write_text(json.dumps(verdict, indent=2) + "\n")

@@ -43,6 +43,23 @@ def _confusion_table(figures: EvaluationFigures) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _provenance(verdict: dict) -> str:
+    measured, data = verdict.get("measured_on") or {}, verdict.get("data") or {}
+    warning = "" if measured.get("independent", True) else ' style="color:#b35900"'
+    parts = [f"<p{warning}>Figures {html.escape(measured.get('note', ''))}.</p>"]
+    if data.get("lost"):
+        rows = "".join(f"<tr><td>{html.escape(item['item'])}</td><td>{html.escape(item['step'])}</td>"
+                       f"<td style=\"text-align:left\">{html.escape(item['reason'])}</td></tr>"
+                       for item in data["lost_items"])
+        more = data["lost"] - data["lost_items_listed"]
+        parts.append(f"<p>{data['lost']} labelled item(s) or clip(s) lost before training "
+                     f"({data['lost_fraction']:.1%}){f'; {more} more in errors.jsonl' if more else ''}:</p>"
+                     f"<table><tr><th>item</th><th>step</th><th>reason</th></tr>{rows}</table>")
+    else:
+        parts.append("<p>No labelled data was lost before training.</p>")
+    return "".join(parts)
+
+
 def render_report(figures: EvaluationFigures, verdict: dict, history: dict[str, list[float]],
                   model_name: str) -> str:
     """The self-contained HTML report: figures, verdict, confusion matrix, training curves."""
@@ -60,6 +77,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style></head><b
 <p>Subset <b>{html.escape(figures.subset)}</b>, {figures.clips} clips.
 Top-1 accuracy <b>{figures.top1_accuracy:.3f}</b>; top-{figures.top_k} accuracy <b>{figures.top_k_accuracy:.3f}</b>.</p>
 <p>Verdict: <b>{status}</b> &mdash; {html.escape(verdict["reason"])}</p>
+<h2>What the figures stand on</h2>{_provenance(verdict)}
 <h2>Per class</h2>
 <table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{per_class}</table>
 <h2>Confusion matrix</h2>{_confusion_table(figures)}

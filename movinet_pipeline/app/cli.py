@@ -108,6 +108,11 @@ def print_run_summary(result, seconds: float) -> None:
     print(f"Evaluation on {metrics['subset']} ({metrics['clips']} clips): top-1 accuracy "
           f"{metrics['top1_accuracy']:.3f}, top-{metrics['top_k']} accuracy {metrics['top_k_accuracy']:.3f}")
     print(f"Verdict: {'blessed' if result.verdict['blessed'] else 'NOT blessed'} ({result.verdict['reason']})")
+    data = result.verdict.get("data") or {}
+    print(f"Data lost before training: {data.get('lost', 0)} labelled item(s) or clip(s)"
+          + (f" ({data['lost_fraction']:.1%}), listed in the examples' errors.jsonl:" if data.get("lost") else ""))
+    for item in data.get("lost_items", [])[:10]:
+        print(f"  {item['item']}: {item['reason']} ({item['step']})")
     registered = result.registered
     print(f"Registered model: {registered['name']} in {registered['registry']}"
           f" ({registered.get('model_id') or registered.get('folder')})" if registered else "Not registered.")

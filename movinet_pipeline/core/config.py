@@ -71,6 +71,7 @@ class PipelineConfig:
     eval_clips: int = 1
     weights_filename: str = "model.weights.h5"
     include_model_annotations: bool = False
+    max_skipped_fraction: float = 0.05
 
     def __post_init__(self) -> None:
         validate(self)
@@ -136,6 +137,8 @@ KEY_HELP: dict[str, str] = {
     "min_improvement": "Evaluation gate with a baseline: minimum change of top-1 against it on the same clips "
     "(0: not worse; negative: a tolerated regression).",
     "weights_filename": "File name of the tf_keras weights file in the model artifacts.",
+    "max_skipped_fraction": "Loss budget: the TFRecord step fails when more than this fraction of the labelled "
+                            "items and clips was lost (unreadable, undecodable, unsafe name, bad frame range).",
     "include_model_annotations": "Export: also train on class annotations a model made (metadata.user.model, e.g. "
                                  "the deployed adapter's predictions); only once people have reviewed them.",
 }
@@ -191,6 +194,8 @@ def validate(config: PipelineConfig) -> None:
         _fail("warmup_epochs", config.warmup_epochs, f"must be in [0, num_epochs={config.num_epochs})")
     if config.freeze_backbone_epochs > config.num_epochs:
         _fail("freeze_backbone_epochs", config.freeze_backbone_epochs, f"must be <= num_epochs ({config.num_epochs})")
+    if not 0 <= config.max_skipped_fraction <= 1:
+        _fail("max_skipped_fraction", config.max_skipped_fraction, "must be in [0, 1]")
     if not 0 <= config.min_accuracy <= 1:
         _fail("min_accuracy", config.min_accuracy, "must be in [0, 1]")
     if not -1 <= config.min_improvement <= 1:

@@ -239,11 +239,16 @@ class ManifestEntry:
 
 @dataclass(frozen=True)
 class ErrorEntry:
-    """A dead letter: an item a step could not use, and why."""
+    """A dead letter: an item a step could not use, and why.
+
+    `lost`: it was meant as training or evaluation data (labelled, or unreadable) and counts against the loss
+    budget; items that were never data for this task (not a video, unlabelled) are reported but not lost.
+    """
 
     item: str
     reason: str
     step: str
+    lost: bool = True
 
 
 def write_jsonl(path: str | Path, rows: Iterable[object]) -> int:

@@ -10,6 +10,8 @@ def test_run_prints_every_output_and_the_final_metrics(pipeline_run):
     for task in ("export-dataset", "build-tfrecords", "train", "evaluate", "register-model"):
         assert task in stdout
     assert "top-1 accuracy" in stdout and "Registered model:" in stdout
+    assert "Data lost before training: 0 labelled item(s) or clip(s)" in stdout
+    assert "measured on validation, the subset that also chose the best epoch: optimistic" in stdout
 
 
 def test_the_model_learned_the_temporal_task(pipeline_run):
@@ -52,8 +54,11 @@ def test_evaluation_contract_and_report(pipeline_run):
     evaluation = pipeline_run["evaluation"]
     verdict = json.loads((evaluation / "verdict.json").read_text())
     assert verdict["blessed"] is True and "chance" in verdict["reason"]
+    assert verdict["measured_on"] == {"subset": "validation", "independent": False,
+                                      "note": verdict["measured_on"]["note"]}
+    assert verdict["data"]["lost"] == 0
     report = (evaluation / "report.html").read_text()
-    assert "Confusion matrix" in report and "<svg" in report
+    assert "Confusion matrix" in report and "<svg" in report and "What the figures stand on" in report
 
 
 

@@ -102,7 +102,9 @@ def build_examples(input_dir: str | Path, output_dir: str | Path, config: Pipeli
         _ = (job | "Manifest" >> beam.Create(entries)
              | BuildExamples(dataset.root, examples, labels, subsets, sampling, config.num_shards, side_files,
                              progress.folder))
-    return _summarize(dataset, examples, labels, side_files)
+    stats = _summarize(dataset, examples, labels, side_files, len(entries))
+    check_loss_budget(stats, labels, config.max_skipped_fraction)
+    return stats
 
 
 def _read_lines(path: str) -> list[str]:
@@ -114,12 +116,14 @@ def _read_lines(path: str) -> list[str]:
 
 
 def _summarize(dataset: layouts.ExportedDataset, examples: layouts.Examples, labels: list[str],
-               side_files: SideFiles) -> dict:
+               side_files: SideFiles, manifest_entries: int) -> dict:
     clip_stats = [ClipStats(**json.loads(line)) for line in _read_lines(side_files.stats)]
     errors = [ErrorEntry(**json.loads(line)) for line in _read_lines(side_files.errors)]
     upstream = layouts.read_errors(dataset.errors)
     layouts.write_jsonl(examples.errors, upstream + errors)
     layouts.write_labels(examples.root, labels)
+    lost = [error for error in upstream + errors if error.lost]
+    attempted = manifest_entries + sum(error.lost for error in upstream)
     stats = {
         "clips": len(clip_stats),
         "clips_per_subset_label": _count(clip_stats),
@@ -127,6 +131,9 @@ def _summarize(dataset: layouts.ExportedDataset, examples: layouts.Examples, lab
         "bytes": sum(s.bytes for s in clip_stats),
         "skipped": len(errors),
         "skipped_reasons": [asdict(e) for e in errors],
+        "lost": len(lost),
+        "lost_fraction": len(lost) / attempted if attempted else 0.0,
+        "lost_items": [asdict(e) for e in lost],
     }
     storage.write_text(examples.stats, json.dumps(stats, indent=2, sort_keys=True) + "\n")
     for error in errors:
@@ -137,6 +144,25 @@ def _summarize(dataset: layouts.ExportedDataset, examples: layouts.Examples, lab
     log.info("wrote %d clips (%d frames, %.1f MB), skipped %d -> %s", stats["clips"], stats["frames"],
              stats["bytes"] / 1e6, len(errors), examples.root)
     return stats
+
+
+def check_loss_budget(stats: dict, labels: list[str], max_fraction: float) -> None:
+    """Fail when more than `max_fraction` of the labelled data was lost, or a label lost train or validation."""
+    lost, fraction = stats["lost"], stats["lost_fraction"]
+    if fraction > max_fraction:
+        reasons = "; ".join(f"{e['item']}: {e['reason']}" for e in stats["lost_items"][:3])
+        raise BuildError(f"lost {lost} labelled item(s) or clip(s), {fraction:.1%} of them, over the loss budget "
+                         f"max_skipped_fraction={max_fraction:.1%} (first: {reasons}); fix them (errors.jsonl lists "
+                         "all) or raise max_skipped_fraction")
+    per_subset = stats["clips_per_subset_label"]
+    missing = [f"{label!r} has no {subset} clip" for label in labels for subset in ("train", "validation")
+               if not per_subset.get(subset, {}).get(label)]
+    if missing:
+        raise BuildError("every label needs clips in train and validation after decoding: " + ", ".join(missing)
+                         + " (see errors.jsonl)")
+    if lost:
+        log.warning("lost %d labelled item(s) or clip(s) (%.1f%%, within max_skipped_fraction %.1f%%); listed in "
+                    "errors.jsonl", lost, 100 * fraction, 100 * max_fraction)
 
 
 def _count(clip_stats: Iterable[ClipStats]) -> dict[str, dict[str, int]]:

@@ -53,6 +53,7 @@ def build_model_json(model_dir: Path, evaluation_dir: Path, dataset_dir: Path | 
     config = read_config(model.config)
     labels = layouts.read_labels(model_dir)
     figures = json.loads(layouts.Evaluation(evaluation_dir).metrics.read_text())
+    verdict = json.loads(layouts.Evaluation(evaluation_dir).verdict.read_text())
     history = json.loads(model.history.read_text()) if model.history.exists() else {}
     lineage = {"run_id": run_id, "code_version": __version__}
     if dataset_dir and Path(layouts.ExportedDataset(str(dataset_dir)).info).exists():
@@ -67,7 +68,8 @@ def build_model_json(model_dir: Path, evaluation_dir: Path, dataset_dir: Path | 
         "configuration": model_configuration(config, labels),
         "metadata": {"system": {"lineage": lineage}, "evaluation": {
             "subset": figures["subset"], "top1_accuracy": figures["top1_accuracy"],
-            "top_k": figures["top_k"], "top_k_accuracy": figures["top_k_accuracy"]}},
+            "top_k": figures["top_k"], "top_k_accuracy": figures["top_k_accuracy"],
+            "measured_on": verdict.get("measured_on"), "data": verdict.get("data")}},
         "metrics": metric_samples(history, figures),
         "artifacts": [],
     }

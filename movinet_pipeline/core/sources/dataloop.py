@@ -103,8 +103,8 @@ def _download_selection(dl, dataset, output: Path, base: dict, subset: str, cond
     """Download the videos of one selection (a subset filter, or everything), noting what is skipped and why."""
     candidates = _list_items(dl, dataset, _items_query(base, condition))
     videos = [item for item in candidates if (item.mimetype or "").startswith("video/")]
-    errors += [ErrorEntry(item=item.filename, reason=f"not a video (mimetype {item.mimetype!r})", step=STEP)
-               for item in candidates if item not in videos]
+    errors += [ErrorEntry(item=item.filename, reason=f"not a video (mimetype {item.mimetype!r})", step=STEP,
+                          lost=False) for item in candidates if item not in videos]
     unsafe = _unsafe_names(videos)
     errors += [ErrorEntry(item=f"{item_id} {name!r}"[:300], reason=reason, step=STEP)
                for item_id, (name, reason) in unsafe.items()]

@@ -115,7 +115,8 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
             errors.append(ErrorEntry(item=f"{item.get('id', name)} {filename!r}"[:300], reason=str(error), step=STEP))
             continue
         if not mimetype.startswith("video/"):
-            errors.append(ErrorEntry(item=filename, reason=f"not a video (mimetype {mimetype!r})", step=STEP))
+            errors.append(ErrorEntry(item=filename, reason=f"not a video (mimetype {mimetype!r})", step=STEP,
+                                     lost=False))
             continue
         if not (source / video).is_file():
             errors.append(ErrorEntry(item=filename, reason=f"video file {video} is missing", step=STEP))
@@ -129,7 +130,7 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
         by_model += left_out
         if not clips:
             reason = "only model-made class annotations" if left_out else "no class annotation (unlabelled)"
-            errors.append(ErrorEntry(item=filename, reason=reason, step=STEP))
+            errors.append(ErrorEntry(item=filename, reason=reason, step=STEP, lost=False))
             continue
         if not clips[0].subset:
             errors.append(ErrorEntry(item=filename, reason="in no subset folder (/train, /validation, /test) "

@@ -35,6 +35,9 @@ def model_files(tmp_path_factory) -> dict:
     evaluation.mkdir()
     layouts.Evaluation(evaluation).metrics.write_text(json.dumps(
         {"subset": "validation", "top1_accuracy": 0.75, "top_k": 3, "top_k_accuracy": 1.0}))
+    layouts.Evaluation(evaluation).verdict.write_text(json.dumps({"blessed": True, "reason": "ok", "data": {
+        "lost": 1, "lost_fraction": 0.05, "lost_items": [{"item": "a.mp4", "reason": "x", "step": "s", "lost": True}],
+        "lost_items_listed": 1}, "measured_on": {"subset": "validation", "independent": False, "note": "n"}}))
     return {"model": root / "model", "evaluation": evaluation}
 
 
@@ -97,6 +100,8 @@ def test_registration_converges_after_a_fault_at_any_kind_of_call(kind, model_fi
     else:  # dtlpy's uploader retries a file itself; every other call fails the step, which then resumes
         assert failed == [call for call in calls if call not in uploads]
     assert dataloop_env.unknown_routes == []
+    evaluation = store.models[model.id]["metadata"]["evaluation"]
+    assert evaluation["data"]["lost"] == 1 and evaluation["measured_on"]["independent"] is False
 
 
 def test_a_transient_error_is_retried_inside_the_step(model_files, dataloop_env, fast_retries, caplog):
