@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from tests import api_schemas
+
 API = "/apis/v2beta1"
 
 
@@ -95,6 +97,7 @@ class KfpApiRecorder(RecordingServer):
         self._ids = itertools.count(1)
         self.answered: dict[str, list[str]] = {}  # kind -> ids this server handed out, in order
         self._polls: dict[str, int] = {}
+        self.rejected: list[tuple[Recorded, list[str]]] = []
 
     def sent(self, method: str, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path == API + path]
@@ -105,6 +108,25 @@ class KfpApiRecorder(RecordingServer):
         return new
 
     def answer(self, request: Recorded) -> tuple[int, dict]:
+        problems = self._invalid(request)
+        if problems:  # as grpc-gateway answers a body that does not parse into the request message
+            self.rejected.append((request, problems))
+            return 400, {"error": "; ".join(problems), "code": 3, "message": "; ".join(problems)}
+        return self._serve(request)
+
+    def _invalid(self, request: Recorded) -> list[str]:
+        path = request.path.removeprefix(API)
+        bodies = {"/experiments": api_schemas.KFP_EXPERIMENT, "/runs": api_schemas.KFP_RUN,
+                  "/recurringruns": api_schemas.KFP_RECURRING_RUN}
+        if request.method == "POST" and path in bodies:
+            return api_schemas.violations(request.json, bodies[path])
+        uploads = {"/pipelines/upload": ("name",), "/pipelines/upload_version": ("name", "pipelineid")}
+        if request.method == "POST" and path in uploads:
+            return ([f"missing query parameter {name}" for name in uploads[path] if not request.query.get(name)]
+                    + ([] if "uploadfile" in request.files else ["missing the uploadfile part"]))
+        return []
+
+    def _serve(self, request: Recorded) -> tuple[int, dict]:
         path = request.path.removeprefix(API)
         if path == "/healthz":
             return 200, {"multi_user": False}
@@ -164,11 +186,31 @@ class VertexApiRecorder(RecordingServer):
     def __init__(self, final_state: str = "PIPELINE_STATE_SUCCEEDED") -> None:
         super().__init__()
         self.final_state = final_state
+        self.rejected: list[tuple[Recorded, list[str]]] = []
 
     def sent(self, method: str, suffix: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and r.path.endswith(suffix)]
 
     def answer(self, request: Recorded) -> tuple[int, dict]:
+        problems = self._invalid(request)
+        if problems:  # as Google's API front end answers an invalid request
+            self.rejected.append((request, problems))
+            return 400, {"error": {"code": 400, "message": "; ".join(problems), "status": "INVALID_ARGUMENT"}}
+        return self._serve(request)
+
+    @staticmethod
+    def _invalid(request: Recorded) -> list[str]:
+        if request.method != "POST":
+            return []
+        if request.path.endswith("/pipelineJobs"):
+            job_id = request.query.get("pipelineJobId", [""])[0]
+            return ([f"pipelineJobId: {error}"] if job_id and (error := api_schemas.VERTEX_JOB_ID(job_id)) else []
+                    ) + api_schemas.violations(request.json, api_schemas.VERTEX_PIPELINE_JOB)
+        if request.path.endswith("/schedules"):
+            return api_schemas.violations(request.json, api_schemas.VERTEX_SCHEDULE)
+        return []
+
+    def _serve(self, request: Recorded) -> tuple[int, dict]:
         if request.method == "POST" and request.path.endswith("/pipelineJobs"):
             job_id = request.query.get("pipelineJobId", ["job"])[0]
             return 200, {**request.json, "name": f"{request.path[len('/v1/'):]}/{job_id}",
