@@ -66,7 +66,8 @@ def test_the_task_is_temporal_order_blind_features_cannot_tell_opposite_directio
     motion but not its direction, so a frame-order-blind model is capped at 50% on the four classes.
     """
     spec = SampleSpec()
-    left = render_clip("left", spec, np.random.default_rng(1))
-    reversed_track = _centroid_track(left[::-1])
-    assert (np.diff(reversed_track[:, 0]) >= 0).all() and reversed_track[-1, 0] > reversed_track[0, 0]
-    assert sorted(map(bytes, left)) == sorted(map(bytes, left[::-1]))
+    reversed_left = _centroid_track(render_clip("left", spec, np.random.default_rng(1))[::-1])
+    right = _centroid_track(render_clip("right", spec, np.random.default_rng(2)))
+    # the same motion, frame by frame, as a clip rendered `right` (position aside): nothing but order tells them apart
+    np.testing.assert_allclose(np.diff(reversed_left, axis=0), np.diff(right, axis=0), atol=1.0)
+    assert (np.diff(reversed_left[:, 0]) > 0).all() and np.ptp(reversed_left[:, 1]) < 1.0
