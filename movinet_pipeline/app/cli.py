@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from movinet_pipeline.app.preflight import PreflightError, check_run
+from movinet_pipeline.app.preflight import PreflightError, check_registry, check_source
 from movinet_pipeline.core.config import KEY_HELP, PROFILES, ConfigError, PipelineConfig, resolve_config
 from movinet_pipeline.core.media.sample_data import SampleSpec
 from movinet_pipeline.core.step_runtime import FAILURE_LOG_VARIABLE, read_failures
@@ -66,6 +66,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     config = config_from_args(args, default_profile=None if args.source else "cpu-sample")
     output = Path(args.output)
     _require_empty(output, "--output")
+    check_registry(args.registry)
     source = args.source
     if not source:
         source = str(generate_sample_dataset(output / "sample-data"))
@@ -75,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     model_ids = [m.strip() for m in args.model_ids.split(",") if m.strip()] if args.model_ids else None
     for model_id in model_ids or []:
         dataclasses.replace(config, model_id=model_id)  # ConfigError naming a bad model_id before any work
-    check_run(source, args.registry)
+    check_source(source)
     failure_log = output / "failures.jsonl"
     os.environ[FAILURE_LOG_VARIABLE] = str(failure_log)  # each step appends its one-line error (step_runtime)
     try:

@@ -49,10 +49,10 @@ def check_source(source: str) -> None:
 
 def check_registry(registry: str | None) -> None:
     """The registry can be written: a Dataloop project these credentials see, or a folder that can be made."""
-    if not registry or storage.is_remote(registry):
-        return
     if is_dataloop_uri(registry):
         _check_dataloop(registry, "--registry", "project")
+        return
+    if not registry or storage.is_remote(registry):
         return
     existing = Path(registry).resolve()
     while not existing.exists():
@@ -61,8 +61,3 @@ def check_registry(registry: str | None) -> None:
         raise PreflightError(f"--registry {registry}: cannot create or write it ({existing} is not a writable "
                              "folder)")
 
-
-def check_run(source: str, registry: str | None) -> None:
-    """Every check above, source first."""
-    check_source(source)
-    check_registry(registry)

@@ -41,7 +41,7 @@ def test_invalid_value_fails_before_any_work_in_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_what_can_be_checked_is_checked_before_the_pipeline_starts(tmp_path, monkeypatch):
+def test_what_can_be_checked_is_checked_before_the_pipeline_starts(tmp_path, monkeypatch, capsys):
     (tmp_path / "not-a-download").mkdir()
     (tmp_path / "bad.yaml").write_text("model_id: a0\n  bad: [1,\n")
     monkeypatch.delenv("DATALOOP_API_KEY", raising=False)
@@ -51,12 +51,15 @@ def test_what_can_be_checked_is_checked_before_the_pipeline_starts(tmp_path, mon
         ("--config", str(tmp_path / "bad.yaml")): "is not valid YAML: mapping values are not allowed here at line 2, "
                                                  "column 6",
         ("--source", "dataloop://some-dataset"): "--source dataloop://some-dataset: no Dataloop credentials",
+        ("--registry", "dataloop://some-project"): "--registry dataloop://some-project: no Dataloop credentials",
+        ("--registry", str(tmp_path / "bad.yaml" / "registry")): f"cannot create or write it ({tmp_path / 'bad.yaml'} "
+                                                                 "is not a writable folder)",
     }
     for number, (flags, reason) in enumerate(cases.items()):
         output = tmp_path / f"out-{number}"
-        completed = _cli("run", *flags, "--output", str(output), timeout=120)
-        last = completed.stderr.strip().splitlines()[-1]
-        assert completed.returncode == 2 and last.startswith("movinet-pipeline run: error: ") and reason in last
+        assert main(["run", *flags, "--output", str(output)]) == 2, flags
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert last.startswith("movinet-pipeline run: error: ") and reason in last
         assert not (output / "kfp").exists()  # the pipeline never started
 
 
