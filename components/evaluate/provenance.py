@@ -24,12 +24,16 @@ def measured_on(subset: str) -> dict:
 
 
 def data_lost(examples_dir: str) -> dict:
-    """The labelled items and clips lost before training (count, fraction, the first `LISTED`)."""
+    """The labelled data lost before training, and the model-made annotations the export left out.
+
+    Lost: a count, a fraction and the first `LISTED` items (all are in errors.jsonl).
+    """
     path = layouts.Examples(str(examples_dir)).stats
     stats = json.loads(storage.read_text(path)) if storage.exists(path) else {}
     items = stats.get("lost_items", [])
     return {"lost": stats.get("lost", 0), "lost_fraction": stats.get("lost_fraction", 0.0),
-            "lost_items": items[:LISTED], "lost_items_listed": min(len(items), LISTED)}
+            "lost_items": items[:LISTED], "lost_items_listed": min(len(items), LISTED),
+            "model_annotations_excluded": stats.get("model_annotations_excluded", 0)}
 
 
 def annotate(verdict: dict, examples_dir: str, subset: str) -> dict:

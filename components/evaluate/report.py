@@ -57,6 +57,9 @@ def _provenance(verdict: dict) -> str:
                      f"<table><tr><th>item</th><th>step</th><th>reason</th></tr>{rows}</table>")
     else:
         parts.append("<p>No labelled data was lost before training.</p>")
+    if data.get("model_annotations_excluded"):
+        parts.append(f"<p>{data['model_annotations_excluded']} class annotation(s) made by a model were left out of "
+                     "the data (include_model_annotations to keep them).</p>")
     return "".join(parts)
 
 

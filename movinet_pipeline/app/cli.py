@@ -114,6 +114,9 @@ def print_run_summary(result, seconds: float) -> None:
           + (f" ({data['lost_fraction']:.1%}), listed in the examples' errors.jsonl:" if data.get("lost") else ""))
     for item in data.get("lost_items", [])[:10]:
         print(f"  {item['item']}: {item['reason']} ({item['step']})")
+    if data.get("model_annotations_excluded"):
+        print(f"Left out {data['model_annotations_excluded']} class annotation(s) made by a model "
+              "(include_model_annotations to keep them)")
     registered = result.registered
     print(f"Registered model: {registered['name']} in {registered['registry']}"
           f" ({registered.get('model_id') or registered.get('folder')})" if registered else "Not registered.")

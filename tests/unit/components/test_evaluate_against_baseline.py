@@ -49,6 +49,46 @@ def test_the_gate_needs_the_change_against_the_baseline_the_user_asked_for():
     assert alone["blessed"] is False and alone["baseline"] is None  # below chance, no baseline to save it
 
 
+@pytest.fixture(scope="module")
+def confused_model(pipeline_run, tmp_path_factory):
+    """The candidate with its class outputs rotated by one (predicts `left` for `down`, ...): a much worse model
+    on the same labels, so a baseline comparison has a real difference to find.
+    """
+    import numpy as np
+
+    from movinet_pipeline.core.model import network as modeling
+
+    config = read_config(pipeline_run["model"] / "config.json")
+    folder = tmp_path_factory.mktemp("confused") / "model"
+    shutil.copytree(pipeline_run["model"], folder, ignore=shutil.ignore_patterns("saved_model", "checkpoints", "logs"))
+    classifier = modeling.build_classifier(modeling.build_backbone(config.model_id, config.conv_type), 4,
+                                           config.n_frames, config.imgz)
+    classifier.load_weights(str(folder / config.weights_filename))
+    rotated = [v for v in classifier.variables if v.shape[-1] == 4]
+    assert rotated, "no class output variables found"
+    for variable in rotated:
+        variable.assign(np.roll(variable.numpy(), 1, axis=-1))
+    classifier.save_weights(str(folder / config.weights_filename))
+    modeling.export_saved_model(classifier, folder / "saved_model")
+    return folder
+
+
+def test_a_worse_baseline_is_beaten_and_a_better_one_blocks_the_candidate(pipeline_run, confused_model, tmp_path):
+    config = read_config(pipeline_run["model"] / "config.json")
+    figures, verdict = evaluate(pipeline_run["model"], pipeline_run["examples"], tmp_path / "vs-worse", config,
+                                baseline=str(confused_model))
+    worse = verdict["baseline"]["top1_accuracy"]
+    assert figures.top1_accuracy >= 0.8 and worse <= 0.3, (figures.top1_accuracy, worse)
+    assert verdict["baseline"]["change"] == pytest.approx(figures.top1_accuracy - worse)
+    _, demanding = evaluate(pipeline_run["model"], pipeline_run["examples"], tmp_path / "demanding",
+                            dataclasses.replace(config, min_improvement=0.5), baseline=str(confused_model))
+    assert demanding["blessed"] is True
+    _, reversed_roles = evaluate(confused_model, pipeline_run["examples"], tmp_path / "vs-better", config,
+                                 baseline=str(pipeline_run["model"]))
+    assert reversed_roles["blessed"] is False and reversed_roles["baseline"]["passed"] is False
+    assert reversed_roles["baseline"]["top1_accuracy"] == pytest.approx(figures.top1_accuracy)
+
+
 def test_a_registered_model_is_a_baseline_on_the_same_clips(pipeline_run, tmp_path):
     entry = next(p for p in pipeline_run["registry"].iterdir() if p.is_dir())
     config = read_config(pipeline_run["model"] / "config.json")

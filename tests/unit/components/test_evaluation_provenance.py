@@ -31,10 +31,12 @@ def test_a_figure_from_validation_is_called_optimistic_and_one_from_test_indepen
 
 
 def test_lost_items_reach_the_verdict_and_the_report(tmp_path):
-    stats = {"lost": len(LOST), "lost_fraction": 0.03, "lost_items": LOST}
+    stats = {"lost": len(LOST), "lost_fraction": 0.03, "lost_items": LOST, "model_annotations_excluded": 48}
     (tmp_path / layouts.STATS).write_text(json.dumps(stats))
     figures, verdict = _verdict("test", tmp_path)
     assert verdict["data"]["lost"] == 120 and len(verdict["data"]["lost_items"]) == 100
     assert "120 labelled item(s) or clip(s) lost before training (3.0%)" in verdict["reason"]
     report = render_report(figures, verdict, {}, "MoViNet-A0")
     assert "/train/bad_99.mp4" in report and "20 more in errors.jsonl" in report
+    assert verdict["data"]["model_annotations_excluded"] == 48
+    assert "48 class annotation(s) made by a model were left out" in report

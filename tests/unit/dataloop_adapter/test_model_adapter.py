@@ -96,15 +96,14 @@ def test_one_undecodable_video_is_reported_and_the_others_are_predicted(dataloop
 
 
 def test_a_retraining_export_after_predictions_trains_on_ground_truth_only(dataloop_pipeline_run, dataloop_env,
-                                                                          tmp_path):
+                                                                          sample_dir, tmp_path):
     """The loop production runs: the adapter predicts into the dataset, then the next retraining exports it."""
     from movinet_pipeline.core.sources.dataloop import export_dataloop
     from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
     from tests.dataloop_emulator.seed import seed_dataset
 
     dl = _dl(dataloop_env)
-    seeded = seed_dataset(dataloop_env.store, dataloop_env.project["id"], "predicted-into",
-                          dataloop_pipeline_run["sample"])
+    seeded = seed_dataset(dataloop_env.store, dataloop_env.project["id"], "predicted-into", sample_dir)
     before = export_dataloop(seeded["id"], tmp_path / "before")
     dataset = dl.datasets.get(dataset_id=seeded["id"])
     items = [item for page in dataset.items.list() for item in page if item.type == "file"]

@@ -32,6 +32,7 @@ def _dataset(exported_dir, tmp_path, broken: list[str], upstream: list[ErrorEntr
     layouts.write_jsonl(root / layouts.MANIFEST, entries)
     layouts.write_labels(root, layouts.read_labels(exported_dir))
     layouts.write_jsonl(root / layouts.ERRORS, upstream)
+    (root / layouts.EXPORT_INFO).write_text(json.dumps({"model_annotations_excluded": 3}))
     return str(root)
 
 
@@ -48,7 +49,7 @@ def test_loss_within_the_budget_is_counted_and_listed(exported_dir, tmp_path):
     assert stats["clips"] == 15 and stats["lost"] == 2 and stats["lost_fraction"] == pytest.approx(2 / 17)
     assert sorted(e["item"] for e in stats["lost_items"]) == sorted(["/train/x.mp4", *broken])
     written = json.loads((tmp_path / "examples" / layouts.STATS).read_text())
-    assert written["lost"] == 2
+    assert written["lost"] == 2 and written["model_annotations_excluded"] == 3
 
 
 def test_losing_more_than_the_budget_fails_the_step_naming_the_items(exported_dir, tmp_path):
