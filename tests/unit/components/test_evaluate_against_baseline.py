@@ -64,7 +64,7 @@ def confused_model(pipeline_run, tmp_path_factory):
     classifier = modeling.build_classifier(modeling.build_backbone(config.model_id, config.conv_type), 4,
                                            config.n_frames, config.imgz)
     classifier.load_weights(str(folder / config.weights_filename))
-    rotated = [v for v in classifier.variables if v.shape[-1] == 4]
+    rotated = [v for v in classifier.variables if v.shape.rank and v.shape[-1] == 4]
     assert rotated, "no class output variables found"
     for variable in rotated:
         variable.assign(np.roll(variable.numpy(), 1, axis=-1))

@@ -20,8 +20,10 @@ def _kinetics_checkpoint(tmp_path):
     backbone = modeling.build_backbone("a0")
     classifier = modeling.build_classifier(backbone, modeling.KINETICS_CLASSES, 4, 32)
     rng = np.random.default_rng(0)
-    for variable in backbone.variables:
-        variable.assign(rng.normal(0, 0.05, variable.shape).astype(variable.dtype.as_numpy_dtype))
+    for variable in backbone.variables:  # a batch-norm variance must stay positive, or inference mode gives NaN
+        values = (rng.uniform(0.5, 1.5, variable.shape) if "moving_variance" in variable.name
+                  else rng.normal(0, 0.05, variable.shape))
+        variable.assign(values.astype(variable.dtype.as_numpy_dtype))
     prefix = tf.train.Checkpoint(model=classifier).save(str(tmp_path / "ckpt" / "ckpt"))
     return backbone, prefix
 
@@ -85,8 +87,10 @@ def _hub_model_in_cache(tmp_path, monkeypatch, handle: str):
     backbone = modeling.build_backbone("a0")
     classifier = modeling.build_classifier(backbone, modeling.KINETICS_CLASSES, 4, 32)
     rng = np.random.default_rng(1)
-    for variable in backbone.variables:
-        variable.assign(rng.normal(0, 0.05, variable.shape).astype(variable.dtype.as_numpy_dtype))
+    for variable in backbone.variables:  # a batch-norm variance must stay positive, or inference mode gives NaN
+        values = (rng.uniform(0.5, 1.5, variable.shape) if "moving_variance" in variable.name
+                  else rng.normal(0, 0.05, variable.shape))
+        variable.assign(values.astype(variable.dtype.as_numpy_dtype))
     cache = tmp_path / "tfhub-cache"
     tf.saved_model.save(classifier, str(cache / hashlib.sha1(handle.encode()).hexdigest()))
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
