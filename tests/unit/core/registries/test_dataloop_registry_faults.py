@@ -69,7 +69,7 @@ def fast_retries(monkeypatch):
     monkeypatch.setattr(dataloop_client, "RETRY_WAIT_S", 0.01)
 
 
-@pytest.mark.slow  # about 75 registrations
+@pytest.mark.slow  # about 60 registrations
 @pytest.mark.parametrize("kind", FAULT_KINDS)
 def test_registration_converges_after_a_fault_at_any_kind_of_call(kind, model_files, dataloop_env, fast_retries):
     store, project_id = dataloop_env.store, dataloop_env.project["id"]
@@ -83,13 +83,13 @@ def test_registration_converges_after_a_fault_at_any_kind_of_call(kind, model_fi
         run_id = f"fault-{kind}-{call}"
         dataloop_env.fail_call(call, kind)
         try:
-            model = _register(model_files, project_id, run_id, attempts=1)
-            assert _state(store, model.id) == {**reference, "run": run_id}, f"{kind} at call {call}: incomplete"
+            model = _register(model_files, project_id, run_id, attempts=1)  # absorbed: it must be complete
+            assert not dataloop_env.faults, f"call {call} was never made"
         except (DataloopError, RegisterError) as error:
             failed.append(call)
             assert "\n" not in str(error)
-        dataloop_env.faults.clear()
-        model = _register(model_files, project_id, run_id, attempts=1)  # KFP's retry of the step
+            dataloop_env.faults.clear()
+            model = _register(model_files, project_id, run_id, attempts=1)  # KFP's retry of the step
         named = [m for m in store.models.values() if m["name"] == f"movinet-a0-{run_id}"]
         assert [m["id"] for m in named] == [model.id], f"{kind} at call {call}: {len(named)} models"
         assert _state(store, model.id) == {**reference, "run": run_id}, f"{kind} at call {call}"
