@@ -175,15 +175,20 @@ class DataloopRegistry:
         return {"registry": self.uri, "name": model.name, "model_id": model.id}
 
     def latest_for_source(self, source: str) -> str:
-        """See `ModelRegistry.latest_for_source` (a Dataloop query, newest first)."""
+        """See `ModelRegistry.latest_for_source` (a Dataloop query, newest first; transient errors retried)."""
+        return retrying(lambda: self._latest_for_source(source), what=f"finding the newest model of {source}")
+
+    def _latest_for_source(self, source: str) -> str:
         dl = connect()
         filters = dl.Filters(resource=dl.FiltersResource.MODEL, field="metadata.system.lineage.source", values=source)
         filters.add(field="status", values="trained")
+        filters.add(field="projectId", values=self.project_id)  # no project lookup: dtlpy reports its 5xx as 404
         filters.sort_by(field="createdAt", value=dl.FiltersOrderByDirection.DESCENDING)
-        project = dl.projects.get(project_id=self.project_id)
-        newest = next((model for page in project.models.list(filters=filters) for model in page), None)
+        with about(f"the models of project {self.project_id!r}"):
+            newest = next((model for page in dl.models.list(filters=filters) for model in page), None)
         return f"dataloop://{newest.id}" if newest else ""
 
     def fetch(self, reference: str, target: Path) -> Path:
-        """`reference`: `dataloop://<model-id>` (any project these credentials see)."""
-        return check_model_folder(download_model(entity_id(reference), Path(target)), reference)
+        """`reference`: `dataloop://<model-id>` (any project these credentials see; transient errors retried)."""
+        folder = retrying(lambda: download_model(entity_id(reference), Path(target)), what=f"fetching {reference}")
+        return check_model_folder(folder, reference)

@@ -38,11 +38,15 @@ def model_files(tmp_path_factory) -> dict:
     layouts.Evaluation(evaluation).verdict.write_text(json.dumps({"blessed": True, "reason": "ok", "data": {
         "lost": 1, "lost_fraction": 0.05, "lost_items": [{"item": "a.mp4", "reason": "x", "step": "s", "lost": True}],
         "lost_items_listed": 1}, "measured_on": {"subset": "validation", "independent": False, "note": "n"}}))
-    return {"model": root / "model", "evaluation": evaluation}
+    export = root / "export"
+    export.mkdir()
+    (export / layouts.EXPORT_INFO).write_text(json.dumps({"source": "local:/data/directions", "dataset_id": "",
+                                                          "export_fingerprint": "f" * 64}))
+    return {"model": root / "model", "evaluation": evaluation, "export": export}
 
 
 def _register(files: dict, project_id: str, run_id: str, **kwargs):
-    return register_dataloop(files["model"], files["evaluation"], project_id, run_id, **kwargs)
+    return register_dataloop(files["model"], files["evaluation"], project_id, run_id, files["export"], **kwargs)
 
 
 def _state(store, model_id: str) -> dict:
@@ -134,3 +138,20 @@ def test_a_project_the_key_cannot_see_is_a_one_line_error(model_files, dataloop_
         _register(model_files, private["id"], "forbidden")
     assert ("GET", f"/api/v1/projects/{private['id']}") in dataloop_env.requests
     assert len(dataloop_env.store.models) == before
+
+
+def test_finding_and_fetching_a_baseline_retries_transient_errors(model_files, dataloop_env, fast_retries, tmp_path):
+    from movinet_pipeline.core.registries.dataloop import DataloopRegistry
+
+    project_id = dataloop_env.project["id"]
+    model = _register(model_files, project_id, "baseline-source")
+    registry = DataloopRegistry(project_id, f"dataloop://{project_id}")
+    source = dataloop_env.store.models[model.id]["metadata"]["system"]["lineage"]["source"]
+    assert source == "local:/data/directions"
+    dataloop_env.fail_call(1, "500")
+    assert registry.latest_for_source(source) == f"dataloop://{model.id}" and not dataloop_env.faults
+    for kind in ("500", "drop"):
+        dataloop_env.fail_call(2, kind)
+        folder = registry.fetch(f"dataloop://{model.id}", tmp_path / kind)
+        assert not dataloop_env.faults
+        assert (folder / "labels.json").read_text() == (model_files["model"] / "labels.json").read_text()
