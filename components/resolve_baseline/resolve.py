@@ -14,7 +14,6 @@ The output folder is a model folder (layouts.ModelFolder) plus `baseline.json` n
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -27,8 +26,7 @@ NO_BASELINE = "none"
 
 def dataset_source_of(dataset_dir: str | Path) -> str:
     """The `source` the export recorded in `export.json` ("" when it recorded none)."""
-    info = Path(layouts.ExportedDataset(str(dataset_dir)).info)
-    return json.loads(info.read_text()).get("source", "") if info.is_file() else ""
+    return layouts.read_export_info(dataset_dir).get("source", "")
 
 
 def resolve_baseline(reference: str, registry: str, dataset_dir: str | Path, output: str | Path) -> str:

@@ -305,6 +305,12 @@ def write_registration_record(folder: str | Path, record: dict) -> None:
     (Path(folder) / REGISTRATION_RECORD).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
 
 
+def read_export_info(root: str | Path) -> dict:
+    """An exported dataset's `export.json` (source, dataset id, fingerprint, ...); {} when it has none."""
+    path = ExportedDataset(str(root)).info
+    return json.loads(storage.read_text(path)) if storage.exists(path) else {}
+
+
 def read_registration_record(folder: str | Path) -> dict | None:
     """The record register_model wrote in `folder`, or None."""
     path = Path(folder) / REGISTRATION_RECORD

@@ -134,7 +134,7 @@ def _summarize(dataset: layouts.ExportedDataset, examples: layouts.Examples, lab
         "lost": len(lost),
         "lost_fraction": len(lost) / attempted if attempted else 0.0,
         "lost_items": [asdict(e) for e in lost],
-        "model_annotations_excluded": _export_info(dataset).get("model_annotations_excluded", 0),
+        "model_annotations_excluded": layouts.read_export_info(dataset.root).get("model_annotations_excluded", 0),
     }
     storage.write_text(examples.stats, json.dumps(stats, indent=2, sort_keys=True) + "\n")
     for error in errors:
@@ -145,10 +145,6 @@ def _summarize(dataset: layouts.ExportedDataset, examples: layouts.Examples, lab
     log.info("wrote %d clips (%d frames, %.1f MB), skipped %d -> %s", stats["clips"], stats["frames"],
              stats["bytes"] / 1e6, len(errors), examples.root)
     return stats
-
-
-def _export_info(dataset: layouts.ExportedDataset) -> dict:
-    return json.loads(storage.read_text(dataset.info)) if storage.exists(dataset.info) else {}
 
 
 def check_loss_budget(stats: dict, labels: list[str], max_fraction: float) -> None:

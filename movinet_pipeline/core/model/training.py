@@ -163,7 +163,8 @@ def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_dat
         classifier = modeling.build_classifier(backbone, len(labels), config.n_frames, config.imgz)
         optimizer = _optimizer(config, steps)
         optimizer.build(classifier.trainable_variables)  # every variable, so unfreezing later needs no new slots
-    checkpoints = layouts.ModelFolder(output_dir).checkpoints
+    folder = layouts.ModelFolder(output_dir)
+    checkpoints = folder.checkpoints
     best_weights = checkpoints / "best" / "weights"  # TF checkpoint format: restorable under any tf.distribute strategy
     done = _read_history(checkpoints / layouts.HISTORY_CSV)
     if done.get("epoch") and (checkpoints / "backup").exists():
@@ -175,7 +176,7 @@ def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_dat
         tf_keras.callbacks.ModelCheckpoint(str(best_weights), monitor="val_accuracy", mode="max",
                                            save_best_only=True, save_weights_only=True,
                                            initial_value_threshold=max(done.get("val_accuracy", [None]) or [None])),
-        tf_keras.callbacks.TensorBoard(str(layouts.ModelFolder(output_dir).tensorboard)),
+        tf_keras.callbacks.TensorBoard(str(folder.tensorboard)),
         tf_keras.callbacks.CSVLogger(str(checkpoints / layouts.HISTORY_CSV), append=True),
         _EpochLog(config.num_epochs),
     ]
@@ -222,14 +223,15 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
                                                output_dir)
     if policy != "float32":
         classifier = _float32_copy(classifier, config, len(labels))
-    history = _read_history(layouts.ModelFolder(output_dir).checkpoints / layouts.HISTORY_CSV)
-    classifier.save_weights(str(output_dir / config.weights_filename))
-    modeling.export_saved_model(classifier, output_dir / layouts.SAVED_MODEL)
+    folder = layouts.ModelFolder(output_dir)
+    history = _read_history(folder.checkpoints / layouts.HISTORY_CSV)
+    classifier.save_weights(str(folder.weights(config.weights_filename)))
+    modeling.export_saved_model(classifier, folder.saved_model)
     if config.causal:
         export_stream(classifier, config, len(labels), output_dir)
     layouts.write_labels(output_dir, labels)
-    write_config(config, layouts.ModelFolder(output_dir).config)
-    layouts.ModelFolder(output_dir).history.write_text(json.dumps(history, indent=2) + "\n")
+    write_config(config, folder.config)
+    folder.history.write_text(json.dumps(history, indent=2) + "\n")
     best = max(history.get("val_accuracy", [0.0]))
     log.info("trained in %.0fs; best validation accuracy %.3f; model -> %s", seconds, best, output_dir)
     return TrainSummary(len(history.get("epoch", [])), best, pretrained, seconds)

@@ -56,8 +56,8 @@ def build_model_json(model_dir: Path, evaluation_dir: Path, dataset_dir: Path | 
     verdict = json.loads(layouts.Evaluation(evaluation_dir).verdict.read_text())
     history = json.loads(model.history.read_text()) if model.history.exists() else {}
     lineage = {"run_id": run_id, "code_version": __version__}
-    if dataset_dir and Path(layouts.ExportedDataset(str(dataset_dir)).info).exists():
-        lineage.update(json.loads(Path(layouts.ExportedDataset(str(dataset_dir)).info).read_text()))
+    if dataset_dir:
+        lineage.update(layouts.read_export_info(dataset_dir))
     return {
         "name": model_name(config, run_id),
         "description": f"MoViNet-{config.model_id.upper()} fine-tuned by movinet-pipeline",
