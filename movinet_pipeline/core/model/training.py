@@ -152,7 +152,7 @@ def _train_head_only(classifier: tf_keras.Model, backbone: tf_keras.Model, optim
 
 def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_data: tf.data.Dataset,
          validation_data: tf.data.Dataset, strategy: tf.distribute.Strategy,
-         output_dir: Path) -> tuple[tf_keras.Model, str, float]:
+         folder: layouts.ModelFolder) -> tuple[tf_keras.Model, str, float]:
     """Build the classifier on its pretrained backbone and train it.
 
     Build the classifier on its pretrained backbone and train it (resumably); return it with its best epoch's
@@ -163,7 +163,6 @@ def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_dat
         classifier = modeling.build_classifier(backbone, len(labels), config.n_frames, config.imgz)
         optimizer = _optimizer(config, steps)
         optimizer.build(classifier.trainable_variables)  # every variable, so unfreezing later needs no new slots
-    folder = layouts.ModelFolder(output_dir)
     checkpoints = folder.checkpoints
     best_weights = checkpoints / "best" / "weights"  # TF checkpoint format: restorable under any tf.distribute strategy
     done = _read_history(checkpoints / layouts.HISTORY_CSV)
@@ -207,6 +206,7 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
     policy = training_policy(config)
     examples_dir, output_dir = Path(examples_dir), Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    folder = layouts.ModelFolder(output_dir)
     labels = layouts.read_labels(examples_dir)
     tf_keras.utils.set_random_seed(config.seed)
     # A known epoch length over an endless training set lets a preempted run resume mid-epoch.
@@ -220,10 +220,9 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
              ", ".join(d.split("/")[-1] for d in strategy.extended.worker_devices))
     with _dtype_policy(policy):
         classifier, pretrained, seconds = _fit(config, labels, steps, train_data, validation_data, strategy,
-                                               output_dir)
+                                               folder)
     if policy != "float32":
         classifier = _float32_copy(classifier, config, len(labels))
-    folder = layouts.ModelFolder(output_dir)
     history = _read_history(folder.checkpoints / layouts.HISTORY_CSV)
     classifier.save_weights(str(folder.weights(config.weights_filename)))
     modeling.export_saved_model(classifier, folder.saved_model)
