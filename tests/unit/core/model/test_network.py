@@ -15,15 +15,20 @@ from movinet_pipeline.core.config import PipelineConfig
 from movinet_pipeline.core.model import network as modeling
 
 
+def _randomise(backbone, seed: int) -> None:
+    """Non-trivial backbone weights; batch-norm variances stay positive, or inference mode gives NaN."""
+    rng = np.random.default_rng(seed)
+    for variable in backbone.variables:
+        values = (rng.uniform(0.5, 1.5, variable.shape) if "moving_variance" in variable.name
+                  else rng.normal(0, 0.05, variable.shape))
+        variable.assign(values.astype(variable.dtype.as_numpy_dtype))
+
+
 def _kinetics_checkpoint(tmp_path):
     """A Model Garden-style classifier checkpoint (600 classes) with non-trivial backbone weights."""
     backbone = modeling.build_backbone("a0")
     classifier = modeling.build_classifier(backbone, modeling.KINETICS_CLASSES, 4, 32)
-    rng = np.random.default_rng(0)
-    for variable in backbone.variables:  # a batch-norm variance must stay positive, or inference mode gives NaN
-        values = (rng.uniform(0.5, 1.5, variable.shape) if "moving_variance" in variable.name
-                  else rng.normal(0, 0.05, variable.shape))
-        variable.assign(values.astype(variable.dtype.as_numpy_dtype))
+    _randomise(backbone, seed=0)
     prefix = tf.train.Checkpoint(model=classifier).save(str(tmp_path / "ckpt" / "ckpt"))
     return backbone, prefix
 
@@ -86,11 +91,7 @@ def _hub_model_in_cache(tmp_path, monkeypatch, handle: str):
     """A Kinetics-600 MovinetClassifier saved as TF Hub's MoViNet models are, in TF Hub's cache under `handle`."""
     backbone = modeling.build_backbone("a0")
     classifier = modeling.build_classifier(backbone, modeling.KINETICS_CLASSES, 4, 32)
-    rng = np.random.default_rng(1)
-    for variable in backbone.variables:  # a batch-norm variance must stay positive, or inference mode gives NaN
-        values = (rng.uniform(0.5, 1.5, variable.shape) if "moving_variance" in variable.name
-                  else rng.normal(0, 0.05, variable.shape))
-        variable.assign(values.astype(variable.dtype.as_numpy_dtype))
+    _randomise(backbone, seed=1)
     cache = tmp_path / "tfhub-cache"
     tf.saved_model.save(classifier, str(cache / hashlib.sha1(handle.encode()).hexdigest()))
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
