@@ -25,7 +25,7 @@ METADATA = dict(name=PIPELINE_NAME, description="Fine-tune several MoViNet archi
 @declared(parameters.SWEEP, METADATA["description"])
 def sweep_steps(p: SimpleNamespace) -> None:
     """The tasks of one sweep (see `declared` for the parameters)."""
-    shared = {key.name: getattr(p, key.name) for key in parameters.SEED if key.name != "model_id"}
+    shared = {key.name: getattr(p, key.name) for key in parameters.CONFIG if key.name != "model_id"}
     gpu = GpuParameters(p.accelerator_type, p.accelerator_count, p.gpu_node_selector)
     with dsl.ExitHandler(report_status(run_id=p.run_id).set_display_name("report run status"), name="run"):
         records_config = configure(make_config(**shared, extra_config=p.extra_config), "make_config")

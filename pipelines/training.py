@@ -22,7 +22,7 @@ def training_steps(p: SimpleNamespace) -> None:
     """The tasks of one run (see `declared` for the parameters)."""
     gpu = GpuParameters(p.accelerator_type, p.accelerator_count, p.gpu_node_selector)
     with dsl.ExitHandler(report_status(run_id=p.run_id).set_display_name("report run status"), name="run"):
-        config_task = configure(make_config(**{key.name: getattr(p, key.name) for key in parameters.SEED},
+        config_task = configure(make_config(**{key.name: getattr(p, key.name) for key in parameters.CONFIG},
                                             extra_config=p.extra_config), "make_config")
         config_task.set_display_name("validate configuration")
         export_task, examples_task = dataset_stage(p, config_task)

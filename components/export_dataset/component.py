@@ -16,7 +16,7 @@ def export_dataset(source: str, dataset: Output[Dataset], dataloop_filter: str =
         dataset: The exported dataset (manifest.jsonl, labels.json, errors.jsonl, export.json, the videos).
         dataloop_filter: Dataloop only: a DQL condition (JSON) narrowing the items.
         subset_filters: Dataloop only: JSON mapping train / validation / test to DQL conditions.
-        export_options: The configuration's export keys as JSON (from make_config).
+        export_options: From make_config: the export keys, and the sampling options that key the clip cache.
         content_key: From dataset_fingerprint: makes KFP's cache key follow the data, not only the source's name.
         dataloop_secret: Secret Manager secret with the credentials, read when the environment has none (Vertex AI).
     """
@@ -41,7 +41,7 @@ def dataset_fingerprint(source: str, dataloop_filter: str = "", subset_filters: 
         source: dataloop://<dataset-id>, or a Dataloop download folder.
         dataloop_filter: Dataloop only: a DQL condition (JSON) narrowing the items.
         subset_filters: Dataloop only: JSON mapping subsets to DQL conditions.
-        export_options: The configuration's export keys as JSON (from make_config).
+        export_options: From make_config: the export keys, and the sampling options that key the clip cache.
         dataloop_secret: Secret Manager secret with the credentials, read when the environment has none.
 
     Returns:

@@ -20,24 +20,24 @@ def make_config(
     n_frames: int = 13,
     top_k: int = 3,
     learning_rate: float = 0.001,
+    cache_root: str = "",
     extra_config: str = "{}",
 ) -> NamedTuple("Outputs", [("export_options", str)]):
     """Fail fast on invalid values; write config.json.
 
-    The nine seed keys are the parameters of core.parameters.SEED (KFP needs them written out here; a test checks
-    they match); `extra_config` is a JSON mapping of the other configuration keys. Returns `export_options`: the
-    export's keys (config.EXPORT_KEYS) as JSON.
+    The configuration keys that are run parameters (core.parameters.CONFIG: the nine seed keys and cache_root; KFP
+    needs them written out here, a test checks they match); `extra_config` is a JSON mapping of the other
+    configuration keys. Returns `export_options`: what the export step reads (core.sources.export_options_json).
     """
     import json
     from typing import NamedTuple
 
-    from movinet_pipeline.core.config import EXPORT_KEYS, SEED_KEYS, from_mapping, write_config
+    from movinet_pipeline.core.config import PARAMETER_KEYS, from_mapping, write_config
+    from movinet_pipeline.core.sources import export_options_json
 
     arguments = locals()
-    seed = {key: arguments[key] for key in SEED_KEYS}
-    resolved = from_mapping({**json.loads(extra_config or "{}"), **seed})
+    by_name = {key: arguments[key] for key in PARAMETER_KEYS}
+    resolved = from_mapping({**json.loads(extra_config or "{}"), **by_name})
     write_config(resolved, config.path)
     config.metadata.update(resolved.to_dict())
-    values = resolved.to_dict()
-    return NamedTuple("Outputs", [("export_options", str)])(
-        json.dumps({key: values[key] for key in EXPORT_KEYS}, sort_keys=True))
+    return NamedTuple("Outputs", [("export_options", str)])(export_options_json(resolved))

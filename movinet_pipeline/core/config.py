@@ -21,12 +21,14 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("cosine", "constant")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 CONV_TYPES = ("3d", "2plus1d", "3d_2plus1d")
-# The keys Dataloop's MoViNet users already know; the pipeline exposes them as parameters by name.
 # The keys the export step reads (make_config hands them over as `export_options`, so the export's cache key
 # does not change with training settings).
-EXPORT_KEYS = ("include_model_annotations",)
+EXPORT_KEYS = ("include_model_annotations", "cache_root")
+# The keys Dataloop's MoViNet users already know; the pipeline exposes them as parameters by name.
 SEED_KEYS = ("hub_version", "model_id", "model_mode", "imgz", "batch_size", "num_epochs", "n_frames", "top_k",
              "learning_rate")
+# Every configuration key that is a run parameter by name (the others travel in `extra_config`).
+PARAMETER_KEYS = (*SEED_KEYS, "cache_root")
 
 
 class ConfigError(ValueError):
@@ -72,6 +74,7 @@ class PipelineConfig:
     weights_filename: str = "model.weights.h5"
     include_model_annotations: bool = False
     max_skipped_fraction: float = 0.05
+    cache_root: str = ""
 
     def __post_init__(self) -> None:
         validate(self)
@@ -139,6 +142,8 @@ KEY_HELP: dict[str, str] = {
     "weights_filename": "File name of the tf_keras weights file in the model artifacts.",
     "max_skipped_fraction": "Loss budget: the TFRecord step fails when more than this fraction of the labelled "
                             "items and clips was lost (unreadable, undecodable, unsafe name, bad frame range).",
+    "cache_root": "Persistent clip cache shared by runs (a folder or gs://; empty: none): only new or changed "
+                  "items are downloaded and encoded, the others' stored frames are reused.",
     "include_model_annotations": "Export: also train on class annotations a model made (metadata.user.model, e.g. "
                                  "the deployed adapter's predictions); only once people have reviewed them.",
 }

@@ -235,6 +235,7 @@ class ManifestEntry:
     start_frame: int
     end_frame: int | None
     fps: float | None
+    content_id: str = ""  # the video's content identity (the clip cache's key); "" = unknown, never cached
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """The pipelines' run parameters, declared once: name, type, default and one line of help.
 
 Both pipelines' signatures and docstrings (so the KFP and Vertex AI UIs describe every parameter), the local runner,
-`submit` and `make_config` take their parameters from here. The nine seed keys Dataloop's MoViNet users know are
-parameters by name, with the configuration's defaults and help; every other configuration key travels in
-`extra_config` (JSON). Credentials are never parameters: `dataloop_secret` names the secret that holds them.
+`submit` and `make_config` take their parameters from here. The nine seed keys Dataloop's MoViNet users know, and
+`cache_root`, are parameters by name, with the configuration's defaults and help; every other configuration key
+travels in `extra_config` (JSON). Credentials are never parameters: `dataloop_secret` names the secret that holds them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, List
 
-from movinet_pipeline.core.config import KEY_HELP, SEED_KEYS, PipelineConfig
+from movinet_pipeline.core.config import KEY_HELP, PARAMETER_KEYS, SEED_KEYS, PipelineConfig
 
 REQUIRED = object()  # the default of a parameter a run must give
 
@@ -31,7 +31,9 @@ class Parameter:
 _CONFIG_TYPES = {f.name: {"int": int, "float": float, "str": str, "bool": bool}[str(f.type)]
                  for f in dataclasses.fields(PipelineConfig)}
 _DEFAULTS = PipelineConfig()
-SEED = tuple(Parameter(key, _CONFIG_TYPES[key], getattr(_DEFAULTS, key), KEY_HELP[key]) for key in SEED_KEYS)
+# The configuration keys that are run parameters by name: the seed keys, then cache_root.
+CONFIG = tuple(Parameter(key, _CONFIG_TYPES[key], getattr(_DEFAULTS, key), KEY_HELP[key]) for key in PARAMETER_KEYS)
+SEED = tuple(parameter for parameter in CONFIG if parameter.name in SEED_KEYS)
 
 SOURCE = Parameter("source", str, REQUIRED, "The dataset: dataloop://<dataset-id>, or a Dataloop download folder "
                    "(items/ + json/).")
@@ -69,13 +71,13 @@ MODEL_IDS = Parameter("model_ids", List[str], ["a0", "a1", "a2"], "The architect
 SELECTION_METRIC = Parameter("selection_metric", str, "top1_accuracy", "The evaluation figure (metrics.json, higher "
                              "is better) that picks the best model_id.")
 
-TRAINING = (SOURCE, *SEED, *RUN, *GPU)
-SWEEP = (SOURCE, MODEL_IDS, *(p for p in SEED if p.name != "model_id"), *RUN, SELECTION_METRIC, *GPU)
+TRAINING = (SOURCE, *CONFIG, *RUN, *GPU)
+SWEEP = (SOURCE, MODEL_IDS, *(p for p in CONFIG if p.name != "model_id"), *RUN, SELECTION_METRIC, *GPU)
 
 
 def pipeline_arguments(source: str, config: PipelineConfig, **run: Any) -> dict[str, Any]:
-    """A run's parameter values for `config`: the seed keys by name, every other key in `extra_config`."""
+    """A run's parameter values for `config`: the parameter keys by name, every other key in `extra_config`."""
     values = config.to_dict()
-    extra = {key: value for key, value in values.items() if key not in SEED_KEYS}
-    return {SOURCE.name: source, **{key: values[key] for key in SEED_KEYS},
+    extra = {key: value for key, value in values.items() if key not in PARAMETER_KEYS}
+    return {SOURCE.name: source, **{key: values[key] for key in PARAMETER_KEYS},
             EXTRA_CONFIG.name: json.dumps(extra, sort_keys=True), **run}

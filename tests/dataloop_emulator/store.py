@@ -22,7 +22,9 @@ def new_id() -> str:
 
 
 def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    """An ISO time with milliseconds, as Dataloop's."""
+    seconds = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds * 1000) % 1000:03d}Z"
 
 
 @dataclass
@@ -83,7 +85,7 @@ class Store:
             system = {"mimetype": mimetype, "size": len(data), "originalname": path.name}
             item = {"id": item_id, "datasetId": dataset_id, "name": path.name, "filename": str(path),
                     "dir": str(path.parent), "type": "file", "hidden": False, "annotated": False,
-                    "annotationsCount": 0, "createdAt": now(), "creator": self.user_email,
+                    "annotationsCount": 0, "createdAt": now(), "updatedAt": now(), "creator": self.user_email,
                     "metadata": {**copy.deepcopy(metadata or {}),
                                  "system": {**system, **(metadata or {}).get("system", {})}},
                     "stream": f"{self.base_url}/items/{item_id}/stream",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob as local_glob
 import os
+import uuid
 from pathlib import Path
 from typing import IO
 
@@ -51,6 +52,12 @@ def open_read(path: str | Path) -> IO[bytes]:
     return beam_filesystems().open(str(path), compression_type=CompressionTypes.UNCOMPRESSED)
 
 
+def read_bytes(path: str | Path) -> bytes:
+    """A local or remote file's bytes."""
+    with open_read(path) as handle:
+        return handle.read()
+
+
 def read_text(path: str | Path) -> str:
     """A local or remote file's text."""
     with open_read(path) as handle:
@@ -67,6 +74,33 @@ def write_text(path: str | Path, text: str) -> None:
 
     with beam_filesystems().create(str(path), compression_type=CompressionTypes.UNCOMPRESSED) as handle:
         handle.write(text.encode())
+
+
+def write_once(path: str | Path, data: bytes) -> bool:
+    """Create a file that readers see whole or not at all, and never replace it; return whether this call wrote it.
+
+    Locally: write a private temporary file beside it, then hard-link it into place (which fails if another writer
+    got there first). Remotely: one object upload, which GCS makes visible only once complete.
+    """
+    if is_remote(path):
+        if beam_filesystems().exists(str(path)):
+            return False
+        from apache_beam.io.filesystem import CompressionTypes
+
+        with beam_filesystems().create(str(path), compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            handle.write(data)
+        return True
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex}.tmp")
+    temporary.write_bytes(data)
+    try:
+        os.link(temporary, target)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink()
 
 
 def exists(path: str | Path) -> bool:

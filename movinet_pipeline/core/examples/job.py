@@ -20,8 +20,9 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.clients import storage
 from movinet_pipeline.core.config import PipelineConfig
+from movinet_pipeline.core.examples.clip_cache import ClipCache, SamplingOptions
 from movinet_pipeline.core.examples.progress import JobProgress
-from movinet_pipeline.core.examples.transform import BuildExamples, ClipStats, SamplingOptions, SideFiles
+from movinet_pipeline.core.examples.transform import BuildExamples, ClipStats, SideFiles
 from movinet_pipeline.core.layouts import ErrorEntry
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,19 @@ def local_runner(options: PipelineOptions):
     return None
 
 
+def clip_cache(cache_root: str, sampling: SamplingOptions, options: PipelineOptions) -> ClipCache | None:
+    """The clip cache under `cache_root` for these sampling options (None without a root); remote workers need gs://."""
+    if not cache_root:
+        return None
+    if not runs_locally(options) and not storage.is_remote(cache_root):
+        raise BuildError(f"the {options.view_as(StandardOptions).runner} workers cannot reach cache_root="
+                         f"{cache_root!r}: give a gs:// location")
+    cache = ClipCache(cache_root, sampling)
+    cache.describe()
+    log.info("clip cache: %s", cache.folder)
+    return cache
+
+
 def build_examples(input_dir: str | Path, output_dir: str | Path, config: PipelineConfig,
                    beam_args: Sequence[str] = ()) -> dict:
     """Run the job from the exported dataset in `input_dir` to examples in `output_dir`; return `stats.json`."""
@@ -96,12 +110,13 @@ def build_examples(input_dir: str | Path, output_dir: str | Path, config: Pipeli
     sampling = SamplingOptions.from_config(config)
     log.info("building TFRecords for %d clips (%s): %d frames/clip, short side %d, %s sampling",
              len(entries), ", ".join(subsets), sampling.frames, sampling.short_side, sampling.sampling)
+    cache = clip_cache(config.cache_root, sampling, options)
     side_files = SideFiles(storage.join(examples.root, "clip_stats"), storage.join(examples.root, "errors_part"))
     with JobProgress(len(entries), runs_locally(options)) as progress, \
             beam.Pipeline(runner=local_runner(options), options=options) as job:
         _ = (job | "Manifest" >> beam.Create(entries)
              | BuildExamples(dataset.root, examples, labels, subsets, sampling, config.num_shards, side_files,
-                             progress.folder))
+                             progress.folder, cache))
     stats = _summarize(dataset, examples, labels, side_files, len(entries))
     check_loss_budget(stats, labels, config.max_skipped_fraction)
     return stats
@@ -124,8 +139,11 @@ def _summarize(dataset: layouts.ExportedDataset, examples: layouts.Examples, lab
     layouts.write_labels(examples.root, labels)
     lost = [error for error in upstream + errors if error.lost]
     attempted = manifest_entries + sum(error.lost for error in upstream)
+    reused = sum(stat.reused for stat in clip_stats)
     stats = {
         "clips": len(clip_stats),
+        "clips_encoded": len(clip_stats) - reused,
+        "clips_reused": reused,
         "clips_per_subset_label": _count(clip_stats),
         "frames": sum(s.frames for s in clip_stats),
         "bytes": sum(s.bytes for s in clip_stats),
@@ -142,8 +160,9 @@ def _summarize(dataset: layouts.ExportedDataset, examples: layouts.Examples, lab
     if not clip_stats:
         raise BuildError(f"every clip failed ({len(errors)}); first reasons: "
                          + "; ".join(f"{e.item}: {e.reason}" for e in errors[:3]))
-    log.info("wrote %d clips (%d frames, %.1f MB), skipped %d -> %s", stats["clips"], stats["frames"],
-             stats["bytes"] / 1e6, len(errors), examples.root)
+    log.info("wrote %d clips (%d encoded, %d reused from the clip cache; %d frames, %.1f MB), skipped %d -> %s",
+             stats["clips"], stats["clips_encoded"], reused, stats["frames"], stats["bytes"] / 1e6, len(errors),
+             examples.root)
     return stats
 
 

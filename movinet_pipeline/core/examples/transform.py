@@ -14,7 +14,7 @@ import apache_beam as beam
 
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.clients import storage
-from movinet_pipeline.core.config import PipelineConfig
+from movinet_pipeline.core.examples.clip_cache import CacheEntry, ClipCache, SamplingOptions, StoredClip
 from movinet_pipeline.core.examples.progress import mark_done
 from movinet_pipeline.core.layouts import ErrorEntry, ManifestEntry
 from movinet_pipeline.core.media.records import ClipRecord, serialize_clip
@@ -25,24 +25,6 @@ ERRORS_TAG = "errors"
 
 
 @dataclass(frozen=True)
-class SamplingOptions:
-    """What the workers need from the configuration (picklable, small)."""
-
-    frames: int
-    short_side: int
-    sampling: str
-    frame_step: int
-    jpeg_quality: int
-    train_clips_per_video: int
-
-    @classmethod
-    def from_config(cls, config: PipelineConfig) -> SamplingOptions:
-        """The options a configuration implies."""
-        return cls(config.frames_per_record, config.short_side, config.sampling, config.frame_step,
-                   config.jpeg_quality, config.train_clips_per_video)
-
-
-@dataclass(frozen=True)
 class ClipStats:
     """One written clip, for `stats.json`."""
 
@@ -50,17 +32,23 @@ class ClipStats:
     label: str
     frames: int
     bytes: int
+    reused: bool = False  # from the clip cache, not decoded
 
 
 class EncodeClip(beam.DoFn):
-    """Manifest entry -> (subset, serialized SequenceExample, stats) per clip; failures go to `errors`."""
+    """Manifest entry -> (subset, serialized SequenceExample, stats) per clip; failures go to `errors`.
+
+    With a clip cache, an entry whose video content and frame range were encoded before under the same sampling
+    options reuses the stored frames (no video read, no decode); a new one is stored after encoding.
+    """
 
     def __init__(self, root: str, labels: Sequence[str], options: SamplingOptions,
-                 progress_folder: str | None = None) -> None:
+                 progress_folder: str | None = None, cache: ClipCache | None = None) -> None:
         self.dataset = layouts.ExportedDataset(root)
         self.label_index = {label: i for i, label in enumerate(labels)}
         self.options = options
         self.progress_folder = progress_folder
+        self.cache = cache
 
     def setup(self) -> None:
         """Per worker: anonymous GCS when an emulator is configured."""
@@ -72,21 +60,42 @@ class EncodeClip(beam.DoFn):
         mark_done(self.progress_folder)
 
     def _encode(self, entry: ManifestEntry) -> Iterator:
-        clips_per_video = self.options.train_clips_per_video if entry.subset == "train" else 1
-        try:
-            clips = read_clips(self.dataset.video(entry.video), entry.start_frame, entry.end_frame,
-                               self.options.frames, self.options.short_side, self.options.sampling,
-                               self.options.frame_step, clips_per_video, jpeg_quality=self.options.jpeg_quality)
-        except (VideoDecodeError, OSError, ValueError) as error:
-            reason = f"{type(error).__name__}: {error}"
-            yield beam.pvalue.TaggedOutput(ERRORS_TAG, ErrorEntry(item=entry.video, reason=reason, step=STEP))
+        stored = self.cache.load(entry) if self.cache else None
+        reused = stored is not None
+        if stored is None:
+            try:
+                stored = self._decode(entry)
+            except (OSError, ValueError) as error:  # unreadable or unsafe: may differ next time, not remembered
+                yield self._dead_letter(entry, f"{type(error).__name__}: {error}")
+                return
+            if self.cache:
+                self.cache.store(entry, stored)
+        if stored.error:
+            yield self._dead_letter(entry, stored.error + (" (remembered by the clip cache: the video is unchanged)"
+                                                          if reused else ""))
             return
-        for clip in clips:
-            record = ClipRecord(jpeg_frames=clip.frames, label_index=self.label_index[entry.label],
+        for clip in stored.clips:
+            record = ClipRecord(jpeg_frames=clip.jpeg_frames, label_index=self.label_index[entry.label],
                                 label_text=entry.label, media_id=entry.item_id, frame_indices=clip.frame_indices,
                                 source_fps=clip.fps or entry.fps or 0.0)
             serialized = serialize_clip(record)
-            yield entry.subset, serialized, ClipStats(entry.subset, entry.label, len(clip.frames), len(serialized))
+            yield entry.subset, serialized, ClipStats(entry.subset, entry.label, len(clip.jpeg_frames),
+                                                      len(serialized), reused)
+
+    def _decode(self, entry: ManifestEntry) -> CacheEntry:
+        """Read and sample the entry's clips from its video; a video that does not decode is an entry's error."""
+        try:
+            clips = read_clips(self.dataset.video(entry.video), entry.start_frame, entry.end_frame,
+                               self.options.frames, self.options.short_side, self.options.sampling,
+                               self.options.frame_step, self.options.clips_per_video(entry.subset),
+                               jpeg_quality=self.options.jpeg_quality)
+        except VideoDecodeError as error:
+            return CacheEntry([], f"VideoDecodeError: {error}")
+        return CacheEntry([StoredClip(clip.frames, clip.frame_indices, clip.fps) for clip in clips])
+
+    @staticmethod
+    def _dead_letter(entry: ManifestEntry, reason: str) -> beam.pvalue.TaggedOutput:
+        return beam.pvalue.TaggedOutput(ERRORS_TAG, ErrorEntry(item=entry.video, reason=reason, step=STEP))
 
 
 class WriteSubset(beam.PTransform):
@@ -125,11 +134,11 @@ class BuildExamples(beam.PTransform):
 
     def __init__(self, dataset_root: str, examples: layouts.Examples, labels: Sequence[str], subsets: Sequence[str],
                  sampling: SamplingOptions, num_shards: int, side_files: SideFiles,
-                 progress_folder: str | None = None) -> None:
+                 progress_folder: str | None = None, cache: ClipCache | None = None) -> None:
         super().__init__(label="Build examples")
         self.dataset_root, self.examples, self.labels, self.subsets = dataset_root, examples, labels, subsets
         self.sampling, self.num_shards, self.side_files = sampling, num_shards, side_files
-        self.progress_folder = progress_folder
+        self.progress_folder, self.cache = progress_folder, cache
 
     def expand(self, entries):  # type: ignore[override]
         """Spread, encode and write the entries."""
@@ -137,7 +146,7 @@ class BuildExamples(beam.PTransform):
             entries
             | "Spread work" >> beam.Reshuffle()
             | "Decode, sample, encode" >> beam.ParDo(EncodeClip(self.dataset_root, self.labels, self.sampling,
-                                                                 self.progress_folder))
+                                                                 self.progress_folder, self.cache))
             .with_outputs(ERRORS_TAG, main="records")
         )
         for subset in sorted(self.subsets):

@@ -8,41 +8,64 @@ Each gives a content key (`base.content_key`, for KFP's cache) and an export to 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from movinet_pipeline.core.clients.dataloop import entity_id, is_dataloop_uri
+from movinet_pipeline.core.config import EXPORT_KEYS, PipelineConfig
+from movinet_pipeline.core.examples.clip_cache import ClipCache, SamplingOptions
 from movinet_pipeline.core.sources.base import DatasetSource, ExportError, ExportSummary, content_key
 from movinet_pipeline.core.sources.dataloop import DataloopSource
 from movinet_pipeline.core.sources.download_folder import DownloadFolderSource
 
-__all__ = ["DatasetSource", "ExportError", "ExportSummary", "dataset_source", "source_content_key"]
+__all__ = ["DatasetSource", "ExportError", "ExportSummary", "dataset_source", "export_options_json",
+           "source_content_key"]
+
+
+def export_options_json(config: PipelineConfig) -> str:
+    """What the export step needs from `config`, as JSON (make_config's `export_options` output).
+
+    The export keys (config.EXPORT_KEYS) and, with a `cache_root`, the sampling options that key the clip cache (so
+    the export downloads only the videos whose clips are not cached).
+    """
+    values = {key: getattr(config, key) for key in EXPORT_KEYS}
+    if config.cache_root:
+        values["sampling"] = dataclasses.asdict(SamplingOptions.from_config(config))
+    return json.dumps(values, sort_keys=True)
 
 
 def _options(export_options: str | dict | None) -> dict:
-    """The export keys (config.EXPORT_KEYS) given as JSON or a mapping; unknown keys are an error."""
-    from movinet_pipeline.core.config import EXPORT_KEYS
-
+    """The export options given as JSON or a mapping; unknown keys are an error."""
     options = json.loads(export_options or "{}") if isinstance(export_options, str) else dict(export_options or {})
-    unknown = sorted(set(options) - set(EXPORT_KEYS))
+    unknown = sorted(set(options) - {*EXPORT_KEYS, "sampling"})
     if unknown:
-        raise ExportError(f"export_options has unknown keys {unknown}; allowed: {list(EXPORT_KEYS)}")
+        raise ExportError(f"export_options has unknown keys {unknown}; allowed: {[*EXPORT_KEYS, 'sampling']}")
     return options
+
+
+def _clip_cache(options: dict) -> ClipCache | None:
+    if not options.get("cache_root"):
+        return None
+    if "sampling" not in options:
+        raise ExportError("export_options has a cache_root but no sampling options (see export_options_json)")
+    return ClipCache(options["cache_root"], SamplingOptions(**options["sampling"]))
 
 
 def dataset_source(uri: str, dql_filter: str = "", subset_filters: str = "",
                    export_options: str | dict | None = None) -> DatasetSource:
     """The source named by `uri`.
 
-    Filters (DQL as JSON) apply to Dataloop datasets only; `export_options`: the configuration's export keys (JSON
-    or a mapping).
+    Filters (DQL as JSON) apply to Dataloop datasets only; `export_options`: from `export_options_json(config)` (JSON or
+    a mapping).
     """
-    include = bool(_options(export_options).get("include_model_annotations", False))
+    options = _options(export_options)
+    include, cache = bool(options.get("include_model_annotations", False)), _clip_cache(options)
     if is_dataloop_uri(uri):
-        return DataloopSource(entity_id(uri), uri, dql_filter or "", subset_filters or "", include)
+        return DataloopSource(entity_id(uri), uri, dql_filter or "", subset_filters or "", include, cache)
     if dql_filter or subset_filters:
         raise ExportError("filters apply to Dataloop sources (dataloop://<dataset-id>), not to a local folder")
-    return DownloadFolderSource(Path(uri), uri, include)
+    return DownloadFolderSource(Path(uri), uri, include, cache)
 
 
 def source_content_key(uri: str, dql_filter: str = "", subset_filters: str = "",

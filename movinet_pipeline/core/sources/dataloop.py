@@ -8,6 +8,7 @@ matches the item's, so a finished file is never fetched again; stale partial fil
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -15,13 +16,15 @@ from pathlib import Path
 
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.clients.dataloop import about, connect, retrying
+from movinet_pipeline.core.examples.clip_cache import ClipCache
 from movinet_pipeline.core.item_paths import UnsafeItemName, item_relative_path
 from movinet_pipeline.core.layouts import ErrorEntry
 from movinet_pipeline.core.sources.base import STEP, ExportError, ExportSummary
-from movinet_pipeline.core.sources.download_folder import export_local
+from movinet_pipeline.core.sources.download_folder import dataloop_identity, export_local, plan_item
 
 log = logging.getLogger(__name__)
 VIDEO_MIMETYPES = "video/*"
+ID_BATCH = 500  # item ids per download query (a DQL `$in` list)
 
 
 def parse_filter(value: str | dict | None, name: str) -> dict:
@@ -68,12 +71,13 @@ def _remove_partial_downloads(output: Path) -> None:
 
 
 def export_dataloop(dataset_id: str, output: str | Path, dql_filter: str | dict | None = None,
-                    subset_filters: str | dict | None = None, include_model_annotations: bool = False
-                    ) -> ExportSummary:
+                    subset_filters: str | dict | None = None, include_model_annotations: bool = False,
+                    cache: ClipCache | None = None) -> ExportSummary:
     """Export Dataloop dataset `dataset_id` into `output`.
 
     `dql_filter` narrows the items (JSON DQL). `subset_filters` ({"train": DQL, "validation": DQL, ...}) assigns
     subsets by query; without it, subsets come from the top folder (/train, /validation, /test) or ML-subset tags.
+    With a clip `cache`, the annotations come first and only the videos with a clip not in the cache are downloaded.
     """
     output = Path(output)
     base = parse_filter(dql_filter, "filter")
@@ -93,13 +97,44 @@ def export_dataloop(dataset_id: str, output: str | Path, dql_filter: str | dict 
     selections = per_subset.items() if per_subset else [("", {})]
     for subset, condition in selections:
         with about(f"the items of dataset {dataset.name!r} ({dataset.id})"):
-            _download_selection(dl, dataset, output, base, subset, condition, bool(per_subset), errors, subsets)
+            _download_selection(dl, dataset, output, base, subset, condition, bool(per_subset), errors, subsets,
+                                _VideoPlan(cache, include_model_annotations))
     return export_local(output, output, subsets=subsets, origin=f"dataloop://{dataset.id}", errors=errors,
-                        include_model_annotations=include_model_annotations)
+                        include_model_annotations=include_model_annotations, cache=cache, identity=dataloop_identity)
+
+
+@dataclass(frozen=True)
+class _VideoPlan:
+    """Which videos an export must download: all of them, or (with a clip cache) those with an uncached clip."""
+
+    cache: ClipCache | None
+    include_model_annotations: bool
+
+    def needed(self, dl, dataset, output: Path, query: dict, subsets: dict[str, str], ids: list[str]) -> list[str]:
+        """The ids of `ids` whose video the export needs; with a cache, after fetching the selection's JSON."""
+        if not self.cache:
+            return ids
+        dataset.download_annotations(local_path=str(output), overwrite=True,
+                                     filters=dl.Filters(custom_filter=query, resource=dl.FiltersResource.ITEM))
+        items = {}
+        for path in (output / layouts.ITEM_JSON).rglob("*.json"):
+            item = json.loads(path.read_text())
+            items[item.get("id")] = item
+        needed = [item_id for item_id in ids if item_id in items and self._has_uncached_clip(items[item_id],
+                                                                                            subsets.get(item_id))]
+        log.info("clip cache: %d of %d video(s) have every clip cached; downloading %d", len(ids) - len(needed),
+                 len(ids), len(needed))
+        return needed
+
+    def _has_uncached_clip(self, item: dict, subset: str | None) -> bool:
+        planned = plan_item(item, item.get("filename", "?"), subset, self.include_model_annotations)
+        identity = dataloop_identity(item, Path())
+        return any(not self.cache.contains(dataclasses.replace(entry, content_id=identity))
+                   for entry in planned.entries)
 
 
 def _download_selection(dl, dataset, output: Path, base: dict, subset: str, condition: dict, by_filter: bool,
-                        errors: list[ErrorEntry], subsets: dict[str, str]) -> None:
+                        errors: list[ErrorEntry], subsets: dict[str, str], plan: _VideoPlan) -> None:
     """Download the videos of one selection (a subset filter, or everything), noting what is skipped and why."""
     candidates = _list_items(dl, dataset, _items_query(base, condition))
     videos = [item for item in candidates if (item.mimetype or "").startswith("video/")]
@@ -116,6 +151,17 @@ def _download_selection(dl, dataset, output: Path, base: dict, subset: str, cond
              f"{subset}: " if subset else "", len(videos), len(candidates) - len(videos))
     query = _items_query(base, condition, {"metadata.system.mimetype": VIDEO_MIMETYPES},
                          {"id": {"$nin": sorted(unsafe)}} if unsafe else {})
+    ids = [item.id for item in videos]
+    needed = plan.needed(dl, dataset, output, query, subsets, ids)
+    if needed == ids:  # one query for the whole selection
+        _download(dl, dataset, output, query)
+        return
+    for start in range(0, len(needed), ID_BATCH):
+        _download(dl, dataset, output, _items_query({"id": {"$in": needed[start:start + ID_BATCH]}}))
+
+
+def _download(dl, dataset, output: Path, query: dict) -> None:
+    """Download with dtlpy (in parallel) of the items `query` selects (videos into items/, their JSON into json/)."""
     dataset.download(local_path=str(output), annotation_options=[dl.ViewAnnotationOptions.JSON],
                      filters=dl.Filters(custom_filter=query, resource=dl.FiltersResource.ITEM),
                      overwrite=False, to_items_folder=True)
@@ -141,6 +187,7 @@ class DataloopSource:
     dql_filter: str = ""
     subset_filters: str = ""
     include_model_annotations: bool = False
+    cache: ClipCache | None = None
 
     resumes_into_output = True  # dtlpy skips the videos already downloaded
 
@@ -151,5 +198,5 @@ class DataloopSource:
     def export(self, output: str | Path) -> ExportSummary:
         """See `DatasetSource.export`; transient errors are retried (the download resumes where it stopped)."""
         return retrying(lambda: export_dataloop(self.dataset_id, output, self.dql_filter, self.subset_filters,
-                                                self.include_model_annotations),
+                                                self.include_model_annotations, self.cache),
                         what=f"exporting dataset {self.dataset_id}")

@@ -6,16 +6,20 @@ Input is what `dataset.download(local_path, annotation_options=[dl.ViewAnnotatio
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from movinet_pipeline.core import layouts
+from movinet_pipeline.core.examples.clip_cache import ClipCache
 from movinet_pipeline.core.item_paths import UnsafeItemName, item_relative_path
 from movinet_pipeline.core.layouts import ErrorEntry, ManifestEntry
 from movinet_pipeline.core.sources.base import STEP, ExportError, ExportSummary
@@ -77,15 +81,33 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+Identity = Callable[[dict, Path], str]  # (item JSON, video file) -> the video's content identity
+
+
+def file_identity(item: dict, video: Path) -> str:
+    """A local video's identity: the SHA-256 of its bytes (a folder's files carry no trustworthy version)."""
+    with open(video, "rb") as handle:
+        return "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def dataloop_identity(item: dict, video: Path) -> str:
+    """A Dataloop item's identity from its metadata (no bytes needed): id, size, checksum if given, update time."""
+    system = (item.get("metadata") or {}).get("system") or {}
+    version = item.get("updatedAt") or item.get("createdAt") or ""
+    return f"dataloop:{item['id']}:{system.get('size')}:{system.get('md5') or ''}:{version}"
+
+
 def export_local(source: str | Path, output: str | Path, subsets: dict[str, str] | None = None,
                  origin: str | None = None, errors: list[ErrorEntry] | None = None,
-                 include_model_annotations: bool = False) -> ExportSummary:
+                 include_model_annotations: bool = False, cache: ClipCache | None = None,
+                 identity: Identity = file_identity) -> ExportSummary:
     """Export a Dataloop download folder at `source` into `output` (which may be `source` itself).
 
     `subsets` maps item ids to their subset when filters, not folders or tags, define it; `origin` is what
     export.json records as the source (default: the folder); `errors` are problems found before the download.
     Annotations a model made (a deployed adapter's predictions) are left out and counted, unless
-    `include_model_annotations` (e.g. once people have reviewed them).
+    `include_model_annotations` (e.g. once people have reviewed them). With a clip `cache`, every entry carries its
+    video's content identity (`identity`), and an item whose clips are all cached needs no video file.
 
     Items that are not videos, have no class label, sit in no subset, have an unsafe name, or whose JSON or
     annotations are unreadable are reported in `errors.jsonl` and skipped; the export fails only when train or
@@ -104,40 +126,27 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
         name = str(json_path.relative_to(source))
         try:
             item = json.loads(json_path.read_text())
-            filename = item["filename"]
-        except (json.JSONDecodeError, KeyError, UnicodeDecodeError) as error:
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
             errors.append(ErrorEntry(item=name, reason=f"unreadable item JSON: {error!r}", step=STEP))
             continue
-        mimetype = item.get("metadata", {}).get("system", {}).get("mimetype", "")
-        try:
-            video = Path(layouts.ITEMS) / item_relative_path(filename)
-        except UnsafeItemName as error:
-            errors.append(ErrorEntry(item=f"{item.get('id', name)} {filename!r}"[:300], reason=str(error), step=STEP))
+        planned = plan_item(item, name, (subsets or {}).get(item.get("id")), include_model_annotations)
+        by_model += planned.by_model
+        if planned.error:
+            errors.append(planned.error)
             continue
-        if not mimetype.startswith("video/"):
-            errors.append(ErrorEntry(item=filename, reason=f"not a video (mimetype {mimetype!r})", step=STEP,
-                                     lost=False))
-            continue
-        if not (source / video).is_file():
-            errors.append(ErrorEntry(item=filename, reason=f"video file {video} is missing", step=STEP))
-            continue
-        subset = (subsets or {}).get(item.get("id")) or subset_of(item)
-        try:
-            clips, left_out = clips_of(item, str(video), subset, include_model_annotations)
-        except (ValueError, TypeError, AttributeError) as error:
-            errors.append(ErrorEntry(item=filename, reason=f"unreadable annotation: {error}", step=STEP))
-            continue
-        by_model += left_out
-        if not clips:
-            reason = "only model-made class annotations" if left_out else "no class annotation (unlabelled)"
-            errors.append(ErrorEntry(item=filename, reason=reason, step=STEP, lost=False))
-            continue
-        if not clips[0].subset:
-            errors.append(ErrorEntry(item=filename, reason="in no subset folder (/train, /validation, /test) "
-                                     "and no ML-subset tag", step=STEP))
+        video, clips, content_id = source / planned.video, planned.entries, ""
+        if cache:
+            with contextlib.suppress(FileNotFoundError):  # a folder's missing video: reported below
+                content_id = identity(item, video)
+            clips = [dataclasses.replace(clip, content_id=content_id) for clip in clips]
+        has_video = video.is_file()
+        if not has_video and not (content_id and all(cache.contains(clip) for clip in clips)):
+            errors.append(ErrorEntry(item=item["filename"], reason=f"video file {planned.video} is missing",
+                                     step=STEP))
             continue
         dataset_ids.add(item.get("datasetId") or "")
-        _link_or_copy(source / video, output / video)
+        if has_video:
+            _link_or_copy(video, output / planned.video)
         _link_or_copy(json_path, output / json_path.relative_to(source))
         entries.extend(clips)
     if by_model:
@@ -147,6 +156,43 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
     write_export_info(output, origin or f"local:{source.resolve()}", ",".join(sorted(filter(None, dataset_ids))),
                       model_annotations_excluded=by_model)
     return summary
+
+
+@dataclass(frozen=True)
+class PlannedItem:
+    """What an item JSON yields: its video's relative path and manifest entries, or the reason it is skipped."""
+
+    video: Path | None = None
+    entries: list[ManifestEntry] = dataclasses.field(default_factory=list)
+    error: ErrorEntry | None = None
+    by_model: int = 0
+
+
+def plan_item(item: dict, name: str, subset: str | None, include_model_annotations: bool) -> PlannedItem:
+    """An item JSON's entries (content identity not yet set), or why it is skipped; `subset` overrides its own."""
+    filename = item.get("filename")
+    if not isinstance(filename, str):
+        return PlannedItem(error=ErrorEntry(item=name, reason="unreadable item JSON: no filename", step=STEP))
+    try:
+        video = Path(layouts.ITEMS) / item_relative_path(filename)
+    except UnsafeItemName as error:
+        return PlannedItem(error=ErrorEntry(item=f"{item.get('id', name)} {filename!r}"[:300], reason=str(error),
+                                            step=STEP))
+    mimetype = item.get("metadata", {}).get("system", {}).get("mimetype", "")
+    if not mimetype.startswith("video/"):
+        return PlannedItem(error=ErrorEntry(item=filename, reason=f"not a video (mimetype {mimetype!r})", step=STEP,
+                                            lost=False))
+    try:
+        clips, by_model = clips_of(item, str(video), subset or subset_of(item), include_model_annotations)
+    except (ValueError, TypeError, AttributeError) as error:
+        return PlannedItem(error=ErrorEntry(item=filename, reason=f"unreadable annotation: {error}", step=STEP))
+    if not clips:
+        reason = "only model-made class annotations" if by_model else "no class annotation (unlabelled)"
+        return PlannedItem(error=ErrorEntry(item=filename, reason=reason, step=STEP, lost=False), by_model=by_model)
+    if not clips[0].subset:
+        return PlannedItem(error=ErrorEntry(item=filename, reason="in no subset folder (/train, /validation, /test) "
+                                            "and no ML-subset tag", step=STEP), by_model=by_model)
+    return PlannedItem(video, clips, by_model=by_model)
 
 
 def fingerprint(output: Path) -> str:
@@ -205,6 +251,7 @@ class DownloadFolderSource:
     folder: Path
     uri: str
     include_model_annotations: bool = False
+    cache: ClipCache | None = None
 
     resumes_into_output = False
 
@@ -217,4 +264,5 @@ class DownloadFolderSource:
 
     def export(self, output: str | Path) -> ExportSummary:
         """See `DatasetSource.export`."""
-        return export_local(self.folder, output, include_model_annotations=self.include_model_annotations)
+        return export_local(self.folder, output, include_model_annotations=self.include_model_annotations,
+                            cache=self.cache)

@@ -65,15 +65,15 @@ def test_both_pipelines_compile_the_parameter_table_with_defaults_and_descriptio
             assert spec["defaultValue"] == target_defaults.get(row.name, row.default), row.name
 
 
-def test_make_config_takes_the_seed_keys_with_the_tables_defaults():
+def test_make_config_takes_the_parameter_keys_with_the_tables_defaults():
     """KFP needs make_config's signature written out; it must match the table."""
     import inspect
 
     from movinet_pipeline.components.make_config.component import make_config
-    from movinet_pipeline.core.parameters import SEED
+    from movinet_pipeline.core.parameters import CONFIG
 
     signature = inspect.signature(make_config.python_func).parameters
-    for row in SEED:
+    for row in CONFIG:
         assert signature[row.name].default == row.default and signature[row.name].annotation in (row.type,
                                                                                                 row.type.__name__)
 

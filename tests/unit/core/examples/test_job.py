@@ -49,7 +49,8 @@ def test_the_job_graph_translates_for_dataflow_with_the_worker_image():
     from apache_beam.portability.api import beam_runner_api_pb2
 
     from movinet_pipeline.core.config import PipelineConfig
-    from movinet_pipeline.core.examples.transform import BuildExamples, SamplingOptions, SideFiles
+    from movinet_pipeline.core.examples.clip_cache import SamplingOptions
+    from movinet_pipeline.core.examples.transform import BuildExamples, SideFiles
     from movinet_pipeline.core.layouts import Examples, ManifestEntry
 
     pipeline = beam.Pipeline(options=local_runner_options([*DATAFLOW, "--dry_run=True"]))

@@ -9,8 +9,9 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.config import PipelineConfig
+from movinet_pipeline.core.examples.clip_cache import SamplingOptions
 from movinet_pipeline.core.examples.job import local_runner
-from movinet_pipeline.core.examples.transform import BuildExamples, SamplingOptions, SideFiles
+from movinet_pipeline.core.examples.transform import BuildExamples, SideFiles
 from movinet_pipeline.core.layouts import ManifestEntry
 
 CONFIG = PipelineConfig(imgz=32, n_frames=4, record_frames=6, num_shards=1)
