@@ -187,16 +187,18 @@ def dataloop_pipeline_run(dataloop_emulator, tmp_path_factory: pytest.TempPathFa
     env.pop("DATALOOP_PATH", None)
     env.update(HOME=str(home), TMPDIR=str(temporary))
     output = tmp_path_factory.mktemp("dataloop-run") / "out"
+    cache_root = tmp_path_factory.mktemp("dataloop-run-cache")
     completed = subprocess.run(
         [sys.executable, "-m", "movinet_pipeline.app.cli", "run", "--source", f"dataloop://{dataset['id']}",
          "--registry", f"dataloop://{dataloop_emulator.project['id']}", "--profile", "cpu-sample",
-         "--output", str(output), "--run-id", "dataloop-e2e"],
+         "--output", str(output), "--run-id", "dataloop-e2e", "--cache-root", str(cache_root)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=40 * 60,
     )
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
     run_dir = next(p for p in (output / "kfp").iterdir() if p.is_dir())
     return {"dataset": dataset, "sample": sample, "stdout": completed.stdout, "stderr": completed.stderr,
             "key": env["DATALOOP_API_KEY"], "home": home, "tmp": temporary, "output": output, "run_dir": run_dir,
+            "cache_root": cache_root, "examples": run_dir / "build-tfrecords" / "examples",
             "model": run_dir / "train" / "model",
             "evaluation": run_dir / "evaluate" / "evaluation", "export": run_dir / "export-dataset" / "dataset",
             "registered": json.loads((run_dir / "register-model" / "registered" / "registered.json").read_text())}

@@ -34,4 +34,5 @@ def build_tfrecords(dataset: Input[Dataset], config: Input[Artifact], examples: 
     stats = run_step(artifact_location(dataset.path, dataset.uri, beam_args),
                      artifact_location(examples.path, examples.uri, beam_args), read_config(config.path), beam_args)
     shutil.copy(layouts.Examples(examples.path).contact_sheet, contact_sheet.path)
-    examples.metadata.update({"clips": stats["clips"], "skipped": stats["skipped"], "frames": stats["frames"]})
+    examples.metadata.update({key: stats[key] for key in ("clips", "clips_encoded", "clips_reused", "skipped",
+                                                          "frames")})

@@ -104,6 +104,9 @@ def print_run_summary(result, seconds: float) -> None:
         print(f"  {task:16s} {path}")
     metrics = result.metrics
     print(f"  report           {result.evaluation / 'report.html'}")
+    stats = result.examples
+    print(f"Examples: {stats['clips']} clips, {stats['clips_encoded']} encoded, {stats['clips_reused']} reused from "
+          "the clip cache")
     if "select-best" in result.outputs:
         print(result.outputs["select-best"].read_text())
     print(f"Evaluation on {metrics['subset']} ({metrics['clips']} clips): top-1 accuracy "

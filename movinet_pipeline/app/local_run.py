@@ -34,6 +34,7 @@ class LocalRunResult:
     metrics: dict
     verdict: dict
     registered: dict | None  # register_model's record: {registry, name, model_id | folder}
+    examples: dict  # the examples' stats.json
 
 
 def _location(value: str | Path) -> str:
@@ -89,4 +90,5 @@ def collect_outputs(pipeline_root: Path) -> LocalRunResult:
     metrics = json.loads(layouts.Evaluation(evaluation).metrics.read_text())
     verdict = json.loads(layouts.Evaluation(evaluation).verdict.read_text())
     registered = layouts.read_registration_record(outputs["register-model"]) if "register-model" in outputs else None
-    return LocalRunResult(run_dir, outputs, evaluation, metrics, verdict, registered)
+    examples = json.loads(Path(layouts.Examples(str(outputs["build-tfrecords"])).stats).read_text())
+    return LocalRunResult(run_dir, outputs, evaluation, metrics, verdict, registered, examples)

@@ -51,6 +51,19 @@ def test_the_pipeline_registers_a_trained_model_in_the_dataloop_project(dataloop
     assert all(m["datasetId"] == dataloop_pipeline_run["dataset"]["id"] for m in metrics)
 
 
+def test_the_cache_root_parameter_reaches_the_export_and_the_examples(dataloop_pipeline_run):
+    """The run's cache_root (a run parameter) keys the export's entries and fills the clip cache."""
+    from movinet_pipeline.core import layouts
+
+    stats = json.loads((dataloop_pipeline_run["examples"] / "stats.json").read_text())
+    assert stats["clips_encoded"] == stats["clips"] > 0 and stats["clips_reused"] == 0
+    assert f"Examples: {stats['clips']} clips, {stats['clips']} encoded, 0 reused" in dataloop_pipeline_run["stdout"]
+    entries = list(layouts.read_manifest(dataloop_pipeline_run["export"]))
+    assert all(entry.content_id.startswith(f"dataloop:{entry.item_id}:") for entry in entries)
+    stored = list((dataloop_pipeline_run["cache_root"] / "clips").glob("*/*/*.clips"))
+    assert len(stored) == len(entries) and list((dataloop_pipeline_run["cache_root"] / "clips").glob("*/sampling.json"))
+
+
 def test_the_key_is_nowhere_at_rest_nor_in_logs_or_the_compiled_pipeline(dataloop_pipeline_run):
     key = dataloop_pipeline_run["key"]
     for text in (dataloop_pipeline_run["stdout"], dataloop_pipeline_run["stderr"]):

@@ -196,10 +196,14 @@ def plan_item(item: dict, name: str, subset: str | None, include_model_annotatio
 
 
 def fingerprint(output: Path) -> str:
-    """Content key of an export: the manifest plus every video's size, so new data means a new key."""
+    """Content key of an export: the manifest plus every video's content identity or size, so new data, new key.
+
+    (An entry with a content identity may have no video file: its clips come from the clip cache.)
+    """
     digest = hashlib.sha256((output / layouts.MANIFEST).read_bytes())
     for entry in layouts.read_manifest(output):
-        digest.update(f"{entry.video}:{(output / entry.video).stat().st_size}".encode())
+        version = entry.content_id or (output / entry.video).stat().st_size
+        digest.update(f"{entry.video}:{version}".encode())
     return digest.hexdigest()
 
 

@@ -212,3 +212,37 @@ def test_items_whose_names_would_leave_the_folder_are_dead_lettered_not_download
                        "item name contains a '..' part, which would leave its folder"}
     assert summary.clips == 20 and not list(tmp_path.rglob("escaped*"))
     assert not any(path.endswith(f"/items/{hostile['id']}/stream") for _, path in dataloop_env.requests)
+
+
+def test_with_a_clip_cache_an_export_downloads_only_new_or_changed_videos(dataloop_env, sample_dir, tmp_path):
+    from movinet_pipeline.core.config import PipelineConfig
+    from movinet_pipeline.core.examples.clip_cache import ClipCache, SamplingOptions
+    from movinet_pipeline.core.examples.job import build_examples
+
+    store = dataloop_env.store
+    dataset = seed_dataset(store, dataloop_env.project["id"], "incremental", sample_dir)
+    config = PipelineConfig(imgz=32, n_frames=4, record_frames=6, num_shards=1, cache_root=str(tmp_path / "cache"))
+    cache = ClipCache(config.cache_root, SamplingOptions.from_config(config))
+
+    def export_and_build(name: str) -> tuple[int, dict]:
+        before = _video_streams(dataloop_env, dataset["id"])
+        export_dataloop(dataset["id"], tmp_path / name / "export", cache=cache)
+        stats = build_examples(tmp_path / name / "export", tmp_path / name / "examples", config,
+                               ["--direct_running_mode=in_memory", "--direct_num_workers=1"])
+        return _video_streams(dataloop_env, dataset["id"]) - before, stats
+
+    downloads, stats = export_and_build("first")
+    assert (downloads, stats["clips_encoded"], stats["clips_reused"]) == (20, 20, 0)
+    downloads, stats = export_and_build("again")
+    assert (downloads, stats["clips_encoded"], stats["clips_reused"]) == (0, 0, 20)
+    assert not list((tmp_path / "again" / "export" / "items").rglob("*.mp4")), "no video was needed"
+
+    videos = sorted((i for i in store.items.values() if i["datasetId"] == dataset["id"] and i["type"] == "file"),
+                    key=lambda item: item["filename"])
+    relabelled = next(a for a in store.annotations.values() if a["itemId"] == videos[0]["id"])
+    relabelled["label"] = "up" if relabelled["label"] != "up" else "down"
+    store.add_item(dataset["id"], videos[1]["filename"], store.blobs[videos[1]["id"]] + bytes(64), mode="overwrite")
+    downloads, stats = export_and_build("changed")
+    assert (downloads, stats["clips_encoded"], stats["clips_reused"]) == (1, 1, 19)
+    labels = {e.item_id: e.label for e in layouts.read_manifest(tmp_path / "changed" / "export")}
+    assert labels[videos[0]["id"]] == relabelled["label"]
