@@ -18,6 +18,7 @@ import json
 import logging
 import struct
 from dataclasses import asdict, dataclass
+from pathlib import PurePosixPath
 
 from movinet_pipeline.core.clients import storage
 from movinet_pipeline.core.config import PipelineConfig
@@ -93,10 +94,14 @@ class ClipCache:
         key = self.key(entry)
         return storage.join(self.folder, key[:2], key + SUFFIX) if key else None
 
-    def contains(self, entry: ManifestEntry) -> bool:
-        """Whether the entry is stored (without reading it)."""
-        path = self.path(entry)
-        return bool(path) and storage.exists(path)
+    def stored_keys(self) -> set[str]:
+        """The keys stored, from one listing of the cache folder (not a request per entry)."""
+        return {PurePosixPath(path).stem for path in storage.glob(storage.join(self.folder, "*", "*" + SUFFIX))}
+
+    def missing(self, entries: list[ManifestEntry], stored: set[str] | None = None) -> list[ManifestEntry]:
+        """The entries not stored (among `stored` keys when given, else a fresh listing)."""
+        stored = self.stored_keys() if stored is None else stored
+        return [entry for entry in entries if self.key(entry) not in stored]
 
     def load(self, entry: ManifestEntry) -> CacheEntry | None:
         """The stored entry, or None on a miss; a damaged entry is a miss (and is said so)."""

@@ -26,6 +26,7 @@ from movinet_pipeline.core.examples.transform import BuildExamples, ClipStats, S
 from movinet_pipeline.core.layouts import ErrorEntry
 
 log = logging.getLogger(__name__)
+IN_PROCESS_MAX = 8  # entries to decode up to which a local job runs in one process (worker start-up costs ~1.5 s)
 LOCAL_RUNNERS = {None, "DirectRunner", "FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner",
                  "PrismRunner"}
 
@@ -34,22 +35,25 @@ class BuildError(RuntimeError):
     """The job cannot produce usable examples."""
 
 
-def local_runner_options(argv: Sequence[str]) -> PipelineOptions:
+def local_runner_options(argv: Sequence[str], videos_to_decode: int | None = None) -> PipelineOptions:
     """Beam options from argv; with no --runner, the FnApiRunner in multi-processing mode on every core.
 
     Beam 2.77's DirectRunner would first try to download the Prism runner; choosing the local runner
-    explicitly keeps runs offline-safe and makes the parallelism visible.
+    explicitly keeps runs offline-safe and makes the parallelism visible. When at most `IN_PROCESS_MAX` entries
+    need decoding (the rest come from the clip cache), the job runs in this process: starting worker processes
+    would cost more than they save.
     """
     options = PipelineOptions(list(argv))
     if options.view_as(StandardOptions).runner is None:
         direct = options.view_as(DirectOptions)
         given = " ".join(argv)
+        in_process = videos_to_decode is not None and videos_to_decode <= IN_PROCESS_MAX
         if "direct_running_mode" not in given:
-            direct.direct_running_mode = "multi_processing"
+            direct.direct_running_mode = "in_memory" if in_process else "multi_processing"
         if "direct_num_workers" not in given:
-            direct.direct_num_workers = os.cpu_count() or 1
-        log.info("Beam: local FnApiRunner, %s mode, %d workers", direct.direct_running_mode,
-                 direct.direct_num_workers)
+            direct.direct_num_workers = 1 if in_process else os.cpu_count() or 1
+        log.info("Beam: local FnApiRunner, %s mode, %d workers%s", direct.direct_running_mode,
+                 direct.direct_num_workers, f" ({videos_to_decode} entries to decode)" if in_process else "")
     return options
 
 
@@ -106,11 +110,14 @@ def build_examples(input_dir: str | Path, output_dir: str | Path, config: Pipeli
         raise BuildError(f"{dataset.manifest} lists no clip")
     subsets = sorted({entry.subset for entry in entries})
     storage.beam_filesystems()
-    options = local_runner_options(beam_args)
     sampling = SamplingOptions.from_config(config)
     log.info("building TFRecords for %d clips (%s): %d frames/clip, short side %d, %s sampling",
              len(entries), ", ".join(subsets), sampling.frames, sampling.short_side, sampling.sampling)
-    cache = clip_cache(config.cache_root, sampling, options)
+    cache = clip_cache(config.cache_root, sampling, PipelineOptions(list(beam_args)))
+    to_decode = len(cache.missing(entries)) if cache else len(entries)
+    if cache:
+        log.info("clip cache: %d of %d entries to decode, the others' clips are reused", to_decode, len(entries))
+    options = local_runner_options(beam_args, to_decode)
     side_files = SideFiles(storage.join(examples.root, "clip_stats"), storage.join(examples.root, "errors_part"))
     with JobProgress(len(entries), runs_locally(options)) as progress, \
             beam.Pipeline(runner=local_runner(options), options=options) as job:

@@ -105,32 +105,49 @@ def export_dataloop(dataset_id: str, output: str | Path, dql_filter: str | dict 
 
 @dataclass(frozen=True)
 class _VideoPlan:
-    """Which videos an export must download: all of them, or (with a clip cache) those with an uncached clip."""
+    """Which videos an export must download: all of them, or (with a clip cache) those with an uncached clip.
+
+    With a cache, the item JSON files (item + annotations, where dtlpy's export would put them) are written from the
+    item and annotation listings, so the plan needs no export command; only the videos with an uncached clip are
+    then downloaded, without annotations.
+    """
 
     cache: ClipCache | None
     include_model_annotations: bool
 
-    def needed(self, dl, dataset, output: Path, query: dict, subsets: dict[str, str], ids: list[str]) -> list[str]:
-        """The ids of `ids` whose video the export needs; with a cache, after fetching the selection's JSON."""
+    def needed(self, dataset, output: Path, videos: list, subsets: dict[str, str]) -> list[str]:
+        """The ids of `videos` (dtlpy items) whose video the export needs."""
         if not self.cache:
-            return ids
-        dataset.download_annotations(local_path=str(output), overwrite=True,
-                                     filters=dl.Filters(custom_filter=query, resource=dl.FiltersResource.ITEM))
-        items = {}
-        for path in (output / layouts.ITEM_JSON).rglob("*.json"):
-            item = json.loads(path.read_text())
-            items[item.get("id")] = item
-        needed = [item_id for item_id in ids if item_id in items and self._has_uncached_clip(items[item_id],
-                                                                                            subsets.get(item_id))]
-        log.info("clip cache: %d of %d video(s) have every clip cached; downloading %d", len(ids) - len(needed),
-                 len(ids), len(needed))
+            return [video.id for video in videos]
+        annotations = _annotations_by_item(dataset, {video.id for video in videos})
+        stored = self.cache.stored_keys()
+        needed = []
+        for video in videos:
+            item = {**video.to_json(), "annotations": annotations.get(video.id, [])}
+            path = output / layouts.ITEM_JSON / item_relative_path(video.filename).with_suffix(".json")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(item))
+            if self.cache.missing(self._entries(item, subsets.get(video.id)), stored):
+                needed.append(video.id)
+        log.info("clip cache: %d of %d video(s) have every clip cached; downloading %d", len(videos) - len(needed),
+                 len(videos), len(needed))
         return needed
 
-    def _has_uncached_clip(self, item: dict, subset: str | None) -> bool:
+    def _entries(self, item: dict, subset: str | None) -> list:
+        """The item's manifest entries with its content identity (none when it is skipped)."""
         planned = plan_item(item, item.get("filename", "?"), subset, self.include_model_annotations)
         identity = dataloop_identity(item, Path())
-        return any(not self.cache.contains(dataclasses.replace(entry, content_id=identity))
-                   for entry in planned.entries)
+        return [dataclasses.replace(entry, content_id=identity) for entry in planned.entries]
+
+
+def _annotations_by_item(dataset, item_ids: set[str]) -> dict[str, list[dict]]:
+    """The annotations (platform JSON) of the items `item_ids`, from the dataset's annotation pages."""
+    by_item: dict[str, list[dict]] = {}
+    for page in dataset.annotations.list():
+        for annotation in page:
+            if annotation.item_id in item_ids:
+                by_item.setdefault(annotation.item_id, []).append(annotation.to_json())
+    return by_item
 
 
 def _download_selection(dl, dataset, output: Path, base: dict, subset: str, condition: dict, by_filter: bool,
@@ -151,18 +168,17 @@ def _download_selection(dl, dataset, output: Path, base: dict, subset: str, cond
              f"{subset}: " if subset else "", len(videos), len(candidates) - len(videos))
     query = _items_query(base, condition, {"metadata.system.mimetype": VIDEO_MIMETYPES},
                          {"id": {"$nin": sorted(unsafe)}} if unsafe else {})
-    ids = [item.id for item in videos]
-    needed = plan.needed(dl, dataset, output, query, subsets, ids)
-    if needed == ids:  # one query for the whole selection
-        _download(dl, dataset, output, query)
+    if not plan.cache:  # one query for the whole selection, videos and their JSON
+        _download(dl, dataset, output, query, [dl.ViewAnnotationOptions.JSON])
         return
+    needed = plan.needed(dataset, output, videos, subsets)
     for start in range(0, len(needed), ID_BATCH):
-        _download(dl, dataset, output, _items_query({"id": {"$in": needed[start:start + ID_BATCH]}}))
+        _download(dl, dataset, output, _items_query({"id": {"$in": needed[start:start + ID_BATCH]}}), None)
 
 
-def _download(dl, dataset, output: Path, query: dict) -> None:
-    """Download with dtlpy (in parallel) of the items `query` selects (videos into items/, their JSON into json/)."""
-    dataset.download(local_path=str(output), annotation_options=[dl.ViewAnnotationOptions.JSON],
+def _download(dl, dataset, output: Path, query: dict, annotation_options: list | None) -> None:
+    """Download with dtlpy (in parallel) the items `query` selects into items/ (and their JSON into json/)."""
+    dataset.download(local_path=str(output), annotation_options=annotation_options,
                      filters=dl.Filters(custom_filter=query, resource=dl.FiltersResource.ITEM),
                      overwrite=False, to_items_folder=True)
 

@@ -122,6 +122,7 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
     errors = list(errors or [])
     dataset_ids: set[str] = set()
     by_model = 0
+    stored = cache.stored_keys() if cache else set()
     for json_path in sorted(json_root.rglob("*.json")):
         name = str(json_path.relative_to(source))
         try:
@@ -140,7 +141,7 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
                 content_id = identity(item, video)
             clips = [dataclasses.replace(clip, content_id=content_id) for clip in clips]
         has_video = video.is_file()
-        if not has_video and not (content_id and all(cache.contains(clip) for clip in clips)):
+        if not has_video and not (content_id and not cache.missing(clips, stored)):
             errors.append(ErrorEntry(item=item["filename"], reason=f"video file {planned.video} is missing",
                                      step=STEP))
             continue

@@ -28,9 +28,9 @@ ENTRY = ManifestEntry("i1", "items/train/a.mp4", "up", "train", 0, 23, 12.0, con
 def test_an_entry_round_trips_and_a_damaged_one_is_a_miss(tmp_path, caplog):
     cache = ClipCache(str(tmp_path), SAMPLING)
     stored = CacheEntry([StoredClip([b"jpeg-1", b"jpeg-22"], [0, 5], 12.0), StoredClip([b"x" * 1000], [7], 0.0)])
-    assert cache.load(ENTRY) is None and not cache.contains(ENTRY)
+    assert cache.load(ENTRY) is None and cache.missing([ENTRY]) == [ENTRY]
     cache.store(ENTRY, stored)
-    assert cache.contains(ENTRY) and cache.load(ENTRY) == stored
+    assert cache.missing([ENTRY]) == [] and cache.load(ENTRY) == stored
     path = Path(cache.path(ENTRY))
     damaged = bytearray(path.read_bytes())
     damaged[20] ^= 0xFF

@@ -233,6 +233,8 @@ def test_with_a_clip_cache_an_export_downloads_only_new_or_changed_videos(datalo
 
     downloads, stats = export_and_build("first")
     assert (downloads, stats["clips_encoded"], stats["clips_reused"]) == (20, 20, 0)
+    export_dataloop(dataset["id"], tmp_path / "uncached")
+    assert _manifest(tmp_path / "first" / "export") == _manifest(tmp_path / "uncached"), "same entries, no cache"
     downloads, stats = export_and_build("again")
     assert (downloads, stats["clips_encoded"], stats["clips_reused"]) == (0, 0, 20)
     assert not list((tmp_path / "again" / "export" / "items").rglob("*.mp4")), "no video was needed"
