@@ -93,14 +93,19 @@ def parse_views(serialized: tf.Tensor, n_frames: int, imgz: int, views: int):
 
 def clip_dataset(examples_dir: str | Path, subset: str, n_frames: int, imgz: int, batch_size: int,
                  training: bool, flip: bool = False, seed: int = 0, repeat: bool = False,
-                 views: int = 1) -> tf.data.Dataset:
+                 views: int = 1, input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """Batched (frames, label) pairs of one subset.
 
     Batched (frames, label) pairs of one subset; shuffled and augmented when `training`; endless when `repeat`
     (then the caller sets the epoch length). With `views` > 1 (evaluation), frames are [B, views, T, H, W, 3].
+    With an `input_context` (multi-worker training), `batch_size` is the global batch: this input pipeline keeps
+    its share of the records before decoding them and batches per replica.
     """
     files = record_files(examples_dir, subset)
     dataset = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
+    if input_context:
+        dataset = dataset.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
     if training:
         dataset = dataset.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
     if repeat:

@@ -21,6 +21,7 @@ import tf_keras
 
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.config import PipelineConfig, write_config
+from movinet_pipeline.core.model import cluster as cluster_module
 from movinet_pipeline.core.model import input_pipeline as data
 from movinet_pipeline.core.model import network as modeling
 from movinet_pipeline.core.model.stream_export import export_stream
@@ -126,7 +127,7 @@ def _compile(classifier: tf_keras.Model, optimizer: tf_keras.optimizers.Optimize
 
 
 def _train_head_only(classifier: tf_keras.Model, backbone: tf_keras.Model, optimizer: tf_keras.optimizers.Optimizer,
-                     config: PipelineConfig, epochs_done: int, checkpoints: Path, strategy, fit: dict) -> int:
+                     config: PipelineConfig, epochs_done: int, folders: _Folders, strategy, fit: dict) -> int:
     """Train the new head on a frozen backbone first.
 
     The `freeze_backbone_epochs` warm-up: train the head with the backbone frozen (its batch norm in inference
@@ -136,7 +137,7 @@ def _train_head_only(classifier: tf_keras.Model, backbone: tf_keras.Model, optim
     epochs = config.freeze_backbone_epochs
     if not epochs:
         return 0
-    saved = checkpoints / "head_only" / "weights"
+    saved = folders.shared.checkpoints / "head_only" / "weights"
     if epochs_done >= epochs and Path(f"{saved}.index").exists():
         # the second phase's own backup, if any, restores over this
         classifier.load_weights(str(saved)).expect_partial()
@@ -146,13 +147,30 @@ def _train_head_only(classifier: tf_keras.Model, backbone: tf_keras.Model, optim
         _compile(classifier, optimizer, config)
     log.info("training the head only (backbone frozen) for %d epoch(s)", epochs)
     classifier.fit(epochs=epochs, **fit)
-    classifier.save_weights(str(saved))
+    classifier.save_weights(str(folders.own.checkpoints / "head_only" / "weights"))
     return epochs
 
 
+@dataclass(frozen=True)
+class _Folders:
+    """Where training state is read back from, and where this worker writes.
+
+    `shared`: the user's model folder (the chief writes it; every worker reads its training state back); `own`:
+    this worker's (the same on the chief, a private temporary folder on other workers).
+    """
+
+    shared: layouts.ModelFolder
+    own: layouts.ModelFolder
+
+
+def _barrier(strategy: tf.distribute.Strategy) -> None:
+    """Wait until every worker gets here (a collective op), e.g. until the chief has written its checkpoints."""
+    strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
+
+
 def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_data: tf.data.Dataset,
-         validation_data: tf.data.Dataset, strategy: tf.distribute.Strategy,
-         folder: layouts.ModelFolder) -> tuple[tf_keras.Model, str, float]:
+         validation_data: tf.data.Dataset, validation_steps: int | None, strategy: tf.distribute.Strategy,
+         folders: _Folders) -> tuple[tf_keras.Model, str, float]:
     """Build the classifier on its pretrained backbone and train it.
 
     Build the classifier on its pretrained backbone and train it (resumably); return it with its best epoch's
@@ -163,20 +181,21 @@ def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_dat
         classifier = modeling.build_classifier(backbone, len(labels), config.n_frames, config.imgz)
         optimizer = _optimizer(config, steps)
         optimizer.build(classifier.trainable_variables)  # every variable, so unfreezing later needs no new slots
-    checkpoints = folder.checkpoints
+    checkpoints = folders.shared.checkpoints
     best_weights = checkpoints / "best" / "weights"  # TF checkpoint format: restorable under any tf.distribute strategy
     done = _read_history(checkpoints / layouts.HISTORY_CSV)
+    folders.own.checkpoints.mkdir(parents=True, exist_ok=True)
     if done.get("epoch") and (checkpoints / "backup").exists():
         log.info("resuming after epoch %d of %d from %s", len(done["epoch"]), config.num_epochs, checkpoints)
-    callbacks = [
+    callbacks = [  # Keras sends a non-chief worker's backups, best weights and logs to temporary folders
         # Back up twice per epoch, so a preempted run loses at most half an epoch.
         tf_keras.callbacks.BackupAndRestore(str(checkpoints / "backup"),
                                             save_freq=max(1, steps // 2) if steps else "epoch"),
         tf_keras.callbacks.ModelCheckpoint(str(best_weights), monitor="val_accuracy", mode="max",
                                            save_best_only=True, save_weights_only=True,
                                            initial_value_threshold=max(done.get("val_accuracy", [None]) or [None])),
-        tf_keras.callbacks.TensorBoard(str(folder.tensorboard)),
-        tf_keras.callbacks.CSVLogger(str(checkpoints / layouts.HISTORY_CSV), append=True),
+        tf_keras.callbacks.TensorBoard(str(folders.shared.tensorboard)),
+        tf_keras.callbacks.CSVLogger(str(folders.own.checkpoints / layouts.HISTORY_CSV), append=True),
         _EpochLog(config.num_epochs),
     ]
     log.info("training MoViNet-%s (base) on %d labels: %d epochs (%d with the backbone frozen), batch %d, %d frames "
@@ -184,8 +203,9 @@ def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_dat
              config.freeze_backbone_epochs, config.batch_size, config.n_frames, config.imgz, config.imgz,
              config.learning_rate, tf_keras.mixed_precision.global_policy().name, pretrained)
     started = time.monotonic()
-    fit = dict(x=train_data, validation_data=validation_data, steps_per_epoch=steps, callbacks=callbacks, verbose=0)
-    head_only = _train_head_only(classifier, backbone, optimizer, config, len(done.get("epoch", [])), checkpoints,
+    fit = dict(x=train_data, validation_data=validation_data, steps_per_epoch=steps, callbacks=callbacks, verbose=0,
+               validation_steps=validation_steps)
+    head_only = _train_head_only(classifier, backbone, optimizer, config, len(done.get("epoch", [])), folders,
                                  strategy, fit)
     if head_only < config.num_epochs:
         backbone.trainable = True
@@ -193,56 +213,98 @@ def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_dat
             _compile(classifier, optimizer, config)
         classifier.fit(epochs=config.num_epochs, initial_epoch=head_only, **fit)
     seconds = time.monotonic() - started
-    classifier.save_weights(str(checkpoints / "last" / "weights"))  # the model exported below is the best epoch's
+    _barrier(strategy)  # the chief's last checkpoints are written
+    classifier.save_weights(str(folders.own.checkpoints / "last" / "weights"))  # the model exported is the best's
     if Path(f"{best_weights}.index").exists():
         classifier.load_weights(str(best_weights)).expect_partial()
     return classifier, pretrained, seconds
 
 
 def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConfig) -> TrainSummary:
-    """Fine-tune on `examples_dir/train`, select the best epoch on `validation`, save the model contract."""
+    """Fine-tune on `examples_dir/train`, select the best epoch on `validation`, save the model contract.
+
+    In a cluster (`TF_CONFIG`, see `cluster.py`) every worker runs this; only the chief writes `output_dir`.
+    """
+    cluster = cluster_module.from_environment()
+    strategy = cluster.strategy()  # first: a multi-worker strategy must exist before any other TensorFlow op
     if config.model_mode != "base":
         raise TrainError("training is base mode only (model_mode=stream is for inference); set model_mode=base")
     policy = training_policy(config)
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise TrainError(f"batch_size={config.batch_size} is the global batch: it must be a multiple of the "
+                         f"{replicas} replicas training")
     examples_dir, output_dir = Path(examples_dir), Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    folder = layouts.ModelFolder(output_dir)
+    folders = _Folders(layouts.ModelFolder(output_dir), layouts.ModelFolder(cluster.output_root(output_dir)))
     labels = layouts.read_labels(examples_dir)
     tf_keras.utils.set_random_seed(config.seed)
     # A known epoch length over an endless training set lets a preempted run resume mid-epoch.
     steps = _steps_per_epoch(examples_dir, config)
-    train_data = data.clip_dataset(examples_dir, "train", config.n_frames, config.imgz, config.batch_size,
-                                   training=True, flip=config.random_flip, seed=config.seed, repeat=bool(steps))
-    validation_data = data.clip_dataset(examples_dir, "validation", config.n_frames, config.imgz,
-                                        config.batch_size, training=False)
-    strategy = tf.distribute.MirroredStrategy()  # one code path for 0, 1 or N GPUs; batch_size is global
-    log.info("training on %d replica(s): %s", strategy.num_replicas_in_sync,
+    train_data = _dataset(strategy, cluster, examples_dir, "train", config, training=True, repeat=bool(steps))
+    validation_data = _dataset(strategy, cluster, examples_dir, "validation", config, training=False)
+    log.info("training on %d replica(s) in %d worker(s) (this is %s %d%s): global batch %d = %d per replica, peak "
+             "learning rate %g for the global batch; devices here: %s", replicas, cluster.workers, cluster.task_type,
+             cluster.task_index, ", the chief" if cluster.is_chief else "", config.batch_size,
+             config.batch_size // replicas, config.learning_rate,
              ", ".join(d.split("/")[-1] for d in strategy.extended.worker_devices))
     with _dtype_policy(policy):
-        classifier, pretrained, seconds = _fit(config, labels, steps, train_data, validation_data, strategy,
-                                               folder)
-    if policy != "float32":
+        classifier, pretrained, seconds = _fit(config, labels, steps, train_data, validation_data,
+                                               _validation_steps(examples_dir, config, cluster), strategy, folders)
+    if policy != "float32" or cluster.is_multi_worker:  # a plain float32 copy: local variables, no collectives
         classifier = _float32_copy(classifier, config, len(labels))
+    return _save_outputs(classifier, config, labels, folders.own, pretrained, seconds)
+
+
+def _dataset(strategy: tf.distribute.Strategy, cluster: cluster_module.Cluster, examples_dir: Path, subset: str,
+             config: PipelineConfig, training: bool, repeat: bool = False):
+    """One subset's batches: global batches on one worker; per-replica shards of them across workers."""
+
+    def make(context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+        return data.clip_dataset(examples_dir, subset, config.n_frames, config.imgz, config.batch_size,
+                                 training=training, flip=training and config.random_flip, seed=config.seed,
+                                 repeat=repeat, input_context=context)
+
+    return strategy.distribute_datasets_from_function(make) if cluster.is_multi_worker else make()
+
+
+def _save_outputs(classifier: tf_keras.Model, config: PipelineConfig, labels: list[str], folder: layouts.ModelFolder,
+                  pretrained: str, seconds: float) -> TrainSummary:
+    """Write the model contract into `folder` and summarise the run."""
     history = _read_history(folder.checkpoints / layouts.HISTORY_CSV)
     classifier.save_weights(str(folder.weights(config.weights_filename)))
     modeling.export_saved_model(classifier, folder.saved_model)
     if config.causal:
-        export_stream(classifier, config, len(labels), output_dir)
-    layouts.write_labels(output_dir, labels)
+        export_stream(classifier, config, len(labels), folder.root)
+    layouts.write_labels(folder.root, labels)
     write_config(config, folder.config)
     folder.history.write_text(json.dumps(history, indent=2) + "\n")
     best = max(history.get("val_accuracy", [0.0]))
-    log.info("trained in %.0fs; best validation accuracy %.3f; model -> %s", seconds, best, output_dir)
+    log.info("trained in %.0fs; best validation accuracy %.3f; model -> %s", seconds, best, folder.root)
     return TrainSummary(len(history.get("epoch", [])), best, pretrained, seconds)
 
 
-def _steps_per_epoch(examples_dir: Path, config: PipelineConfig) -> int | None:
-    """Batches per pass over the training clips, from `stats.json` (None when the examples have no stats)."""
+def _clips(examples_dir: Path, subset: str) -> int | None:
+    """The subset's clips, from `stats.json` (None when the examples have no stats)."""
     stats_path = examples_dir / layouts.STATS
     if not stats_path.exists():
         return None
-    train_clips = sum(json.loads(stats_path.read_text())["clips_per_subset_label"].get("train", {}).values())
-    return max(1, -(-train_clips // config.batch_size))
+    return sum(json.loads(stats_path.read_text())["clips_per_subset_label"].get(subset, {}).values())
+
+
+def _steps_per_epoch(examples_dir: Path, config: PipelineConfig) -> int | None:
+    """Batches per pass over the training clips (None when the examples have no stats)."""
+    train_clips = _clips(examples_dir, "train")
+    return None if train_clips is None else max(1, -(-train_clips // config.batch_size))
+
+
+def _validation_steps(examples_dir: Path, config: PipelineConfig, cluster: cluster_module.Cluster) -> int | None:
+    """Validation batches per worker across a cluster (its largest share of the clips), else None (to the end)."""
+    clips = _clips(examples_dir, "validation") if cluster.is_multi_worker else None
+    if clips is None:
+        return None
+    share, per_worker_batch = -(-clips // cluster.workers), config.batch_size // cluster.workers
+    return max(1, -(-share // per_worker_batch))
 
 
 def _read_history(csv_path: Path) -> dict[str, list[float]]:
