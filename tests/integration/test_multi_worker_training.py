@@ -98,7 +98,9 @@ def test_two_workers_train_one_model_and_resume_after_both_are_killed(exported_d
     assert layouts.read_labels(output) == ["down", "left", "right", "up"] and folder.config.is_file()
     assert not [p for p in output.rglob("*") if "workertemp" in p.name], "a worker wrote into the user's output"
 
-    (worker_copy,) = list(homes["worker"].glob("movinet-worker-0-*"))[-1:]
+    private = list(homes["worker"].glob("movinet-worker-0-*"))
+    assert len(private) == 2, "one private folder per start of the worker"
+    (worker_copy,) = [p for p in private if layouts.ModelFolder(p).weights(CONFIG.weights_filename).is_file()]
     chief_weights = _weights(folder.weights(CONFIG.weights_filename))
     worker_weights = _weights(layouts.ModelFolder(worker_copy).weights(CONFIG.weights_filename))
     assert chief_weights.keys() == worker_weights.keys() and len(chief_weights) > 50
