@@ -105,6 +105,18 @@ class GpuParameters:
     node_selector: object
 
 
+# Vertex AI resolves these in a task's inputs (as google-cloud-pipeline-components' placeholders do).
+VERTEX_PROJECT_PLACEHOLDER = "{{$.pipeline_google_cloud_project_id}}"
+VERTEX_LOCATION_PLACEHOLDER = "{{$.pipeline_google_cloud_location}}"
+
+
+def vertex_location() -> dict[str, str]:
+    """The project and location inputs of a step that calls Vertex AI itself: placeholders on Vertex, else ""."""
+    if _TARGET.get().name != "vertex":
+        return {"project": "", "location": ""}
+    return {"project": VERTEX_PROJECT_PLACEHOLDER, "location": VERTEX_LOCATION_PLACEHOLDER}
+
+
 def with_target_defaults(steps: Callable, target: Target) -> Callable:
     """`steps` with its GPU parameters' defaults set to `target`'s (KFP reads defaults from the signature)."""
     defaults = {"accelerator_type": target.accelerators.type, "accelerator_count": target.accelerators.count,

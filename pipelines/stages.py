@@ -20,7 +20,8 @@ from movinet_pipeline.components.evaluate.component import evaluate
 from movinet_pipeline.components.export_dataset.component import dataset_fingerprint, export_dataset
 from movinet_pipeline.components.register_model.component import register_model
 from movinet_pipeline.components.resolve_baseline.component import resolve_baseline
-from movinet_pipeline.pipelines.platform import GpuParameters, configure
+from movinet_pipeline.components.train.component import train
+from movinet_pipeline.pipelines.platform import GpuParameters, configure, vertex_location
 
 
 def dataset_stage(p: SimpleNamespace, config_task: PipelineTask) -> tuple[PipelineTask, PipelineTask]:
@@ -39,6 +40,15 @@ def dataset_stage(p: SimpleNamespace, config_task: PipelineTask) -> tuple[Pipeli
                                               config=config_task.outputs["config"], beam_options=p.beam_options),
                               "build_tfrecords").set_display_name("build TFRecords (Beam)")
     return export_task, examples_task
+
+
+def train_stage(p: SimpleNamespace, examples_task: PipelineTask, config_task: PipelineTask,
+                gpu: GpuParameters) -> PipelineTask:
+    """Fine-tune on the examples: in the step, or (train_replicas > 1, Vertex AI) as a multi-worker custom job."""
+    task = train(examples=examples_task.outputs["examples"], config=config_task.outputs["config"],
+                 train_replicas=p.train_replicas, train_machine_type=p.train_machine_type,
+                 replica_accelerator_type=gpu.type, replica_accelerator_count=gpu.count, **vertex_location())
+    return configure(task, "train", gpu=gpu).set_display_name("fine-tune MoViNet")
 
 
 def baseline_stage(p: SimpleNamespace, export_task: PipelineTask) -> PipelineTask:

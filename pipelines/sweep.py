@@ -11,11 +11,10 @@ from kfp import dsl
 from movinet_pipeline.components.make_config.component import make_config
 from movinet_pipeline.components.report_status.component import report_status
 from movinet_pipeline.components.select_best.component import select_best
-from movinet_pipeline.components.train.component import train
 from movinet_pipeline.core import parameters
 from movinet_pipeline.pipelines.platform import GpuParameters, configure
 from movinet_pipeline.pipelines.signature import declared
-from movinet_pipeline.pipelines.stages import baseline_stage, dataset_stage, evaluate_stage, register_stage
+from movinet_pipeline.pipelines.stages import baseline_stage, dataset_stage, evaluate_stage, register_stage, train_stage
 
 PIPELINE_NAME = "movinet-sweep"
 METADATA = dict(name=PIPELINE_NAME, description="Fine-tune several MoViNet architectures on one Dataloop dataset, "
@@ -37,9 +36,7 @@ def sweep_steps(p: SimpleNamespace) -> None:
         with dsl.ParallelFor(p.model_ids, name="each model_id") as model_id:
             config_task = configure(make_config(model_id=model_id, **shared, extra_config=p.extra_config),
                                     "make_config").set_display_name("configuration for model_id")
-            train_task = configure(train(examples=examples_task.outputs["examples"],
-                                         config=config_task.outputs["config"]), "train", gpu=gpu)
-            train_task.set_display_name("fine-tune MoViNet")
+            train_task = train_stage(p, examples_task, config_task, gpu)
             evaluate_task = evaluate_stage(train_task, examples_task, baseline_task, gpu, "evaluate")
         select_task = configure(select_best(models=dsl.Collected(train_task.outputs["model"]),
                                             evaluations=dsl.Collected(evaluate_task.outputs["evaluation"]),

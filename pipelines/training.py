@@ -6,11 +6,10 @@ from kfp import dsl
 
 from movinet_pipeline.components.make_config.component import make_config
 from movinet_pipeline.components.report_status.component import report_status
-from movinet_pipeline.components.train.component import train
 from movinet_pipeline.core import parameters
 from movinet_pipeline.pipelines.platform import GpuParameters, configure
 from movinet_pipeline.pipelines.signature import declared
-from movinet_pipeline.pipelines.stages import baseline_stage, dataset_stage, evaluate_stage, register_stage
+from movinet_pipeline.pipelines.stages import baseline_stage, dataset_stage, evaluate_stage, register_stage, train_stage
 
 PIPELINE_NAME = "movinet-training"
 METADATA = dict(name=PIPELINE_NAME, description="Fine-tune a MoViNet video classifier on a Dataloop dataset and "
@@ -26,8 +25,7 @@ def training_steps(p: SimpleNamespace) -> None:
                                             extra_config=p.extra_config), "make_config")
         config_task.set_display_name("validate configuration")
         export_task, examples_task = dataset_stage(p, config_task)
-        train_task = configure(train(examples=examples_task.outputs["examples"], config=config_task.outputs["config"]),
-                               "train", gpu=gpu).set_display_name("fine-tune MoViNet")
+        train_task = train_stage(p, examples_task, config_task, gpu)
         evaluate_task = evaluate_stage(train_task, examples_task, baseline_stage(p, export_task), gpu,
                                        "evaluate and gate")
         with dsl.If(evaluate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP condition syntax)

@@ -181,11 +181,12 @@ def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
 
 
 class VertexApiRecorder(RecordingServer):
-    """Vertex AI Pipelines over REST: pipeline jobs (created, then read back in `final_state`) and schedules."""
+    """Vertex AI over REST: pipeline jobs and custom jobs (created, then read back in their final state), schedules."""
 
-    def __init__(self, final_state: str = "PIPELINE_STATE_SUCCEEDED") -> None:
+    def __init__(self, final_state: str = "PIPELINE_STATE_SUCCEEDED",
+                 custom_job_state: str = "JOB_STATE_SUCCEEDED") -> None:
         super().__init__()
-        self.final_state = final_state
+        self.final_state, self.custom_job_state = final_state, custom_job_state
         self.rejected: list[tuple[Recorded, list[str]]] = []
 
     def sent(self, method: str, suffix: str) -> list[Recorded]:
@@ -208,6 +209,12 @@ class VertexApiRecorder(RecordingServer):
                     ) + api_schemas.violations(request.json, api_schemas.VERTEX_PIPELINE_JOB)
         if request.path.endswith("/schedules"):
             return api_schemas.violations(request.json, api_schemas.VERTEX_SCHEDULE)
+        if request.path.endswith("/customJobs"):
+            pools = (request.json.get("jobSpec") or {}).get("workerPoolSpecs") or []
+            return api_schemas.violations(request.json, api_schemas.VERTEX_CUSTOM_JOB) + [
+                problem for index, pool in enumerate(pools)
+                for problem in api_schemas.violations(pool, api_schemas.VERTEX_WORKER_POOL,
+                                                      f"workerPoolSpecs[{index}].")]
         return []
 
     def _serve(self, request: Recorded) -> tuple[int, dict]:
@@ -217,6 +224,14 @@ class VertexApiRecorder(RecordingServer):
                          "state": "PIPELINE_STATE_PENDING"}
         if request.method == "GET" and "/pipelineJobs/" in request.path:
             return 200, {"name": request.path[len("/v1/"):], "state": self.final_state}
+        if request.method == "POST" and request.path.endswith("/customJobs"):
+            return 200, {**request.json, "name": f"{request.path[len('/v1/'):]}/4242", "state": "JOB_STATE_PENDING"}
+        if request.method == "GET" and "/customJobs/" in request.path:
+            failed = self.custom_job_state == "JOB_STATE_FAILED"
+            return 200, {"name": request.path[len("/v1/"):], "displayName": "job", "state": self.custom_job_state,
+                         "jobSpec": {"workerPoolSpecs": []},
+                         **({"error": {"code": 3, "message": "The replica workerpool1-0 exited with a non-zero "
+                                                             "status of 1."}} if failed else {})}
         if request.method == "POST" and request.path.endswith("/schedules"):
             return 200, {**request.json, "name": f"{request.path[len('/v1/'):]}/schedule-1", "state": "ACTIVE"}
         return 404, {"error": {"code": 404, "message": f"recorder does not know {request.method} {request.path}"}}

@@ -105,3 +105,21 @@ VERTEX_SCHEDULE = schema(
      "createPipelineJobRequest": schema({"parent": matching(r"projects/[^/]+/locations/[^/]+", "a location"),
                                          "pipelineJob": VERTEX_PIPELINE_JOB}, {"pipelineJobId": str})},
     {"startTime": str, "endTime": str, "maxRunCount": int64, "allowQueueing": bool})
+def enum(value: object) -> str | None:
+    """A proto enum in JSON: its name, or its number (the SDK asks for `enum-encoding=int`)."""
+    return None if isinstance(value, (str, int)) and not isinstance(value, bool) else f"{value!r} is not an enum"
+
+
+_MACHINE_SPEC = schema({"machineType": str}, {"acceleratorType": enum, "acceleratorCount": int})
+VERTEX_WORKER_POOL = schema({"machineSpec": _MACHINE_SPEC, "replicaCount": int64,
+                       "containerSpec": schema({"imageUri": str}, {"command": list, "args": list, "env": list})},
+                      {"diskSpec": dict, "nfsMounts": list})
+VERTEX_CUSTOM_JOB = schema(
+    {"displayName": matching(r".{1,128}", "1 to 128 characters"),
+     "jobSpec": schema({"workerPoolSpecs": list},
+                       {"baseOutputDirectory": schema({"outputUriPrefix": matching(r"gs://.+", "a gs:// URI")}),
+                        "serviceAccount": str, "network": str, "scheduling": dict, "enableWebAccess": bool,
+                        "enableDashboardAccess": bool, "tensorboard": str, "experiment": str,
+                        "experimentRun": str, "models": list, "persistentResourceId": str,
+                        "reservedIpRanges": list, "protectedArtifactLocationId": str})},
+    {"labels": labels, "encryptionSpec": dict})

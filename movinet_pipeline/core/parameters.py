@@ -66,6 +66,11 @@ GPU = (
     Parameter("accelerator_count", int, 1, "GPUs per train and evaluate step."),
     Parameter("gpu_node_selector", dict, {"cloud.google.com/gke-accelerator": "nvidia-tesla-t4"},
               "Kubeflow: node labels of the GPU node pool."),
+    Parameter("train_replicas", int, 1, "Vertex AI: more than 1 runs training as a custom job of this many replicas "
+              "(one chief; MultiWorkerMirroredStrategy), each a train_machine_type with accelerator_count "
+              "accelerator_type GPUs; batch_size stays the global batch."),
+    Parameter("train_machine_type", str, "n1-standard-8", "Vertex AI: the machine type of each training replica "
+              "when train_replicas > 1."),
 )
 MODEL_IDS = Parameter("model_ids", List[str], ["a0", "a1", "a2"], "The architectures to compare (model_id values).")
 SELECTION_METRIC = Parameter("selection_metric", str, "top1_accuracy", "The evaluation figure (metrics.json, higher "

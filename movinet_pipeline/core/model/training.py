@@ -284,6 +284,12 @@ def _save_outputs(classifier: tf_keras.Model, config: PipelineConfig, labels: li
     return TrainSummary(len(history.get("epoch", [])), best, pretrained, seconds)
 
 
+def history_summary(model_dir: str | Path) -> dict:
+    """Epochs trained and the best validation accuracy, from a model folder's `history.json`."""
+    history = json.loads(layouts.ModelFolder(model_dir).history.read_text())
+    return {"epochs": len(history.get("epoch", [])), "best_val_accuracy": max(history.get("val_accuracy", [0.0]))}
+
+
 def _clips(examples_dir: Path, subset: str) -> int | None:
     """The subset's clips, from `stats.json` (None when the examples have no stats)."""
     stats_path = examples_dir / layouts.STATS

@@ -244,3 +244,20 @@ def test_accelerator_defaults_can_be_chosen_at_compile_time(tmp_path):
     parameters = read_compiled(path)[0]["root"]["inputDefinitions"]["parameters"]
     assert parameters["accelerator_type"]["defaultValue"] == "NVIDIA_TESLA_A100"
     assert parameters["accelerator_count"]["defaultValue"] == 2
+
+
+@pytest.mark.parametrize("target, project, location", [
+    ("vertex", "{{$.pipeline_google_cloud_project_id}}", "{{$.pipeline_google_cloud_location}}"),
+    ("kubeflow", "", "")])
+def test_train_gets_the_replica_parameters_and_on_vertex_its_project_and_location(target, project, location):
+    """Vertex AI resolves the placeholders, so a train step with train_replicas > 1 can launch its custom job."""
+    for name in ("training", "sweep"):
+        spec = read_compiled(REPO / COMMITTED[name, target])[0]
+        dags = [component["dag"]["tasks"] for component in spec["components"].values() if "dag" in component]
+        (train,) = [tasks["train"] for tasks in dags if "train" in tasks]
+        inputs = train["inputs"]["parameters"]
+        assert inputs["project"]["runtimeValue"]["constant"] == project
+        assert inputs["location"]["runtimeValue"]["constant"] == location
+        for parameter, pipeline_input in (("train_replicas", "train_replicas"), ("replica_accelerator_count",
+                                                                                 "accelerator_count")):
+            assert inputs[parameter]["componentInputParameter"].endswith(pipeline_input)
