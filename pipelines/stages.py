@@ -34,11 +34,13 @@ def dataset_stage(p: SimpleNamespace, config_task: PipelineTask) -> tuple[Pipeli
     key_task.set_caching_options(False).set_display_name("dataset content key")
     export_task = configure(export_dataset(source=p.source, dataloop_filter=p.dataloop_filter,
                                            subset_filters=p.subset_filters, export_options=options,
-                                           content_key=key_task.output, dataloop_secret=p.dataloop_secret),
+                                           content_key=key_task.output, dataloop_secret=p.dataloop_secret,
+                                           beam_options=p.beam_options),
                             "export_dataset", p.dataloop_secret).set_display_name("export dataset")
     examples_task = configure(build_tfrecords(dataset=export_task.outputs["dataset"],
-                                              config=config_task.outputs["config"], beam_options=p.beam_options),
-                              "build_tfrecords").set_display_name("build TFRecords (Beam)")
+                                              config=config_task.outputs["config"], beam_options=p.beam_options,
+                                              dataloop_secret=p.dataloop_secret),
+                              "build_tfrecords", p.dataloop_secret).set_display_name("build TFRecords (Beam)")
     return export_task, examples_task
 
 

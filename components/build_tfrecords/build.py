@@ -13,9 +13,9 @@ from movinet_pipeline.core.examples.job import build_examples
 
 
 def build_tfrecords(input_dir: str | Path, output_dir: str | Path, config: PipelineConfig,
-                    beam_args: Sequence[str] = ()) -> dict:
+                    beam_args: Sequence[str] = (), dataloop_secret: str = "") -> dict:
     """Build the examples and their contact sheet (two clips per label of train); return `stats.json`."""
-    stats = build_examples(input_dir, output_dir, config, beam_args)
+    stats = build_examples(input_dir, output_dir, config, beam_args, dataloop_secret)
     per_subset = stats["clips_per_subset_label"]
     subset = "train" if "train" in per_subset else next(iter(per_subset))
     examples = layouts.Examples(str(output_dir))

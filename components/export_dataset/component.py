@@ -8,7 +8,8 @@ from movinet_pipeline.core.images import PIPELINE_IMAGE
 
 @dsl.component(base_image=PIPELINE_IMAGE, install_kfp_package=False)
 def export_dataset(source: str, dataset: Output[Dataset], dataloop_filter: str = "", subset_filters: str = "",
-                   export_options: str = "{}", content_key: str = "", dataloop_secret: str = ""):
+                   export_options: str = "{}", content_key: str = "", dataloop_secret: str = "",
+                   beam_options: str = ""):
     """Export the dataset to the exported-dataset contract.
 
     Args:
@@ -19,14 +20,23 @@ def export_dataset(source: str, dataset: Output[Dataset], dataloop_filter: str =
         export_options: From make_config: the export keys, and the sampling options that key the clip cache.
         content_key: From dataset_fingerprint: makes KFP's cache key follow the data, not only the source's name.
         dataloop_secret: Secret Manager secret with the credentials, read when the environment has none (Vertex AI).
+        beam_options: The TFRecord job's Beam flags: with a remote runner (and video_download auto), the export leaves
+            a Dataloop dataset's videos for the Beam workers to fetch.
     """
+    import shlex
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
     from movinet_pipeline.core.clients.dataloop import use_credentials_secret
+    from movinet_pipeline.core.examples.job import runs_locally
     from movinet_pipeline.core.sources import dataset_source
     from movinet_pipeline.core.step_runtime import begin_step
 
     begin_step("export_dataset")
     use_credentials_secret(dataloop_secret)
-    summary = dataset_source(source, dataloop_filter, subset_filters, export_options).export(dataset.path)
+    remote_runner = not runs_locally(PipelineOptions(shlex.split(beam_options)))
+    summary = dataset_source(source, dataloop_filter, subset_filters, export_options,
+                             remote_runner).export(dataset.path)
     dataset.metadata.update({"content_key": content_key, "clips": summary.clips, "labels": summary.labels,
                              "skipped": summary.skipped, "clips_per_subset": summary.clips_per_subset,
                              "model_annotations_excluded": summary.model_annotations_excluded})

@@ -21,9 +21,10 @@ OPTIMIZERS = ("adam", "rmsprop", "sgd")
 LR_SCHEDULES = ("cosine", "constant")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 CONV_TYPES = ("3d", "2plus1d", "3d_2plus1d")
+VIDEO_DOWNLOADS = ("auto", "export", "workers")
 # The keys the export step reads (make_config hands them over as `export_options`, so the export's cache key
 # does not change with training settings).
-EXPORT_KEYS = ("include_model_annotations", "cache_root")
+EXPORT_KEYS = ("include_model_annotations", "cache_root", "video_download")
 # The keys Dataloop's MoViNet users already know; the pipeline exposes them as parameters by name.
 SEED_KEYS = ("hub_version", "model_id", "model_mode", "imgz", "batch_size", "num_epochs", "n_frames", "top_k",
              "learning_rate")
@@ -75,6 +76,7 @@ class PipelineConfig:
     include_model_annotations: bool = False
     max_skipped_fraction: float = 0.05
     cache_root: str = ""
+    video_download: str = "auto"
 
     def __post_init__(self) -> None:
         validate(self)
@@ -144,6 +146,9 @@ KEY_HELP: dict[str, str] = {
                             "items and clips was lost (unreadable, undecodable, unsafe name, bad frame range).",
     "cache_root": "Persistent clip cache shared by runs (a folder or gs://; empty: none): only new or changed "
                   "items are downloaded and encoded, the others' stored frames are reused.",
+    "video_download": "Who downloads a Dataloop dataset's videos: export (the export step, into one folder), "
+                      "workers (the Beam workers, in parallel; the export writes the manifest and annotations only) "
+                      "or auto (workers with a remote Beam runner, else export).",
     "include_model_annotations": "Export: also train on class annotations a model made (metadata.user.model, e.g. "
                                  "the deployed adapter's predictions); only once people have reviewed them.",
 }
@@ -160,6 +165,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "lr_schedule": LR_SCHEDULES,
     "mixed_precision": PRECISIONS,
     "conv_type": CONV_TYPES,
+    "video_download": VIDEO_DOWNLOADS,
 }
 
 

@@ -228,3 +228,30 @@ def connect() -> ModuleType:
     log.info("connected to Dataloop %s as %s (credentials from %s)", environment,
              dl.info(with_token=False)["user_email"], origin)
     return dl
+
+
+class ItemReader:
+    """Reads items' binaries from Dataloop, for Beam workers: one login per process, transient errors retried.
+
+    Picklable (the connection is not pickled); `secret` names the Secret Manager secret a worker reads when its
+    environment has no credentials (as a step does, see `use_credentials_secret`).
+    """
+
+    def __init__(self, secret: str = "") -> None:
+        self.secret = secret
+        self._dl: ModuleType | None = None
+
+    def __getstate__(self) -> dict:
+        return {"secret": self.secret, "_dl": None}
+
+    def read(self, item_id: str) -> bytes:
+        """The item's bytes; DataloopError (one line) when it cannot be read."""
+        if self._dl is None:
+            use_credentials_secret(self.secret)
+            self._dl = connect()
+
+        def download() -> bytes:
+            with about(f"item {item_id}"):
+                return self._dl.items.get(item_id=item_id).download(save_locally=False).getvalue()
+
+        return retrying(download, what=f"downloading item {item_id}")

@@ -19,6 +19,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.clients import storage
+from movinet_pipeline.core.clients.dataloop import ItemReader
 from movinet_pipeline.core.config import PipelineConfig
 from movinet_pipeline.core.examples.clip_cache import ClipCache, SamplingOptions
 from movinet_pipeline.core.examples.progress import JobProgress
@@ -101,8 +102,12 @@ def clip_cache(cache_root: str, sampling: SamplingOptions, options: PipelineOpti
 
 
 def build_examples(input_dir: str | Path, output_dir: str | Path, config: PipelineConfig,
-                   beam_args: Sequence[str] = ()) -> dict:
-    """Run the job from the exported dataset in `input_dir` to examples in `output_dir`; return `stats.json`."""
+                   beam_args: Sequence[str] = (), dataloop_secret: str = "") -> dict:
+    """Run the job from the exported dataset in `input_dir` to examples in `output_dir`; return `stats.json`.
+
+    When the export left the videos in Dataloop (export.json's `video_source`), the workers fetch them; they read
+    their credentials as a step does (`dataloop_secret`: the Secret Manager secret, when their environment has none).
+    """
     dataset, examples = layouts.ExportedDataset(str(input_dir)), layouts.Examples(str(output_dir))
     labels = layouts.read_labels(dataset.root)
     entries = list(layouts.read_manifest(dataset.root))
@@ -118,12 +123,16 @@ def build_examples(input_dir: str | Path, output_dir: str | Path, config: Pipeli
     if cache:
         log.info("clip cache: %d of %d entries to decode, the others' clips are reused", to_decode, len(entries))
     options = local_runner_options(beam_args, to_decode)
+    video_source = layouts.read_export_info(dataset.root).get("video_source", "")
+    reader = ItemReader(dataloop_secret) if video_source else None
+    if reader:
+        log.info("the workers fetch the videos they decode from %s", video_source)
     side_files = SideFiles(storage.join(examples.root, "clip_stats"), storage.join(examples.root, "errors_part"))
     with JobProgress(len(entries), runs_locally(options)) as progress, \
             beam.Pipeline(runner=local_runner(options), options=options) as job:
         _ = (job | "Manifest" >> beam.Create(entries)
              | BuildExamples(dataset.root, examples, labels, subsets, sampling, config.num_shards, side_files,
-                             progress.folder, cache))
+                             progress.folder, cache, reader))
     stats = _summarize(dataset, examples, labels, side_files, len(entries))
     check_loss_budget(stats, labels, config.max_skipped_fraction)
     return stats

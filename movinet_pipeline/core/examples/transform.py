@@ -6,14 +6,18 @@ line of stats per clip and one per dead letter. The workers import no TensorFlow
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import PurePosixPath
 
 import apache_beam as beam
 
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.clients import storage
+from movinet_pipeline.core.clients.dataloop import DataloopError, ItemReader
 from movinet_pipeline.core.examples.clip_cache import CacheEntry, ClipCache, SamplingOptions, StoredClip
 from movinet_pipeline.core.examples.progress import mark_done
 from movinet_pipeline.core.layouts import ErrorEntry, ManifestEntry
@@ -39,16 +43,18 @@ class EncodeClip(beam.DoFn):
     """Manifest entry -> (subset, serialized SequenceExample, stats) per clip; failures go to `errors`.
 
     With a clip cache, an entry whose video content and frame range were encoded before under the same sampling
-    options reuses the stored frames (no video read, no decode); a new one is stored after encoding.
+    options reuses the stored frames (no video read, no decode); a new one is stored after encoding. With an item
+    `reader` (the export left the videos in Dataloop), the worker fetches each video it needs itself.
     """
 
     def __init__(self, root: str, labels: Sequence[str], options: SamplingOptions,
-                 progress_folder: str | None = None, cache: ClipCache | None = None) -> None:
+                 progress_folder: str | None = None, cache: ClipCache | None = None,
+                 reader: ItemReader | None = None) -> None:
         self.dataset = layouts.ExportedDataset(root)
         self.label_index = {label: i for i, label in enumerate(labels)}
         self.options = options
         self.progress_folder = progress_folder
-        self.cache = cache
+        self.cache, self.reader = cache, reader
 
     def setup(self) -> None:
         """Per worker: anonymous GCS when an emulator is configured."""
@@ -65,7 +71,7 @@ class EncodeClip(beam.DoFn):
         if stored is None:
             try:
                 stored = self._decode(entry)
-            except (OSError, ValueError) as error:  # unreadable or unsafe: may differ next time, not remembered
+            except (OSError, ValueError, DataloopError) as error:  # may differ next time: not remembered
                 yield self._dead_letter(entry, f"{type(error).__name__}: {error}")
                 return
             if self.cache:
@@ -84,14 +90,26 @@ class EncodeClip(beam.DoFn):
 
     def _decode(self, entry: ManifestEntry) -> CacheEntry:
         """Read and sample the entry's clips from its video; a video that does not decode is an entry's error."""
-        try:
-            clips = read_clips(self.dataset.video(entry.video), entry.start_frame, entry.end_frame,
-                               self.options.frames, self.options.short_side, self.options.sampling,
-                               self.options.frame_step, self.options.clips_per_video(entry.subset),
-                               jpeg_quality=self.options.jpeg_quality)
-        except VideoDecodeError as error:
-            return CacheEntry([], f"VideoDecodeError: {error}")
+        with self._video(entry) as path:
+            try:
+                clips = read_clips(path, entry.start_frame, entry.end_frame, self.options.frames,
+                                   self.options.short_side, self.options.sampling, self.options.frame_step,
+                                   self.options.clips_per_video(entry.subset), jpeg_quality=self.options.jpeg_quality)
+            except VideoDecodeError as error:
+                return CacheEntry([], f"VideoDecodeError: {error}")
         return CacheEntry([StoredClip(clip.frames, clip.frame_indices, clip.fps) for clip in clips])
+
+    @contextlib.contextmanager
+    def _video(self, entry: ManifestEntry) -> Iterator[str]:
+        """The entry's video: in the exported dataset, or fetched from Dataloop into a temporary file."""
+        path = self.dataset.video(entry.video)
+        if self.reader is None:
+            yield path
+            return
+        with tempfile.NamedTemporaryFile(suffix=PurePosixPath(entry.video).suffix) as local:
+            local.write(self.reader.read(entry.item_id))
+            local.flush()
+            yield local.name
 
     @staticmethod
     def _dead_letter(entry: ManifestEntry, reason: str) -> beam.pvalue.TaggedOutput:
@@ -134,11 +152,12 @@ class BuildExamples(beam.PTransform):
 
     def __init__(self, dataset_root: str, examples: layouts.Examples, labels: Sequence[str], subsets: Sequence[str],
                  sampling: SamplingOptions, num_shards: int, side_files: SideFiles,
-                 progress_folder: str | None = None, cache: ClipCache | None = None) -> None:
+                 progress_folder: str | None = None, cache: ClipCache | None = None,
+                 reader: ItemReader | None = None) -> None:
         super().__init__(label="Build examples")
         self.dataset_root, self.examples, self.labels, self.subsets = dataset_root, examples, labels, subsets
         self.sampling, self.num_shards, self.side_files = sampling, num_shards, side_files
-        self.progress_folder, self.cache = progress_folder, cache
+        self.progress_folder, self.cache, self.reader = progress_folder, cache, reader
 
     def expand(self, entries):  # type: ignore[override]
         """Spread, encode and write the entries."""
@@ -146,7 +165,7 @@ class BuildExamples(beam.PTransform):
             entries
             | "Spread work" >> beam.Reshuffle()
             | "Decode, sample, encode" >> beam.ParDo(EncodeClip(self.dataset_root, self.labels, self.sampling,
-                                                                 self.progress_folder, self.cache))
+                                                                 self.progress_folder, self.cache, self.reader))
             .with_outputs(ERRORS_TAG, main="records")
         )
         for subset in sorted(self.subsets):

@@ -53,16 +53,19 @@ def _clip_cache(options: dict) -> ClipCache | None:
 
 
 def dataset_source(uri: str, dql_filter: str = "", subset_filters: str = "",
-                   export_options: str | dict | None = None) -> DatasetSource:
+                   export_options: str | dict | None = None, remote_runner: bool = False) -> DatasetSource:
     """The source named by `uri`.
 
     Filters (DQL as JSON) apply to Dataloop datasets only; `export_options`: from `export_options_json(config)` (JSON or
-    a mapping).
+    a mapping); `remote_runner`: whether the Beam job runs on remote workers (then, with `video_download: auto`,
+    they fetch a Dataloop dataset's videos themselves).
     """
     options = _options(export_options)
     include, cache = bool(options.get("include_model_annotations", False)), _clip_cache(options)
+    mode = options.get("video_download", "auto")
     if is_dataloop_uri(uri):
-        return DataloopSource(entity_id(uri), uri, dql_filter or "", subset_filters or "", include, cache)
+        in_workers = mode == "workers" or (mode == "auto" and remote_runner)
+        return DataloopSource(entity_id(uri), uri, dql_filter or "", subset_filters or "", include, cache, in_workers)
     if dql_filter or subset_filters:
         raise ExportError("filters apply to Dataloop sources (dataloop://<dataset-id>), not to a local folder")
     return DownloadFolderSource(Path(uri), uri, include, cache)

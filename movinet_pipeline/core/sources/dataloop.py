@@ -72,12 +72,13 @@ def _remove_partial_downloads(output: Path) -> None:
 
 def export_dataloop(dataset_id: str, output: str | Path, dql_filter: str | dict | None = None,
                     subset_filters: str | dict | None = None, include_model_annotations: bool = False,
-                    cache: ClipCache | None = None) -> ExportSummary:
+                    cache: ClipCache | None = None, videos_in_workers: bool = False) -> ExportSummary:
     """Export Dataloop dataset `dataset_id` into `output`.
 
     `dql_filter` narrows the items (JSON DQL). `subset_filters` ({"train": DQL, "validation": DQL, ...}) assigns
     subsets by query; without it, subsets come from the top folder (/train, /validation, /test) or ML-subset tags.
     With a clip `cache`, the annotations come first and only the videos with a clip not in the cache are downloaded.
+    With `videos_in_workers`, no video is downloaded: the Beam workers fetch them (export.json's `video_source`).
     """
     output = Path(output)
     base = parse_filter(dql_filter, "filter")
@@ -98,39 +99,49 @@ def export_dataloop(dataset_id: str, output: str | Path, dql_filter: str | dict 
     for subset, condition in selections:
         with about(f"the items of dataset {dataset.name!r} ({dataset.id})"):
             _download_selection(dl, dataset, output, base, subset, condition, bool(per_subset), errors, subsets,
-                                _VideoPlan(cache, include_model_annotations))
-    return export_local(output, output, subsets=subsets, origin=f"dataloop://{dataset.id}", errors=errors,
-                        include_model_annotations=include_model_annotations, cache=cache, identity=dataloop_identity)
+                                _VideoPlan(cache, include_model_annotations, videos_in_workers))
+    origin = f"dataloop://{dataset.id}"
+    if videos_in_workers:
+        log.info("the Beam workers will fetch the videos from %s; exporting the manifest and annotations", origin)
+    return export_local(output, output, subsets=subsets, origin=origin, errors=errors,
+                        include_model_annotations=include_model_annotations, cache=cache, identity=dataloop_identity,
+                        video_source=origin if videos_in_workers else "")
 
 
 @dataclass(frozen=True)
 class _VideoPlan:
-    """Which videos an export must download: all of them, or (with a clip cache) those with an uncached clip.
+    """Which videos an export must download: all, none (the Beam workers fetch them), or those with an uncached clip.
 
-    With a cache, the item JSON files (item + annotations, where dtlpy's export would put them) are written from the
-    item and annotation listings, so the plan needs no export command; only the videos with an uncached clip are
-    then downloaded, without annotations.
+    Unless it downloads all, the item JSON files (item + annotations, where dtlpy's export would put them) are
+    written from the item and annotation listings, so the plan needs no export command; then only the videos with
+    a clip not in the cache (none when the workers fetch them) are downloaded, without annotations.
     """
 
     cache: ClipCache | None
     include_model_annotations: bool
+    videos_in_workers: bool = False
+
+    @property
+    def downloads_all(self) -> bool:
+        """Whether every video of the selection is downloaded (dtlpy's own download, JSON included)."""
+        return not self.cache and not self.videos_in_workers
 
     def needed(self, dataset, output: Path, videos: list, subsets: dict[str, str]) -> list[str]:
-        """The ids of `videos` (dtlpy items) whose video the export needs."""
-        if not self.cache:
-            return [video.id for video in videos]
+        """The ids of `videos` (dtlpy items) whose video the export needs; writes their JSON."""
         annotations = _annotations_by_item(dataset, {video.id for video in videos})
-        stored = self.cache.stored_keys()
+        stored = self.cache.stored_keys() if self.cache and not self.videos_in_workers else set()
         needed = []
         for video in videos:
             item = {**video.to_json(), "annotations": annotations.get(video.id, [])}
             path = output / layouts.ITEM_JSON / item_relative_path(video.filename).with_suffix(".json")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(item))
-            if self.cache.missing(self._entries(item, subsets.get(video.id)), stored):
+            if self.cache and not self.videos_in_workers and self.cache.missing(
+                    self._entries(item, subsets.get(video.id)), stored):
                 needed.append(video.id)
-        log.info("clip cache: %d of %d video(s) have every clip cached; downloading %d", len(videos) - len(needed),
-                 len(videos), len(needed))
+        if self.cache and not self.videos_in_workers:
+            log.info("clip cache: %d of %d video(s) have every clip cached; downloading %d",
+                     len(videos) - len(needed), len(videos), len(needed))
         return needed
 
     def _entries(self, item: dict, subset: str | None) -> list:
@@ -168,7 +179,7 @@ def _download_selection(dl, dataset, output: Path, base: dict, subset: str, cond
              f"{subset}: " if subset else "", len(videos), len(candidates) - len(videos))
     query = _items_query(base, condition, {"metadata.system.mimetype": VIDEO_MIMETYPES},
                          {"id": {"$nin": sorted(unsafe)}} if unsafe else {})
-    if not plan.cache:  # one query for the whole selection, videos and their JSON
+    if plan.downloads_all:  # one query for the whole selection, videos and their JSON
         _download(dl, dataset, output, query, [dl.ViewAnnotationOptions.JSON])
         return
     needed = plan.needed(dataset, output, videos, subsets)
@@ -204,6 +215,7 @@ class DataloopSource:
     subset_filters: str = ""
     include_model_annotations: bool = False
     cache: ClipCache | None = None
+    videos_in_workers: bool = False  # the Beam workers fetch the videos; the export writes JSON and manifest only
 
     resumes_into_output = True  # dtlpy skips the videos already downloaded
 
@@ -214,5 +226,5 @@ class DataloopSource:
     def export(self, output: str | Path) -> ExportSummary:
         """See `DatasetSource.export`; transient errors are retried (the download resumes where it stopped)."""
         return retrying(lambda: export_dataloop(self.dataset_id, output, self.dql_filter, self.subset_filters,
-                                                self.include_model_annotations, self.cache),
+                                                self.include_model_annotations, self.cache, self.videos_in_workers),
                         what=f"exporting dataset {self.dataset_id}")

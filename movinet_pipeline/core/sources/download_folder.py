@@ -100,14 +100,16 @@ def dataloop_identity(item: dict, video: Path) -> str:
 def export_local(source: str | Path, output: str | Path, subsets: dict[str, str] | None = None,
                  origin: str | None = None, errors: list[ErrorEntry] | None = None,
                  include_model_annotations: bool = False, cache: ClipCache | None = None,
-                 identity: Identity = file_identity) -> ExportSummary:
+                 identity: Identity = file_identity, video_source: str = "") -> ExportSummary:
     """Export a Dataloop download folder at `source` into `output` (which may be `source` itself).
 
     `subsets` maps item ids to their subset when filters, not folders or tags, define it; `origin` is what
     export.json records as the source (default: the folder); `errors` are problems found before the download.
     Annotations a model made (a deployed adapter's predictions) are left out and counted, unless
     `include_model_annotations` (e.g. once people have reviewed them). With a clip `cache`, every entry carries its
-    video's content identity (`identity`), and an item whose clips are all cached needs no video file.
+    video's content identity (`identity`), and an item whose clips are all cached needs no video file. With a
+    `video_source` (`dataloop://<dataset-id>`, written to export.json) no video file is needed: the Beam workers
+    fetch them from there.
 
     Items that are not videos, have no class label, sit in no subset, have an unsafe name, or whose JSON or
     annotations are unreadable are reported in `errors.jsonl` and skipped; the export fails only when train or
@@ -136,12 +138,12 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
             errors.append(planned.error)
             continue
         video, clips, content_id = source / planned.video, planned.entries, ""
-        if cache:
+        if cache or video_source:
             with contextlib.suppress(FileNotFoundError):  # a folder's missing video: reported below
                 content_id = identity(item, video)
             clips = [dataclasses.replace(clip, content_id=content_id) for clip in clips]
         has_video = video.is_file()
-        if not has_video and not (content_id and not cache.missing(clips, stored)):
+        if not has_video and not video_source and not (content_id and not cache.missing(clips, stored)):
             errors.append(ErrorEntry(item=item["filename"], reason=f"video file {planned.video} is missing",
                                      step=STEP))
             continue
@@ -155,7 +157,7 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
                  by_model)
     summary = _finish(output, entries, errors, by_model)
     write_export_info(output, origin or f"local:{source.resolve()}", ",".join(sorted(filter(None, dataset_ids))),
-                      model_annotations_excluded=by_model)
+                      model_annotations_excluded=by_model, video_source=video_source)
     return summary
 
 
@@ -208,10 +210,14 @@ def fingerprint(output: Path) -> str:
     return digest.hexdigest()
 
 
-def write_export_info(output: Path, source: str, dataset_id: str, model_annotations_excluded: int = 0) -> None:
-    """Write export.json: source, dataset id, content fingerprint, model-made annotations left out."""
+def write_export_info(output: Path, source: str, dataset_id: str, model_annotations_excluded: int = 0,
+                      video_source: str = "") -> None:
+    """Write export.json: source, dataset id, content fingerprint, model-made annotations left out, video source.
+
+    `video_source`: where the Beam workers fetch the videos, when the export did not download them ("" otherwise).
+    """
     info = {"source": source, "dataset_id": dataset_id, "export_fingerprint": fingerprint(output),
-            "model_annotations_excluded": model_annotations_excluded}
+            "model_annotations_excluded": model_annotations_excluded, "video_source": video_source}
     (output / layouts.EXPORT_INFO).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 

@@ -154,7 +154,8 @@ def test_dataloop_credentials_come_only_from_the_kubernetes_secret():
     with_secret = {name: executor["secretAsEnv"] for name, executor in platform["deploymentSpec"]["executors"].items()
                    if "secretAsEnv" in executor}
     assert set(with_secret) == {"exec-dataset-fingerprint", "exec-export-dataset", "exec-resolve-baseline",
-                                "exec-register-model"}  # evaluate gets the baseline fetched, never credentials
+                                "exec-register-model", "exec-build-tfrecords"}  # build: workers that fetch videos
+    # (evaluate gets the baseline fetched, never credentials)
     for secret_env in with_secret.values():
         (source,) = secret_env
         assert source["optional"] is True
