@@ -86,9 +86,13 @@ def model_garden(examples: Path, out: Path, config: PipelineConfig, steps: int, 
     trainer.optimizer_config.warmup.type = None
     task = task_factory.get_task(params.task, logging_dir=str(out / "model-garden"))
     started = time.monotonic()
-    _, logs = train_lib.run_experiment(distribution_strategy=tf.distribute.get_strategy(), task=task,
-                                       mode="train_and_eval", params=params, model_dir=str(out / "model-garden"))
-    return {"seconds": time.monotonic() - started, "accuracy": float(logs["accuracy"])}
+    train_lib.run_experiment(distribution_strategy=tf.distribute.get_strategy(), task=task, mode="train_and_eval",
+                             params=params, model_dir=str(out / "model-garden"))
+    seconds = time.monotonic() - started
+    _, logs = train_lib.run_experiment(distribution_strategy=tf.distribute.get_strategy(), task=task, mode="eval",
+                                       params=params, model_dir=str(out / "model-garden"),
+                                       run_post_eval=True)  # the last step's figures, outside the timing
+    return {"seconds": seconds, "accuracy": float(logs["accuracy"])}
 
 
 def main() -> None:
