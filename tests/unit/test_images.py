@@ -35,7 +35,8 @@ TRAINER_IMAGE_MODULES = [
     "movinet_pipeline.app.local_run", "movinet_pipeline.core.model.inference",
     "movinet_pipeline.dataloop_adapter.model_adapter"]
 TENSORFLOW = {"tensorflow", "tf-keras", "tf-models-official", "tensorflow-hub", "keras"}
-WORKER_MODULES = ["movinet_pipeline.core.examples.transform"]
+# The transform, and what its workers import lazily to fetch videos from Dataloop (video_download: workers).
+WORKER_MODULES = ["movinet_pipeline.core.examples.transform", "dtlpy", "movinet_pipeline.core.clients.secrets"]
 # What the Beam SDK image (apache/beam_python3.11_sdk) provides: everything Beam itself imports for the runner and
 # the GCS filesystem the workers use.
 BEAM_OWN_MODULES = ["apache_beam", "apache_beam.io.filesystems", "apache_beam.io.gcp.gcsfilesystem",
