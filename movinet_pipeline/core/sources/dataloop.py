@@ -9,6 +9,7 @@ matches the item's, so a finished file is never fetched again; stale partial fil
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -96,10 +97,11 @@ def export_dataloop(dataset_id: str, output: str | Path, dql_filter: str | dict 
     errors: list[ErrorEntry] = []
     subsets: dict[str, str] = {}
     selections = per_subset.items() if per_subset else [("", {})]
+    plan = _VideoPlan(dataset, cache, include_model_annotations, videos_in_workers)
     for subset, condition in selections:
         with about(f"the items of dataset {dataset.name!r} ({dataset.id})"):
             _download_selection(dl, dataset, output, base, subset, condition, bool(per_subset), errors, subsets,
-                                _VideoPlan(cache, include_model_annotations, videos_in_workers))
+                                plan)
     origin = f"dataloop://{dataset.id}"
     if videos_in_workers:
         log.info("the Beam workers will fetch the videos from %s; exporting the manifest and annotations", origin)
@@ -114,9 +116,11 @@ class _VideoPlan:
 
     Unless it downloads all, the item JSON files (item + annotations, where dtlpy's export would put them) are
     written from the item and annotation listings, so the plan needs no export command; then only the videos with
-    a clip not in the cache (none when the workers fetch them) are downloaded, without annotations.
+    a clip not in the cache (none when the workers fetch them) are downloaded, without annotations. The annotation
+    and cache listings are read once per export, whatever the number of selections.
     """
 
+    dataset: object  # the dtlpy dataset
     cache: ClipCache | None
     include_model_annotations: bool
     videos_in_workers: bool = False
@@ -126,20 +130,35 @@ class _VideoPlan:
         """Whether every video of the selection is downloaded (dtlpy's own download, JSON included)."""
         return not self.cache and not self.videos_in_workers
 
-    def needed(self, dataset, output: Path, videos: list, subsets: dict[str, str]) -> list[str]:
+    @property
+    def checks_cache(self) -> bool:
+        """Whether the export downloads only videos with a clip not in the cache."""
+        return bool(self.cache) and not self.videos_in_workers
+
+    @functools.cached_property
+    def _annotations(self) -> dict[str, list[dict]]:
+        """The dataset's annotations (platform JSON) by item id, from its annotation pages."""
+        by_item: dict[str, list[dict]] = {}
+        for page in self.dataset.annotations.list():
+            for annotation in page:
+                by_item.setdefault(annotation.item_id, []).append(annotation.to_json())
+        return by_item
+
+    @functools.cached_property
+    def _stored(self) -> set[str]:
+        return self.cache.stored_keys()
+
+    def needed(self, output: Path, videos: list, subsets: dict[str, str]) -> list[str]:
         """The ids of `videos` (dtlpy items) whose video the export needs; writes their JSON."""
-        annotations = _annotations_by_item(dataset, {video.id for video in videos})
-        stored = self.cache.stored_keys() if self.cache and not self.videos_in_workers else set()
         needed = []
         for video in videos:
-            item = {**video.to_json(), "annotations": annotations.get(video.id, [])}
+            item = {**video.to_json(), "annotations": self._annotations.get(video.id, [])}
             path = output / layouts.ITEM_JSON / item_relative_path(video.filename).with_suffix(".json")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(item))
-            if self.cache and not self.videos_in_workers and self.cache.missing(
-                    self._entries(item, subsets.get(video.id)), stored):
+            if self.checks_cache and self.cache.missing(self._entries(item, subsets.get(video.id)), self._stored):
                 needed.append(video.id)
-        if self.cache and not self.videos_in_workers:
+        if self.checks_cache:
             log.info("clip cache: %d of %d video(s) have every clip cached; downloading %d",
                      len(videos) - len(needed), len(videos), len(needed))
         return needed
@@ -149,16 +168,6 @@ class _VideoPlan:
         planned = plan_item(item, item.get("filename", "?"), subset, self.include_model_annotations)
         identity = dataloop_identity(item, Path())
         return [dataclasses.replace(entry, content_id=identity) for entry in planned.entries]
-
-
-def _annotations_by_item(dataset, item_ids: set[str]) -> dict[str, list[dict]]:
-    """The annotations (platform JSON) of the items `item_ids`, from the dataset's annotation pages."""
-    by_item: dict[str, list[dict]] = {}
-    for page in dataset.annotations.list():
-        for annotation in page:
-            if annotation.item_id in item_ids:
-                by_item.setdefault(annotation.item_id, []).append(annotation.to_json())
-    return by_item
 
 
 def _download_selection(dl, dataset, output: Path, base: dict, subset: str, condition: dict, by_filter: bool,
@@ -182,7 +191,7 @@ def _download_selection(dl, dataset, output: Path, base: dict, subset: str, cond
     if plan.downloads_all:  # one query for the whole selection, videos and their JSON
         _download(dl, dataset, output, query, [dl.ViewAnnotationOptions.JSON])
         return
-    needed = plan.needed(dataset, output, videos, subsets)
+    needed = plan.needed(output, videos, subsets)
     for start in range(0, len(needed), ID_BATCH):
         _download(dl, dataset, output, _items_query({"id": {"$in": needed[start:start + ID_BATCH]}}), None)
 
