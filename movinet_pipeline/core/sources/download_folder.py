@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -124,7 +125,7 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
     errors = list(errors or [])
     dataset_ids: set[str] = set()
     by_model = 0
-    stored = cache.stored_keys() if cache else set()
+    stored_keys = functools.cache(cache.stored_keys) if cache else None  # listed at the first missing video only
     for json_path in sorted(json_root.rglob("*.json")):
         name = str(json_path.relative_to(source))
         try:
@@ -143,7 +144,7 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
                 content_id = identity(item, video)
             clips = [dataclasses.replace(clip, content_id=content_id) for clip in clips]
         has_video = video.is_file()
-        if not has_video and not video_source and not (content_id and not cache.missing(clips, stored)):
+        if not has_video and not video_source and not (content_id and not cache.missing(clips, stored_keys())):
             errors.append(ErrorEntry(item=item["filename"], reason=f"video file {planned.video} is missing",
                                      step=STEP))
             continue
