@@ -2,7 +2,7 @@
 
 One process per machine: `MultiWorkerMirroredStrategy` over every worker's devices when the cluster has more than
 one worker (chief included), else `MirroredStrategy` over this machine's GPUs when it has several, else TensorFlow's
-default strategy (one device; `MirroredStrategy` there made every training step ~1.5x slower on this CPU). Only the
+default strategy (one device; `MirroredStrategy` there made every training step ~1.4x slower on this CPU). Only the
 chief writes where the user asked; every other worker writes its copies (which the collective saves make it produce
 too) into a private temporary folder, as Model Garden's trainers do.
 """

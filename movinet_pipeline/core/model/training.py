@@ -259,10 +259,12 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
 
 def _devices(strategy: tf.distribute.Strategy) -> str:
     """The devices this worker trains on (TensorFlow's default strategy: its one GPU, else the CPU)."""
-    if strategy is tf.distribute.get_strategy() and not tf.distribute.has_strategy():
-        devices = (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))[:1]
-        return ", ".join(device.name.split("/")[-1] for device in devices)
-    return ", ".join(device.split("/")[-1] for device in strategy.extended.worker_devices)
+    try:
+        names = strategy.extended.worker_devices
+    except RuntimeError:  # the default strategy has no device list
+        names = [device.name for device in (tf.config.list_logical_devices("GPU")
+                                            or tf.config.list_logical_devices("CPU"))[:1]]
+    return ", ".join(name.split("/")[-1] for name in names)
 
 
 def _dataset(strategy: tf.distribute.Strategy, cluster: cluster_module.Cluster, examples_dir: Path, subset: str,
@@ -288,9 +290,10 @@ def _save_outputs(classifier: tf_keras.Model, config: PipelineConfig, labels: li
     layouts.write_labels(folder.root, labels)
     write_config(config, folder.config)
     folder.history.write_text(json.dumps(history, indent=2) + "\n")
-    best = max(history.get("val_accuracy", [0.0]))
-    log.info("trained in %.0fs; best validation accuracy %.3f; model -> %s", seconds, best, folder.root)
-    return TrainSummary(len(history.get("epoch", [])), best, pretrained, seconds)
+    summary = history_summary(folder.root)
+    log.info("trained in %.0fs; best validation accuracy %.3f; model -> %s", seconds, summary["best_val_accuracy"],
+             folder.root)
+    return TrainSummary(summary["epochs"], summary["best_val_accuracy"], pretrained, seconds)
 
 
 def history_summary(model_dir: str | Path) -> dict:
