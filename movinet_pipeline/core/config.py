@@ -67,6 +67,7 @@ class PipelineConfig:
     mixed_precision: str = "auto"
     warmup_epochs: float = 0.0
     freeze_backbone_epochs: int = 0
+    backup_steps: int = 100
     label_smoothing: float = 0.1
     random_flip: bool = True
     min_accuracy: float = 0.0
@@ -134,6 +135,9 @@ KEY_HELP: dict[str, str] = {
     "warmup_epochs": "Epochs of linear learning-rate warm-up before the cosine decay (fractions allowed).",
     "freeze_backbone_epochs": "First epochs that train the new head only, the backbone frozen (its batch norm in "
     "inference mode); = num_epochs trains the head only, as Model Garden's fine-tuning tutorial.",
+    "backup_steps": "Preemption backups of the training state at least this many steps apart: twice per epoch "
+    "when that is as far, else at the end of every epoch that gets this far (0: every epoch). A restarted run "
+    "resumes from the last backup.",
     "label_smoothing": "Label smoothing of the training loss (0 to <1).",
     "random_flip": "Random horizontal flips in training (turn off when left/right matters).",
     "min_accuracy": "Evaluation gate: minimum top-1 accuracy to register (the model must also beat chance).",
@@ -155,7 +159,7 @@ KEY_HELP: dict[str, str] = {
 
 _POSITIVE_INTS = ("imgz", "batch_size", "num_epochs", "n_frames", "top_k", "frame_step", "num_shards",
                   "train_clips_per_video", "eval_clips")
-_NON_NEGATIVE_INTS = ("record_frames", "record_short_side", "seed", "freeze_backbone_epochs")
+_NON_NEGATIVE_INTS = ("record_frames", "record_short_side", "seed", "freeze_backbone_epochs", "backup_steps")
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "model_id": MODEL_IDS,
     "model_mode": MODEL_MODES,

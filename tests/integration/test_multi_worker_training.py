@@ -26,9 +26,9 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 CONFIG = PipelineConfig(imgz=32, n_frames=4, record_frames=6, batch_size=4, num_epochs=3, conv_type="2plus1d",
-                        pretrained="none", norm_momentum=0.9, num_shards=2)
+                        pretrained="none", norm_momentum=0.9, num_shards=2, backup_steps=0)
 FLAGS = ["--imgz", "32", "--n-frames", "4", "--record-frames", "6", "--batch-size", "4", "--num-epochs", "3",
-         "--conv-type", "2plus1d", "--pretrained", "none", "--norm-momentum", "0.9"]
+         "--conv-type", "2plus1d", "--pretrained", "none", "--norm-momentum", "0.9", "--backup-steps", "0"]
 
 
 def _free_ports(count: int) -> list[int]:

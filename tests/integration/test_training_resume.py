@@ -1,6 +1,8 @@
 """Preemption: a training process killed mid-run and started again with the same output resumes and finishes."""
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,9 +18,9 @@ FLAGS = ["--imgz", "32", "--n-frames", "4", "--batch-size", "2", "--num-epochs",
          "2plus1d", "--norm-momentum", "0.9", "--pretrained", "none"]
 
 
-def _train(examples, output):
+def _train(examples, output, backup_steps):
     return subprocess.Popen([sys.executable, "-m", "movinet_pipeline.app.cli", "train", "--examples", str(examples),
-                             "--output", str(output), *FLAGS], cwd=REPO, stdout=subprocess.PIPE,
+                             "--output", str(output), *FLAGS, "--backup-steps", str(backup_steps)], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
@@ -28,7 +30,9 @@ def test_killed_training_resumes_from_its_checkpoint_and_finishes(exported_dir, 
     output = tmp_path / "model"
     history_csv = output / "checkpoints" / "history.csv"
 
-    first = _train(examples, output)
+    train_clips = sum(json.loads((examples / "stats.json").read_text())["clips_per_subset_label"]["train"].values())
+    backup_steps = 2 * -(-train_clips // 2)  # two epochs of batch 2: a backup after every second epoch
+    first = _train(examples, output, backup_steps)
     deadline = time.monotonic() + 600
     while len(_read_history(history_csv).get("epoch", [])) < 3:
         assert first.poll() is None, first.stdout.read()
@@ -39,10 +43,11 @@ def test_killed_training_resumes_from_its_checkpoint_and_finishes(exported_dir, 
     interrupted_after = len(_read_history(history_csv)["epoch"])
     assert interrupted_after < EPOCHS and not (output / "saved_model").exists()
 
-    second = _train(examples, output)
+    second = _train(examples, output, backup_steps)
     log, _ = second.communicate(timeout=600)
     assert second.returncode == 0, log[-3000:]
-    assert f"resuming after epoch {interrupted_after} of {EPOCHS}" in log
+    resumed = int(re.search(rf"resuming after epoch (\d+) of {EPOCHS}", log).group(1))
+    assert resumed % 2 == 0 and interrupted_after - 2 < resumed <= interrupted_after, "from the last backup"
     assert f"epoch 1/{EPOCHS} " not in log  # the restarted process did not start over
     history = _read_history(history_csv)
     assert history["epoch"] == list(range(EPOCHS))

@@ -27,7 +27,6 @@ from movinet_pipeline.core.model import network as modeling
 from movinet_pipeline.core.model.stream_export import export_stream
 
 log = logging.getLogger(__name__)
-MIN_STEPS_BETWEEN_BACKUPS = 100
 
 
 class TrainError(RuntimeError):
@@ -58,6 +57,35 @@ def learning_rate(config: PipelineConfig, steps_per_epoch: int | None):
     return tf_keras.optimizers.schedules.CosineDecay(0.0, decay_steps=total - warmup,
                                                      warmup_target=config.learning_rate,
                                                      warmup_steps=warmup)
+
+
+def backup_frequency(steps_per_epoch: int | None, backup_steps: int) -> int | str:
+    """BackupAndRestore's `save_freq`: backups at least `backup_steps` apart, at epoch ends or halves.
+
+    Twice per epoch when half an epoch has `backup_steps` (a preempted run loses at most half an epoch); else at the
+    end of every k-th epoch, the first that gets `backup_steps` past the last backup (each backup writes the model
+    and optimizer state: on short epochs, one per epoch costs more than the steps it protects). Keras resumes a
+    backup taken at an epoch's last step from the next epoch.
+    """
+    if not steps_per_epoch or not backup_steps:
+        return "epoch"
+    if steps_per_epoch // 2 >= backup_steps:
+        return steps_per_epoch // 2
+    epochs = -(-backup_steps // steps_per_epoch)
+    return "epoch" if epochs == 1 else epochs * steps_per_epoch
+
+
+def _resume_point(backup: Path, save_freq: int | str, steps_per_epoch: int | None) -> str:
+    """Where the chief's last backup (BackupAndRestore's) resumes training ("after epoch E"), or "" (none)."""
+    latest = tf.train.latest_checkpoint(str(backup / "chief"))
+    if not latest:
+        return ""
+    reader = tf.train.load_checkpoint(latest)
+    epoch, batch = (int(reader.get_tensor(f"ckpt_saved_{name}/.ATTRIBUTES/VARIABLE_VALUE")) for name in
+                    ("epoch", "batch"))
+    if save_freq == "epoch" or batch + 1 == steps_per_epoch:
+        return f"after epoch {epoch + 1}"
+    return f"in epoch {epoch + 1} after step {batch + 1}"
 
 
 def _optimizer(config: PipelineConfig, steps_per_epoch: int | None) -> tf_keras.optimizers.Optimizer:
@@ -186,13 +214,12 @@ def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_dat
     best_weights = checkpoints / "best" / "weights"  # TF checkpoint format: restorable under any tf.distribute strategy
     done = _read_history(checkpoints / layouts.HISTORY_CSV)
     folders.own.checkpoints.mkdir(parents=True, exist_ok=True)
-    if done.get("epoch") and (checkpoints / "backup").exists():
-        log.info("resuming after epoch %d of %d from %s", len(done["epoch"]), config.num_epochs, checkpoints)
+    save_freq = backup_frequency(steps, config.backup_steps)
+    resume_point = _resume_point(checkpoints / "backup", save_freq, steps)
+    if resume_point:
+        log.info("resuming %s of %d from the backup in %s", resume_point, config.num_epochs, checkpoints)
     callbacks = [  # Keras sends a non-chief worker's backups, best weights and logs to temporary folders
-        # Back up twice per epoch on long epochs, so a preempted run loses at most half an epoch; once per epoch on
-        # short ones (a backup every 12 steps cost ~10 % of a small run's time).
-        tf_keras.callbacks.BackupAndRestore(str(checkpoints / "backup"), save_freq=(
-            steps // 2 if steps and steps // 2 >= MIN_STEPS_BETWEEN_BACKUPS else "epoch")),
+        tf_keras.callbacks.BackupAndRestore(str(checkpoints / "backup"), save_freq=save_freq),
         tf_keras.callbacks.ModelCheckpoint(str(best_weights), monitor="val_accuracy", mode="max",
                                            save_best_only=True, save_weights_only=True,
                                            initial_value_threshold=max(done.get("val_accuracy", [None]) or [None])),
