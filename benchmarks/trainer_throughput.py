@@ -62,7 +62,7 @@ def model_garden(examples: Path, out: Path, config: PipelineConfig, steps: int, 
     import tensorflow as tf
     from official.core import exp_factory, task_factory, train_lib
     from official.projects.movinet.configs import movinet  # noqa: F401 (registers the experiment)
-    from official.projects.movinet.modeling import movinet  # noqa: F401 (registers the backbone)
+    from official.projects.movinet.modeling import movinet as movinet_backbone  # noqa: F401 (registers it)
     from official.projects.movinet.modeling import movinet_model  # noqa: F401 (registers the model builder)
 
     params = exp_factory.get_exp_config("movinet_kinetics600")

@@ -150,9 +150,10 @@ KEY_HELP: dict[str, str] = {
                             "items and clips was lost (unreadable, undecodable, unsafe name, bad frame range).",
     "cache_root": "Persistent clip cache shared by runs (a folder or gs://; empty: none): only new or changed "
                   "items are downloaded and encoded, the others' stored frames are reused.",
-    "video_download": "Who downloads a Dataloop dataset's videos: export (the export step, into one folder), "
-                      "workers (the Beam workers, in parallel; the export writes the manifest and annotations only) "
-                      "or auto (workers with a remote Beam runner, else export).",
+    "video_download": "Who fetches the videos of a Dataloop dataset or a download folder: export (the export step, "
+                      "into one folder), workers (the Beam workers, in parallel, from Dataloop or reading the folder "
+                      "in place; the export writes the manifest and annotations only) or auto (workers with a remote "
+                      "Beam runner and a Dataloop or gs:// source, else export).",
     "include_model_annotations": "Export: also train on class annotations a model made (metadata.user.model, e.g. "
                                  "the deployed adapter's predictions); only once people have reviewed them.",
 }

@@ -19,9 +19,10 @@ FLAGS = ["--imgz", "32", "--n-frames", "4", "--batch-size", "2", "--num-epochs",
 
 
 def _train(examples, output, backup_steps):
-    return subprocess.Popen([sys.executable, "-m", "movinet_pipeline.app.cli", "train", "--examples", str(examples),
-                             "--output", str(output), *FLAGS, "--backup-steps", str(backup_steps)], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    command = [sys.executable, "-m", "movinet_pipeline.app.cli", "train", "--examples", str(examples), "--output",
+               str(output), *FLAGS, "--backup-steps", str(backup_steps)]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
 
 
 def test_killed_training_resumes_from_its_checkpoint_and_finishes(exported_dir, tmp_path):

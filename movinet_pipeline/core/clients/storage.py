@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import glob as local_glob
 import os
+import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -126,3 +128,30 @@ def glob(pattern: str) -> list[str]:
         return sorted(local_glob.glob(pattern))
     matches = beam_filesystems().match([pattern])
     return sorted(metadata.path for result in matches for metadata in result.metadata_list)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A listed file: its size and last update time (seconds since the epoch)."""
+
+    size: int
+    updated: float
+
+
+def list_files(root: str | Path) -> dict[str, FileInfo]:
+    """Every file under a local folder or a `gs://` prefix, by its path relative to `root` (with `/`)."""
+    if not is_remote(root):
+        folder = Path(root)
+        return {path.relative_to(folder).as_posix(): FileInfo(path.stat().st_size, path.stat().st_mtime)
+                for path in sorted(folder.rglob("*")) if path.is_file()}
+    prefix = str(root).rstrip("/") + "/"
+    (result,) = beam_filesystems().match([prefix + "**"])
+    return {meta.path[len(prefix):]: FileInfo(meta.size_in_bytes, meta.last_updated_in_seconds)
+            for meta in sorted(result.metadata_list, key=lambda meta: meta.path)}
+
+
+def copy_to_local(path: str | Path, target: Path) -> None:
+    """Copy a local or remote file to a local path, streaming (a video never needs to fit in memory)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open_read(path) as source, open(target, "wb") as handle:
+        shutil.copyfileobj(source, handle, length=8 << 20)

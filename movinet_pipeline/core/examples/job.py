@@ -19,11 +19,11 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions,
 
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.clients import storage
-from movinet_pipeline.core.clients.dataloop import ItemReader
 from movinet_pipeline.core.config import PipelineConfig
 from movinet_pipeline.core.examples.clip_cache import ClipCache, SamplingOptions
 from movinet_pipeline.core.examples.progress import JobProgress
 from movinet_pipeline.core.examples.transform import BuildExamples, ClipStats, SideFiles
+from movinet_pipeline.core.examples.video_readers import video_reader
 from movinet_pipeline.core.layouts import ErrorEntry
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,9 @@ def build_examples(input_dir: str | Path, output_dir: str | Path, config: Pipeli
                    beam_args: Sequence[str] = (), dataloop_secret: str = "") -> dict:
     """Run the job from the exported dataset in `input_dir` to examples in `output_dir`; return `stats.json`.
 
-    When the export left the videos in Dataloop (export.json's `video_source`), the workers fetch them; they read
-    their credentials as a step does (`dataloop_secret`: the Secret Manager secret, when their environment has none).
+    When the export left the videos in Dataloop or in their folder (export.json's `video_source`), the workers fetch
+    them; from Dataloop, with credentials read as a step does (`dataloop_secret`: the Secret Manager secret, when
+    their environment has none).
     """
     dataset, examples = layouts.ExportedDataset(str(input_dir)), layouts.Examples(str(output_dir))
     labels = layouts.read_labels(dataset.root)
@@ -124,7 +125,7 @@ def build_examples(input_dir: str | Path, output_dir: str | Path, config: Pipeli
         log.info("clip cache: %d of %d entries to decode, the others' clips are reused", to_decode, len(entries))
     options = local_runner_options(beam_args, to_decode)
     video_source = layouts.read_export_info(dataset.root).get("video_source", "")
-    reader = ItemReader(dataloop_secret) if video_source else None
+    reader = video_reader(video_source, dataloop_secret)
     if reader:
         log.info("the workers fetch the videos they decode from %s", video_source)
     side_files = SideFiles(storage.join(examples.root, "clip_stats"), storage.join(examples.root, "errors_part"))

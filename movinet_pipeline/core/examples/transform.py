@@ -11,15 +11,16 @@ import json
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import apache_beam as beam
 
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.clients import storage
-from movinet_pipeline.core.clients.dataloop import DataloopError, ItemReader
+from movinet_pipeline.core.clients.dataloop import DataloopError
 from movinet_pipeline.core.examples.clip_cache import CacheEntry, ClipCache, SamplingOptions, StoredClip
 from movinet_pipeline.core.examples.progress import mark_done
+from movinet_pipeline.core.examples.video_readers import VideoReader
 from movinet_pipeline.core.layouts import ErrorEntry, ManifestEntry
 from movinet_pipeline.core.media.records import ClipRecord, serialize_clip
 from movinet_pipeline.core.media.video import VideoDecodeError, read_clips
@@ -44,12 +45,13 @@ class EncodeClip(beam.DoFn):
 
     With a clip cache, an entry whose video content and frame range were encoded before under the same sampling
     options reuses the stored frames (no video read, no decode); a new one is stored after encoding. With an item
-    `reader` (the export left the videos in Dataloop), the worker fetches each video it needs itself.
+    `reader` (the export left the videos in Dataloop or in their folder), the worker fetches each video it
+    needs itself.
     """
 
     def __init__(self, root: str, labels: Sequence[str], options: SamplingOptions,
                  progress_folder: str | None = None, cache: ClipCache | None = None,
-                 reader: ItemReader | None = None) -> None:
+                 reader: VideoReader | None = None) -> None:
         self.dataset = layouts.ExportedDataset(root)
         self.label_index = {label: i for i, label in enumerate(labels)}
         self.options = options
@@ -101,14 +103,13 @@ class EncodeClip(beam.DoFn):
 
     @contextlib.contextmanager
     def _video(self, entry: ManifestEntry) -> Iterator[str]:
-        """The entry's video: in the exported dataset, or fetched from Dataloop into a temporary file."""
+        """The entry's video: in the exported dataset, or fetched by the reader into a temporary file."""
         path = self.dataset.video(entry.video)
         if self.reader is None:
             yield path
             return
         with tempfile.NamedTemporaryFile(suffix=PurePosixPath(entry.video).suffix) as local:
-            local.write(self.reader.read(entry.item_id))
-            local.flush()
+            self.reader.fetch(entry, Path(local.name))
             yield local.name
 
     @staticmethod
@@ -153,7 +154,7 @@ class BuildExamples(beam.PTransform):
     def __init__(self, dataset_root: str, examples: layouts.Examples, labels: Sequence[str], subsets: Sequence[str],
                  sampling: SamplingOptions, num_shards: int, side_files: SideFiles,
                  progress_folder: str | None = None, cache: ClipCache | None = None,
-                 reader: ItemReader | None = None) -> None:
+                 reader: VideoReader | None = None) -> None:
         super().__init__(label="Build examples")
         self.dataset_root, self.examples, self.labels, self.subsets = dataset_root, examples, labels, subsets
         self.sampling, self.num_shards, self.side_files = sampling, num_shards, side_files

@@ -1,7 +1,7 @@
 """Dataset sources: where a run's videos and labels come from (`dataset_source` picks one for a URI).
 
 - `dataloop://<dataset-id>`: a Dataloop dataset, through dtlpy (`dataloop.py`);
-- a folder: a Dataloop download folder, `items/` + `json/` (`download_folder.py`).
+- a folder (local or `gs://`): a Dataloop download folder, `items/` + `json/` (`download_folder.py`).
 
 Each gives a content key (`base.content_key`, for KFP's cache) and an export to the exported-dataset contract.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
+from movinet_pipeline.core.clients import storage
 from movinet_pipeline.core.clients.dataloop import entity_id, is_dataloop_uri
 from movinet_pipeline.core.config import EXPORT_KEYS, PipelineConfig
 from movinet_pipeline.core.examples.clip_cache import ClipCache, SamplingOptions
@@ -63,12 +63,17 @@ def dataset_source(uri: str, dql_filter: str = "", subset_filters: str = "",
     options = _options(export_options)
     include, cache = bool(options.get("include_model_annotations", False)), _clip_cache(options)
     mode = options.get("video_download", "auto")
+    in_workers = mode == "workers" or (mode == "auto" and remote_runner)
     if is_dataloop_uri(uri):
-        in_workers = mode == "workers" or (mode == "auto" and remote_runner)
         return DataloopSource(entity_id(uri), uri, dql_filter or "", subset_filters or "", include, cache, in_workers)
     if dql_filter or subset_filters:
         raise ExportError("filters apply to Dataloop sources (dataloop://<dataset-id>), not to a local folder")
-    return DownloadFolderSource(Path(uri), uri, include, cache)
+    if in_workers and remote_runner and not storage.is_remote(uri):
+        if mode == "workers":
+            raise ExportError(f"video_download=workers: remote Beam workers read a download folder's videos in "
+                              f"place, so it must be on gs://, not {uri!r} (or use video_download=export)")
+        in_workers = False  # the export copies a local folder's videos into its artifact, which workers can reach
+    return DownloadFolderSource(uri, uri, include, cache, in_workers)
 
 
 def source_content_key(uri: str, dql_filter: str = "", subset_filters: str = "",

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from movinet_pipeline.core import layouts
+from movinet_pipeline.core.clients import storage
+from movinet_pipeline.core.clients.dataloop import is_dataloop_uri
 from movinet_pipeline.core.examples.clip_cache import ClipCache
 from movinet_pipeline.core.item_paths import UnsafeItemName, item_relative_path
 from movinet_pipeline.core.layouts import ErrorEntry, ManifestEntry
@@ -72,16 +74,6 @@ def clips_of(item: dict, video: str, subset: str | None, include_model_annotatio
     return entries, by_model
 
 
-def _link_or_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        return
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-
-
 Identity = Callable[[dict, Path], str]  # (item JSON, video file) -> the video's content identity
 
 
@@ -102,34 +94,37 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
                  origin: str | None = None, errors: list[ErrorEntry] | None = None,
                  include_model_annotations: bool = False, cache: ClipCache | None = None,
                  identity: Identity = file_identity, video_source: str = "") -> ExportSummary:
-    """Export a Dataloop download folder at `source` into `output` (which may be `source` itself).
+    """Export a Dataloop download folder at `source` (a local folder or `gs://`) into `output` (may be `source`).
 
     `subsets` maps item ids to their subset when filters, not folders or tags, define it; `origin` is what
     export.json records as the source (default: the folder); `errors` are problems found before the download.
     Annotations a model made (a deployed adapter's predictions) are left out and counted, unless
     `include_model_annotations` (e.g. once people have reviewed them). With a clip `cache`, every entry carries its
-    video's content identity (`identity`), and an item whose clips are all cached needs no video file. With a
-    `video_source` (`dataloop://<dataset-id>`, written to export.json) no video file is needed: the Beam workers
-    fetch them from there.
+    video's content identity (`identity` of a local file; a `gs://` file's from its listing), and an item whose
+    clips are all cached needs no video file. With a `video_source` (written to export.json) the videos stay where
+    they are and the Beam workers fetch them: `dataloop://<dataset-id>` (no video file needed here) or `source`
+    itself (its videos are read in place).
 
     Items that are not videos, have no class label, sit in no subset, have an unsafe name, or whose JSON or
     annotations are unreadable are reported in `errors.jsonl` and skipped; the export fails only when train or
     validation ends up empty.
     """
-    source, output = Path(source), Path(output)
-    json_root = source / layouts.ITEM_JSON
-    if not json_root.is_dir():
-        raise ExportError(f"{source} is not a Dataloop download folder: {json_root} is missing")
+    output = Path(output)
+    files = storage.list_files(source)
+    json_names = [name for name in files if name.startswith(f"{layouts.ITEM_JSON}/") and name.endswith(".json")]
+    if not json_names and not storage.exists(storage.join(source, layouts.ITEM_JSON)):
+        raise ExportError(f"{source} is not a Dataloop download folder: {storage.join(source, layouts.ITEM_JSON)} "
+                          "is missing")
     output.mkdir(parents=True, exist_ok=True)
     entries: list[ManifestEntry] = []
     errors = list(errors or [])
     dataset_ids: set[str] = set()
     by_model = 0
     stored_keys = functools.cache(cache.stored_keys) if cache else None  # listed at the first missing video only
-    for json_path in sorted(json_root.rglob("*.json")):
-        name = str(json_path.relative_to(source))
+    in_dataloop = is_dataloop_uri(video_source)
+    for name in json_names:
         try:
-            item = json.loads(json_path.read_text())
+            item = json.loads(storage.read_text(storage.join(source, name)))
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             errors.append(ErrorEntry(item=name, reason=f"unreadable item JSON: {error!r}", step=STEP))
             continue
@@ -138,28 +133,55 @@ def export_local(source: str | Path, output: str | Path, subsets: dict[str, str]
         if planned.error:
             errors.append(planned.error)
             continue
-        video, clips, content_id = source / planned.video, planned.entries, ""
-        if cache or video_source:
-            with contextlib.suppress(FileNotFoundError):  # a folder's missing video: reported below
-                content_id = identity(item, video)
-            clips = [dataclasses.replace(clip, content_id=content_id) for clip in clips]
-        has_video = video.is_file()
-        if not has_video and not video_source and not (content_id and not cache.missing(clips, stored_keys())):
-            errors.append(ErrorEntry(item=item["filename"], reason=f"video file {planned.video} is missing",
-                                     step=STEP))
+        video = planned.video.as_posix()
+        listed = files.get(video)
+        content_id = _content_id(item, source, video, listed, identity) if cache or video_source else ""
+        clips = [dataclasses.replace(clip, content_id=content_id) for clip in planned.entries]
+        if not listed and not in_dataloop and not (cache and content_id and not cache.missing(clips, stored_keys())):
+            errors.append(ErrorEntry(item=item["filename"], reason=f"video file {video} is missing", step=STEP))
             continue
         dataset_ids.add(item.get("datasetId") or "")
-        if has_video:
-            _link_or_copy(video, output / planned.video)
-        _link_or_copy(json_path, output / json_path.relative_to(source))
+        if listed and not video_source:
+            _copy(source, video, output)
+        _copy(source, name, output)
         entries.extend(clips)
     if by_model:
         log.info("left out %d class annotation(s) made by a model (include_model_annotations to keep them)",
                  by_model)
     summary = _finish(output, entries, errors, by_model)
-    write_export_info(output, origin or f"local:{source.resolve()}", ",".join(sorted(filter(None, dataset_ids))),
+    write_export_info(output, origin or _origin(source), ",".join(sorted(filter(None, dataset_ids))),
                       model_annotations_excluded=by_model, video_source=video_source)
     return summary
+
+
+def _origin(source: str | Path) -> str:
+    """export.json's `source` for a folder: its URI, or `local:<absolute path>`."""
+    return str(source) if storage.is_remote(source) else f"local:{Path(source).resolve()}"
+
+
+def _content_id(item: dict, source: str | Path, video: str, listed: storage.FileInfo | None,
+                identity: Identity) -> str:
+    """A video's content identity: from its listing (size, update time) under a `gs://` folder, else `identity`."""
+    if storage.is_remote(source):
+        return f"gcs:{storage.join(source, video)}:{listed.size}:{listed.updated}" if listed else ""
+    with contextlib.suppress(FileNotFoundError):  # a missing video: its clips may be cached
+        return identity(item, Path(source, video))
+    return ""
+
+
+def _copy(source: str | Path, name: str, output: Path) -> None:
+    """Put `source/name` at `output/name`: a hard link (else a copy) locally, a streamed download from `gs://`."""
+    target = output / name
+    if target.exists():
+        return
+    if storage.is_remote(source):
+        storage.copy_to_local(storage.join(source, name), target)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(Path(source, name), target)
+    except OSError:
+        shutil.copy2(Path(source, name), target)
 
 
 @dataclass(frozen=True)
@@ -258,23 +280,27 @@ def _finish(output: Path, entries: list[ManifestEntry], errors: list[ErrorEntry]
 
 @dataclass(frozen=True)
 class DownloadFolderSource:
-    """A folder in the layout of `dataset.download(local_path, annotation_options=[JSON])`; no filters."""
+    """A folder (local or `gs://`) in the layout of `dataset.download(path, annotation_options=[JSON])`; no filters.
 
-    folder: Path
+    `videos_in_workers`: the export writes the manifest and item JSON only, and the Beam workers read each video in
+    place (a `gs://` folder with a remote runner).
+    """
+
+    folder: str
     uri: str
     include_model_annotations: bool = False
     cache: ClipCache | None = None
+    videos_in_workers: bool = False
 
     resumes_into_output = False
 
     def fingerprint_rows(self) -> list[list]:
         """File names, sizes and modification times: cheap, and new or changed files change the key."""
-        if not self.folder.is_dir():
+        if not storage.is_remote(self.folder) and not Path(self.folder).is_dir():
             raise FileNotFoundError(f"dataset folder {self.folder} does not exist")
-        return [[str(p.relative_to(self.folder)), p.stat().st_size, p.stat().st_mtime_ns]
-                for p in sorted(self.folder.rglob("*")) if p.is_file()]
+        return [[name, info.size, info.updated] for name, info in storage.list_files(self.folder).items()]
 
     def export(self, output: str | Path) -> ExportSummary:
         """See `DatasetSource.export`."""
         return export_local(self.folder, output, include_model_annotations=self.include_model_annotations,
-                            cache=self.cache)
+                            cache=self.cache, video_source=self.folder if self.videos_in_workers else "")
