@@ -22,6 +22,7 @@ LR_SCHEDULES = ("cosine", "constant")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 CONV_TYPES = ("3d", "2plus1d", "3d_2plus1d")
 VIDEO_DOWNLOADS = ("auto", "export", "workers")
+CLASS_BALANCES = ("none", "weights", "sampling")
 # The keys the export step reads (make_config hands them over as `export_options`, so the export's cache key
 # does not change with training settings).
 EXPORT_KEYS = ("include_model_annotations", "cache_root", "video_download")
@@ -68,6 +69,8 @@ class PipelineConfig:
     warmup_epochs: float = 0.0
     freeze_backbone_epochs: int = 0
     backup_steps: int = 100
+    early_stopping_patience: int = 0
+    class_balance: str = "none"
     label_smoothing: float = 0.1
     random_flip: bool = True
     min_accuracy: float = 0.0
@@ -138,6 +141,10 @@ KEY_HELP: dict[str, str] = {
     "backup_steps": "Preemption backups of the training state at least this many steps apart: twice per epoch "
     "when that is as far, else at the end of every epoch that gets this far (0: every epoch). A restarted run "
     "resumes from the last backup.",
+    "early_stopping_patience": "Stop training when validation accuracy has not improved for this many epochs (0: "
+    "never); the model kept is the best epoch's either way.",
+    "class_balance": "Imbalanced labels: none, weights (each training clip's loss weighted by n_clips / (n_labels * "
+    "clips of its label)) or sampling (training clips resampled to equal label frequencies).",
     "label_smoothing": "Label smoothing of the training loss (0 to <1).",
     "random_flip": "Random horizontal flips in training (turn off when left/right matters).",
     "min_accuracy": "Evaluation gate: minimum top-1 accuracy to register (the model must also beat chance).",
@@ -160,7 +167,8 @@ KEY_HELP: dict[str, str] = {
 
 _POSITIVE_INTS = ("imgz", "batch_size", "num_epochs", "n_frames", "top_k", "frame_step", "num_shards",
                   "train_clips_per_video", "eval_clips")
-_NON_NEGATIVE_INTS = ("record_frames", "record_short_side", "seed", "freeze_backbone_epochs", "backup_steps")
+_NON_NEGATIVE_INTS = ("record_frames", "record_short_side", "seed", "freeze_backbone_epochs", "backup_steps",
+                      "early_stopping_patience")
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "model_id": MODEL_IDS,
     "model_mode": MODEL_MODES,
@@ -171,6 +179,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "mixed_precision": PRECISIONS,
     "conv_type": CONV_TYPES,
     "video_download": VIDEO_DOWNLOADS,
+    "class_balance": CLASS_BALANCES,
 }
 
 

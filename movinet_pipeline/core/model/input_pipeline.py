@@ -91,15 +91,36 @@ def parse_views(serialized: tf.Tensor, n_frames: int, imgz: int, views: int):
                            [views, n_frames, imgz, imgz, 3]), label
 
 
+def _label_of(serialized: tf.Tensor) -> tf.Tensor:
+    """A record's label index, from its context alone (no frame is parsed)."""
+    context, _ = tf.io.parse_single_sequence_example(
+        serialized, context_features={LABEL_INDEX_KEY: tf.io.FixedLenFeature([], tf.int64)})
+    return tf.cast(context[LABEL_INDEX_KEY], tf.int32)
+
+
+def balance_labels(records: tf.data.Dataset, label_counts: list[int], seed: int = 0) -> tf.data.Dataset:
+    """An endless record stream resampled to equal label frequencies (rejection sampling, before any decoding).
+
+    `label_counts`: the subset's clips per label index (stats.json); labels without clips are left out.
+    """
+    total = sum(label_counts)
+    present = sum(1 for count in label_counts if count)
+    target = [1.0 / present if count else 0.0 for count in label_counts]
+    return records.rejection_resample(_label_of, target_dist=target, initial_dist=[c / total for c in label_counts],
+                                      seed=seed).map(lambda _, record: record)
+
+
 def clip_dataset(examples_dir: str | Path, subset: str, n_frames: int, imgz: int, batch_size: int,
                  training: bool, flip: bool = False, seed: int = 0, repeat: bool = False,
-                 views: int = 1, input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+                 views: int = 1, input_context: tf.distribute.InputContext | None = None,
+                 balance: list[int] | None = None) -> tf.data.Dataset:
     """Batched (frames, label) pairs of one subset.
 
     Batched (frames, label) pairs of one subset; shuffled and augmented when `training`; endless when `repeat`
     (then the caller sets the epoch length). With `views` > 1 (evaluation), frames are [B, views, T, H, W, 3].
     With an `input_context` (multi-worker training), `batch_size` is the global batch: this input pipeline keeps
-    its share of the records before decoding them and batches per replica.
+    its share of the records before decoding them and batches per replica. `balance` (clips per label index, with
+    `repeat`): resample the records to equal label frequencies.
     """
     files = record_files(examples_dir, subset)
     dataset = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
@@ -110,6 +131,8 @@ def clip_dataset(examples_dir: str | Path, subset: str, n_frames: int, imgz: int
         dataset = dataset.shuffle(1024, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
+    if balance:
+        dataset = balance_labels(dataset, balance, seed)
     parse = (lambda s: parse_views(s, n_frames, imgz, views)) if views > 1 else (
         lambda s: parse_clip(s, n_frames, imgz, training, flip))
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)

@@ -9,10 +9,11 @@ hold weights).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,22 +141,58 @@ def _float32_copy(trained: tf_keras.Model, config: PipelineConfig, num_classes: 
     return copy
 
 
-def _sparse_loss(label_smoothing: float):
+def _sparse_loss(label_smoothing: float, class_weights: list[float] | None = None):
+    """Cross-entropy on integer labels; with `class_weights`, each clip's loss is scaled by its label's weight."""
+    weights = tf.constant(class_weights, tf.float32) if class_weights else None
+
     def loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
         logits = tf.cast(logits, tf.float32)  # float16/bfloat16 under a mixed policy
-        one_hot = tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), tf.shape(logits)[-1])
-        return tf_keras.losses.categorical_crossentropy(one_hot, logits, from_logits=True,
-                                                        label_smoothing=label_smoothing)
+        indices = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+        one_hot = tf.one_hot(indices, tf.shape(logits)[-1])
+        losses = tf_keras.losses.categorical_crossentropy(one_hot, logits, from_logits=True,
+                                                          label_smoothing=label_smoothing)
+        return losses if weights is None else losses * tf.gather(weights, indices)
 
     return loss
 
 
-def _compile(classifier: tf_keras.Model, optimizer: tf_keras.optimizers.Optimizer, config: PipelineConfig) -> None:
-    classifier.compile(optimizer=optimizer, loss=_sparse_loss(config.label_smoothing),
+def class_weights(label_counts: list[int]) -> list[float]:
+    """Per-label loss weights n / (labels * n_label) (scikit-learn's "balanced"; 0 for a label without clips)."""
+    total, present = sum(label_counts), sum(1 for count in label_counts if count)
+    return [total / (present * count) if count else 0.0 for count in label_counts]
+
+
+def _compile(classifier: tf_keras.Model, optimizer: tf_keras.optimizers.Optimizer, loss) -> None:
+    classifier.compile(optimizer=optimizer, loss=loss,
                        metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
 
 
-def _train_head_only(classifier: tf_keras.Model, backbone: tf_keras.Model, optimizer: tf_keras.optimizers.Optimizer,
+class _EarlyStopping(tf_keras.callbacks.EarlyStopping):
+    """Stop when validation accuracy has not improved for `patience` epochs, counting the epochs already logged.
+
+    The count starts from the CSV history, so a resumed run (or the fine-tuning after a head-only warm-up) continues
+    it; the best epoch's weights are restored from `checkpoints/best` after training either way.
+    """
+
+    def __init__(self, patience: int, history_csv: Path) -> None:
+        super().__init__(monitor="val_accuracy", mode="max", patience=patience)
+        self.history_csv = history_csv
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        logged = _read_history(self.history_csv).get("val_accuracy", [])
+        if logged:
+            best_at = max(range(len(logged)), key=logged.__getitem__)
+            self.best, self.best_epoch, self.wait = logged[best_at], best_at, len(logged) - 1 - best_at
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        super().on_train_end(logs)
+        if self.stopped_epoch:
+            log.info("stopped early after epoch %d: validation accuracy has not improved for %d epoch(s) (best %.4f, "
+                     "epoch %d)", self.stopped_epoch + 1, self.wait, self.best, self.best_epoch + 1)
+
+
+def _train_head_only(classifier: tf_keras.Model, backbone: tf_keras.Model, compile_model: Callable[[], None],
                      config: PipelineConfig, epochs_done: int, folders: _Folders, strategy, fit: dict) -> int:
     """Train the new head on a frozen backbone first.
 
@@ -173,7 +210,7 @@ def _train_head_only(classifier: tf_keras.Model, backbone: tf_keras.Model, optim
         return epochs
     backbone.trainable = False
     with strategy.scope():
-        _compile(classifier, optimizer, config)
+        compile_model()
     log.info("training the head only (backbone frozen) for %d epoch(s)", epochs)
     classifier.fit(epochs=epochs, **fit)
     classifier.save_weights(str(folders.own.checkpoints / "head_only" / "weights"))
@@ -197,7 +234,8 @@ def _barrier(strategy: tf.distribute.Strategy) -> None:
     strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
 
 
-def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_data: tf.data.Dataset,
+def _fit(config: PipelineConfig, labels: list[str], label_counts: list[int], steps: int | None,
+         train_data: tf.data.Dataset,
          validation_data: tf.data.Dataset, validation_steps: int | None, strategy: tf.distribute.Strategy,
          folders: _Folders) -> tuple[tf_keras.Model, str, float]:
     """Build the classifier on its pretrained backbone and train it.
@@ -227,6 +265,8 @@ def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_dat
         tf_keras.callbacks.CSVLogger(str(folders.own.checkpoints / layouts.HISTORY_CSV), append=True),
         _EpochLog(config.num_epochs),
     ]
+    if config.early_stopping_patience:
+        callbacks.append(_EarlyStopping(config.early_stopping_patience, checkpoints / layouts.HISTORY_CSV))
     log.info("training MoViNet-%s (base) on %d labels: %d epochs (%d with the backbone frozen), batch %d, %d frames "
              "at %dx%d, lr %g, %s; pretrained: %s", config.model_id.upper(), len(labels), config.num_epochs,
              config.freeze_backbone_epochs, config.batch_size, config.n_frames, config.imgz, config.imgz,
@@ -234,12 +274,14 @@ def _fit(config: PipelineConfig, labels: list[str], steps: int | None, train_dat
     started = time.monotonic()
     fit = dict(x=train_data, validation_data=validation_data, steps_per_epoch=steps, callbacks=callbacks, verbose=0,
                validation_steps=validation_steps)
-    head_only = _train_head_only(classifier, backbone, optimizer, config, len(done.get("epoch", [])), folders,
+    compile_model = functools.partial(_compile, classifier, optimizer, _sparse_loss(
+        config.label_smoothing, class_weights(label_counts) if config.class_balance == "weights" else None))
+    head_only = _train_head_only(classifier, backbone, compile_model, config, len(done.get("epoch", [])), folders,
                                  strategy, fit)
     if head_only < config.num_epochs:
         backbone.trainable = True
         with strategy.scope():
-            _compile(classifier, optimizer, config)
+            compile_model()
         classifier.fit(epochs=config.num_epochs, initial_epoch=head_only, **fit)
     seconds = time.monotonic() - started
     _barrier(strategy)  # the chief's last checkpoints are written
@@ -270,14 +312,16 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
     tf_keras.utils.set_random_seed(config.seed)
     # A known epoch length over an endless training set lets a preempted run resume mid-epoch.
     steps = _steps_per_epoch(examples_dir, config)
-    train_data = _dataset(strategy, cluster, examples_dir, "train", config, training=True, repeat=bool(steps))
+    label_counts = _label_counts(examples_dir, labels, config)
+    train_data = _dataset(strategy, cluster, examples_dir, "train", config, training=True, repeat=bool(steps),
+                          balance=label_counts if config.class_balance == "sampling" else None)
     validation_data = _dataset(strategy, cluster, examples_dir, "validation", config, training=False)
     log.info("training on %d replica(s) in %d worker(s) (this is %s %d%s): global batch %d = %d per replica, peak "
              "learning rate %g for the global batch; devices here: %s", replicas, cluster.workers, cluster.task_type,
              cluster.task_index, ", the chief" if cluster.is_chief else "", config.batch_size,
              config.batch_size // replicas, config.learning_rate, _devices(strategy))
     with _dtype_policy(policy):
-        classifier, pretrained, seconds = _fit(config, labels, steps, train_data, validation_data,
+        classifier, pretrained, seconds = _fit(config, labels, label_counts, steps, train_data, validation_data,
                                                _validation_steps(examples_dir, config, cluster), strategy, folders)
     if policy != "float32" or cluster.is_multi_worker:  # a plain float32 copy: local variables, no collectives
         classifier = _float32_copy(classifier, config, len(labels))
@@ -295,13 +339,13 @@ def _devices(strategy: tf.distribute.Strategy) -> str:
 
 
 def _dataset(strategy: tf.distribute.Strategy, cluster: cluster_module.Cluster, examples_dir: Path, subset: str,
-             config: PipelineConfig, training: bool, repeat: bool = False):
+             config: PipelineConfig, training: bool, repeat: bool = False, balance: list[int] | None = None):
     """One subset's batches: global batches on one worker; per-replica shards of them across workers."""
 
     def make(context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
         return data.clip_dataset(examples_dir, subset, config.n_frames, config.imgz, config.batch_size,
                                  training=training, flip=training and config.random_flip, seed=config.seed,
-                                 repeat=repeat, input_context=context)
+                                 repeat=repeat, input_context=context, balance=balance)
 
     return strategy.distribute_datasets_from_function(make) if cluster.is_multi_worker else make()
 
@@ -335,6 +379,22 @@ def _clips(examples_dir: Path, subset: str) -> int | None:
     if not stats_path.exists():
         return None
     return sum(json.loads(stats_path.read_text())["clips_per_subset_label"].get(subset, {}).values())
+
+
+def _label_counts(examples_dir: Path, labels: list[str], config: PipelineConfig) -> list[int]:
+    """Training clips per label index, from `stats.json` ([] without stats; `class_balance` needs them)."""
+    stats_path = examples_dir / layouts.STATS
+    if not stats_path.exists():
+        if config.class_balance != "none":
+            raise TrainError(f"class_balance={config.class_balance} needs the clips per label of {stats_path}, "
+                             "which is missing: rebuild the examples with build_tfrecords")
+        return []
+    per_label = json.loads(stats_path.read_text())["clips_per_subset_label"].get("train", {})
+    counts = [int(per_label.get(label, 0)) for label in labels]
+    if config.class_balance != "none":
+        log.info("class_balance=%s over training clips per label %s", config.class_balance,
+                 dict(zip(labels, counts, strict=True)))
+    return counts
 
 
 def _steps_per_epoch(examples_dir: Path, config: PipelineConfig) -> int | None:
