@@ -3,9 +3,10 @@
 - `load`: base mode: the registered weights artifact; else a TF Hub model from `hub_version` / `model_id` /
   `model_mode` (or `hub_handle`); else a SavedModel in the artifacts folder. Stream mode: the model's `stream/`
   export (a causal model), fed frame by frame.
-- `predict`: top-k `class` annotations with confidences over each video's frame range. A video that cannot be
-  decoded is reported (logged and listed in `failed_items`) and gets no annotation; the rest of the batch still
-  gets predictions.
+- `predict`: top-k `class` annotations with confidences over each video's frame range (temperature-scaled, and
+  filtered by per-label thresholds, when the artifacts hold a calibration.json). A video that cannot be decoded is
+  reported (logged and listed in `failed_items`) and gets no annotation; the rest of the batch still gets
+  predictions.
 - `train`: base mode only, through the project's own export -> TFRecords -> trainer code.
 """
 
@@ -28,6 +29,7 @@ from movinet_pipeline.core import layouts
 from movinet_pipeline.core.config import PipelineConfig, resolve_config
 from movinet_pipeline.core.item_paths import UnsafeItemName, item_relative_path
 from movinet_pipeline.core.media.video import VideoDecodeError
+from movinet_pipeline.core.model.calibration import Calibration
 from movinet_pipeline.core.model.inference import BaseModel, ModelLoadError, StreamModel, top_k, video_clip
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class MovinetAdapter(dl.BaseModelAdapter):
     def __init__(self, model_entity: dl.Model | None = None):
         self.model: BaseModel | StreamModel | None = None
         self.model_dir: Path | None = None
+        self.calibration = Calibration()
         self._load_error = "no model loaded"
         self.failed_items: list[dict] = []
         super().__init__(model_entity)
@@ -77,6 +80,11 @@ class MovinetAdapter(dl.BaseModelAdapter):
         config, local_path = self.pipeline_config, Path(local_path)
         labels = self._labels(local_path)
         self.model_dir = local_path
+        self.calibration = Calibration.read(local_path)
+        if self.calibration != Calibration():
+            log.info("calibration from %s: temperature %.3f, %d per-label threshold(s) for precision %g",
+                     layouts.ModelFolder(local_path).calibration, self.calibration.temperature,
+                     len(self.calibration.thresholds), self.calibration.target_precision)
         if config.model_mode == "stream":
             if not layouts.ModelFolder(local_path).has_stream_model():
                 raise ModelLoadError(f"model {self.model_entity.name!r} is configured for stream mode, but its "
@@ -138,12 +146,16 @@ class MovinetAdapter(dl.BaseModelAdapter):
                 return VideoInput(item, error=f"{type(error).__name__}: {error}")
 
     def predict(self, batch: list[VideoInput], **kwargs) -> list[dl.AnnotationCollection]:
-        """Top-k class annotations per decodable video; undecodable ones are reported."""
+        """Top-k class annotations per decodable video; undecodable ones are reported.
+
+        With the model's calibration.json: confidences are temperature-scaled, and a label's prediction below its
+        confidence threshold is left out.
+        """
         if self.model is None:
             raise ModelLoadError(self._load_error)
         decodable = [video for video in batch if video.clip is not None]
-        probabilities = (self.model.probabilities(tf.stack([video.clip.frames for video in decodable]))
-                         if decodable else np.zeros([0, 0]))
+        probabilities = (self.calibration.rescale(self.model.probabilities(
+            tf.stack([video.clip.frames for video in decodable]))) if decodable else np.zeros([0, 0]))
         scores = dict(zip((id(video) for video in decodable), probabilities))
         collections = []
         for video in batch:
@@ -154,7 +166,9 @@ class MovinetAdapter(dl.BaseModelAdapter):
                                           "reason": video.error})
             else:
                 last_frame = _last_frame(video.item, video.clip.last_frame)
-                for rank, guess in enumerate(top_k(scores[id(video)], self.model.labels, self.pipeline_config.top_k)):
+                guesses = top_k(scores[id(video)], self.model.labels, self.pipeline_config.top_k)
+                confident = [guess for guess in guesses if self.calibration.keeps(guess.label, guess.confidence)]
+                for rank, guess in enumerate(confident):
                     collection.add(annotation_definition=dl.Classification(label=guess.label), object_id=rank + 1,
                                    frame_num=0, end_frame_num=last_frame,
                                    model_info={"name": self.model_entity.name, "confidence": guess.confidence,

@@ -1,6 +1,7 @@
 """evaluate logic: score a trained model on the examples, gate it (gate.py), and write the evaluation contract.
 
-Output (layouts.Evaluation): `metrics.json`, `verdict.json` (`blessed`, `reason`, thresholds, baseline comparison),
+Output (layouts.Evaluation): `metrics.json` (with `calibration`: ECE, reliability bins), `verdict.json`
+(`blessed`, `reason`, thresholds, baseline comparison),
 `report.html`. Evaluates on `test` when the examples have it, else on `validation`. With a baseline (the model
 currently serving, fetched by the resolve_baseline step), both are scored on the same clips and the candidate must
 also not fall behind it by more than allowed.
@@ -23,6 +24,12 @@ from movinet_pipeline.components.evaluate.report import render_report
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.config import PipelineConfig, read_config
 from movinet_pipeline.core.model import input_pipeline
+from movinet_pipeline.core.model.calibration import (
+    Calibration,
+    expected_calibration_error,
+    reliability_bins,
+    softmax,
+)
 from movinet_pipeline.core.registries import ModelReferenceError
 
 log = logging.getLogger(__name__)
@@ -33,28 +40,48 @@ def evaluation_subset(examples_dir: Path) -> str:
     return "test" if layouts.Examples(str(examples_dir)).record_files("test") else "validation"
 
 
-def score(model_dir: Path, examples_dir: Path, subset: str, config: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Score the exported SavedModel on one subset.
+def score_views(model_dir: Path, examples_dir: Path, subset: str,
+                config: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Run the exported SavedModel over one subset (centre crops): (truth [N], logits [N, eval_clips, C]).
 
-    Run the exported SavedModel over one subset (centre crops); return (truth, scores): logits, or with
-    `eval_clips` > 1 the class probabilities averaged over that many temporal windows per clip.
+    Each clip is scored on `eval_clips` temporal windows spread over its stored frames (1: the centre window).
     """
     serve = tf.saved_model.load(str(model_dir / layouts.SAVED_MODEL)).signatures["serving_default"]
     views = config.eval_clips
     dataset = input_pipeline.clip_dataset(examples_dir, subset, config.n_frames, config.imgz, config.batch_size,
                                           training=False, views=views)
-    truth, scores = [], []
+    truth, logits = [], []
     for frames, labels in dataset:
-        if views > 1:
-            windows = tf.reshape(frames, [-1, *frames.shape[2:]])  # [B * views, T, H, W, 3]
-            logits = serve(image=windows)["logits"]
-            scores.append(tf.reduce_mean(tf.reshape(tf.nn.softmax(logits), [-1, views, logits.shape[-1]]), 1).numpy())
-        else:
-            scores.append(serve(image=frames)["logits"].numpy())
+        windows = tf.reshape(frames, [-1, *frames.shape[-4:]])  # [B * views, T, H, W, 3]
+        batch = serve(image=windows)["logits"].numpy()
+        logits.append(batch.reshape(len(labels), views, batch.shape[-1]))
         truth.append(labels.numpy())
     if not truth:
-        return np.zeros([0], int), np.zeros([0, 0], np.float32)
-    return np.concatenate(truth), np.concatenate(scores)
+        return np.zeros([0], int), np.zeros([0, views, 0], np.float32)
+    return np.concatenate(truth), np.concatenate(logits)
+
+
+def view_probabilities(view_logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Class probabilities [N, C]: softmax(logits / temperature) averaged over each clip's windows."""
+    return np.mean([softmax(view_logits[:, v], temperature) for v in range(view_logits.shape[1])], axis=0)
+
+
+def score(model_dir: Path, examples_dir: Path, subset: str, config: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(truth, scores) on one subset: logits, or with `eval_clips` > 1 the probabilities averaged over the windows."""
+    truth, view_logits = score_views(model_dir, examples_dir, subset, config)
+    return truth, (view_logits[:, 0] if config.eval_clips == 1 else view_probabilities(view_logits))
+
+
+def calibration_figures(view_logits: np.ndarray, truth: np.ndarray, calibration: Calibration,
+                        subset: str) -> dict:
+    """ECE before and after the model's temperature, and the reliability bins of the probabilities it serves."""
+    raw = view_probabilities(view_logits)
+    served = view_probabilities(view_logits, calibration.temperature)
+    return {"ece": expected_calibration_error(raw, truth), "temperature": calibration.temperature,
+            "ece_calibrated": expected_calibration_error(served, truth), "fitted_on": calibration.fitted_on,
+            "fitted_on_evaluation_clips": bool(calibration.fitted_on) and calibration.fitted_on == subset,
+            "target_precision": calibration.target_precision, "thresholds": calibration.thresholds,
+            "reliability": [dataclasses.asdict(b) for b in reliability_bins(served, truth)]}
 
 
 def _check_comparable(baseline_dir: Path, reference: str, labels: list[str]) -> None:
@@ -94,16 +121,22 @@ def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | 
     baseline_reference = baseline_reference or str(baseline)
     if baseline:  # before the scoring: a bad baseline fails fast
         _check_comparable(baseline, baseline_reference, labels)
-    truth, scores = score(model.root, examples, subset, config)
+    truth, view_logits = score_views(model.root, examples, subset, config)
+    scores = view_logits[:, 0] if config.eval_clips == 1 else view_probabilities(view_logits)
     figures = compute_figures(labels, truth, scores, config.top_k, subset)
+    calibration = calibration_figures(view_logits, truth, Calibration.read(model.root), subset)
     baseline_figures = _baseline_figures(baseline, examples, subset, labels, config) if baseline else None
     verdict = annotate(gate(figures, config, baseline_figures, baseline_reference if baseline else ""),
                        str(examples), subset)
     evaluation.root.mkdir(parents=True, exist_ok=True)
-    evaluation.metrics.write_text(json.dumps({**figures.to_dict(), "eval_clips": config.eval_clips}, indent=2) + "\n")
+    evaluation.metrics.write_text(json.dumps({**figures.to_dict(), "eval_clips": config.eval_clips,
+                                              "calibration": calibration}, indent=2) + "\n")
     evaluation.verdict.write_text(json.dumps(verdict, indent=2) + "\n")
     history = json.loads(model.history.read_text()) if model.history.exists() else {}
-    evaluation.report.write_text(render_report(figures, verdict, history, f"MoViNet-{config.model_id.upper()}"))
+    evaluation.report.write_text(render_report(figures, verdict, history, f"MoViNet-{config.model_id.upper()}",
+                                               calibration))
+    log.info("%s: expected calibration error %.4f (temperature %.3f: %.4f)", subset, calibration["ece"],
+             calibration["temperature"], calibration["ece_calibrated"])
     log.info("%s: top-1 %.3f, top-%d %.3f on %d clips (%d window(s) each); %s", subset, figures.top1_accuracy,
              figures.top_k, figures.top_k_accuracy, figures.clips, config.eval_clips, verdict["reason"])
     return figures, verdict

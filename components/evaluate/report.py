@@ -1,4 +1,4 @@
-"""A self-contained HTML report: headline figures, verdict, per-class table, confusion matrix, training curves."""
+"""A self-contained HTML report: figures, verdict, per-class table, confusion matrix, calibration, curves."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from movinet_pipeline.components.evaluate.metrics import EvaluationFigures
 
 
 def _curve_svg(history: dict[str, list[float]], keys: tuple[str, ...], width: int = 420, height: int = 180) -> str:
+    """Training curves; the legend sits in its own column right of the plot, so it never covers a curve."""
     series = {key: history[key] for key in keys if history.get(key)}
     if not series:
         return "<p>No training history.</p>"
@@ -15,19 +16,63 @@ def _curve_svg(history: dict[str, list[float]], keys: tuple[str, ...], width: in
     low, high = min(values + [0.0]), max(values + [1.0])
     epochs = max(len(vs) for vs in series.values())
     colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e"]
+    legend_width = 120
     lines = []
-    for (key, vs), colour in zip(series.items(), colours):
+    for row, ((key, vs), colour) in enumerate(zip(series.items(), colours)):
         points = " ".join(
             f"{20 + (width - 40) * i / max(1, epochs - 1):.1f},"
             f"{height - 20 - (height - 40) * (v - low) / (high - low or 1):.1f}"
             for i, v in enumerate(vs)
         )
         lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>')
-        lines.append(f'<text x="{width - 140}" y="{20 + 14 * len(lines) // 2}" fill="{colour}" font-size="12">'
-                     f"{html.escape(key)}</text>")
+        lines.append(f'<line x1="{width + 4}" y1="{16 + 16 * row}" x2="{width + 20}" y2="{16 + 16 * row}" '
+                     f'stroke="{colour}" stroke-width="2"/><text class="legend" x="{width + 24}" y="{20 + 16 * row}" '
+                     f'fill="{colour}" font-size="12">{html.escape(key)}</text>')
     axis = (f'<line x1="20" y1="{height - 20}" x2="{width - 20}" y2="{height - 20}" stroke="#999"/>'
             f'<text x="20" y="{height - 4}" font-size="11">epoch 1..{epochs}; y {low:.2f}..{high:.2f}</text>')
-    return f'<svg width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">{axis}{"".join(lines)}</svg>'
+    return (f'<svg class="curves" width="{width + legend_width}" height="{height}" '
+            f'xmlns="http://www.w3.org/2000/svg">{axis}{"".join(lines)}</svg>')
+
+
+def _reliability_svg(calibration: dict, size: int = 260) -> str:
+    """The reliability diagram: accuracy per confidence bin against the diagonal of perfect calibration."""
+    plot = size - 40
+    bars = []
+    for b in calibration["reliability"]:
+        if not b["count"]:
+            continue
+        x, w = 30 + plot * b["low"], plot * (b["high"] - b["low"])
+        bars.append(f'<rect x="{x:.1f}" y="{10 + plot * (1 - b["accuracy"]):.1f}" width="{w:.1f}" '
+                    f'height="{plot * b["accuracy"]:.1f}" fill="#1f77b4" stroke="#fff">'
+                    f'<title>confidence {b["low"]:.2f}-{b["high"]:.2f}: {b["count"]} clip(s), mean confidence '
+                    f'{b["confidence"]:.3f}, accuracy {b["accuracy"]:.3f}</title></rect>')
+    return (f'<svg class="reliability" width="{size}" height="{size}" xmlns="http://www.w3.org/2000/svg">'
+            f'<line x1="30" y1="{10 + plot}" x2="{30 + plot}" y2="10" stroke="#d62728" stroke-dasharray="4"/>'
+            f'{"".join(bars)}<line x1="30" y1="{10 + plot}" x2="{30 + plot}" y2="{10 + plot}" stroke="#999"/>'
+            f'<line x1="30" y1="10" x2="30" y2="{10 + plot}" stroke="#999"/>'
+            f'<text x="30" y="{size - 12}" font-size="11">confidence 0..1</text>'
+            f'<text x="4" y="10" font-size="11" transform="rotate(90 4 10)">accuracy 0..1</text></svg>')
+
+
+def _calibration_section(calibration: dict | None) -> str:
+    if not calibration or not calibration.get("reliability"):
+        return ""
+    scaled = calibration["temperature"] != 1.0
+    lines = [f"<p>Expected calibration error (15 bins) <b>{calibration['ece']:.4f}</b>"
+             + (f"; with the model's temperature {calibration['temperature']:.3f} (fitted on "
+                f"{html.escape(calibration['fitted_on'])}) <b>{calibration['ece_calibrated']:.4f}</b>" if scaled
+                else " (no temperature scaling)") + ". The bars show the probabilities the adapter serves; "
+             "the dashed diagonal is perfect calibration.</p>"]
+    if calibration.get("fitted_on_evaluation_clips"):
+        lines.append('<p style="color:#b35900">Calibration was fitted on these same clips: the calibrated figures '
+                     "are optimistic (add a test subset for an independent measure).</p>")
+    if calibration.get("thresholds"):
+        rows = "".join(f"<tr><td>{html.escape(label)}</td><td>{'never' if t is None else f'{t:.3f}'}</td></tr>"
+                       for label, t in calibration["thresholds"].items())
+        lines.append(f"<p>Per-label confidence thresholds for precision {calibration['target_precision']:g} (the "
+                     f"adapter leaves out predictions below them):</p><table><tr><th>label</th><th>threshold</th>"
+                     f"</tr>{rows}</table>")
+    return "<h2>Calibration</h2>" + "".join(lines) + _reliability_svg(calibration)
 
 
 def _confusion_table(figures: EvaluationFigures) -> str:
@@ -64,8 +109,8 @@ def _provenance(verdict: dict) -> str:
 
 
 def render_report(figures: EvaluationFigures, verdict: dict, history: dict[str, list[float]],
-                  model_name: str) -> str:
-    """The self-contained HTML report: figures, verdict, confusion matrix, training curves."""
+                  model_name: str, calibration: dict | None = None) -> str:
+    """The self-contained HTML report: figures, verdict, confusion matrix, calibration, training curves."""
     per_class = "".join(
         f"<tr><td>{html.escape(c.label)}</td><td>{c.precision:.3f}</td><td>{c.recall:.3f}</td>"
         f"<td>{c.f1:.3f}</td><td>{c.support}</td></tr>"
@@ -84,6 +129,7 @@ Top-1 accuracy <b>{figures.top1_accuracy:.3f}</b>; top-{figures.top_k} accuracy 
 <h2>Per class</h2>
 <table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{per_class}</table>
 <h2>Confusion matrix</h2>{_confusion_table(figures)}
+{_calibration_section(calibration)}
 <h2>Training curves</h2>{_curve_svg(history, ("accuracy", "val_accuracy"))}{_curve_svg(history, ("loss", "val_loss"))}
 </body></html>
 """

@@ -71,6 +71,8 @@ class PipelineConfig:
     backup_steps: int = 100
     early_stopping_patience: int = 0
     class_balance: str = "none"
+    temperature_scaling: bool = False
+    target_precision: float = 0.0
     label_smoothing: float = 0.1
     random_flip: bool = True
     min_accuracy: float = 0.0
@@ -145,6 +147,10 @@ KEY_HELP: dict[str, str] = {
     "never); the model kept is the best epoch's either way.",
     "class_balance": "Imbalanced labels: none, weights (each training clip's loss weighted by n_clips / (n_labels * "
     "clips of its label)) or sampling (training clips resampled to equal label frequencies).",
+    "temperature_scaling": "Fit a temperature on the validation clips after training (calibration.json): the "
+    "adapter and evaluation report softmax(logits / T), so confidences match accuracy.",
+    "target_precision": "Per-label confidence thresholds chosen on the validation clips so each label's predictions "
+    "above its threshold reach this precision (0: none); the adapter leaves out predictions below them.",
     "label_smoothing": "Label smoothing of the training loss (0 to <1).",
     "random_flip": "Random horizontal flips in training (turn off when left/right matters).",
     "min_accuracy": "Evaluation gate: minimum top-1 accuracy to register (the model must also beat chance).",
@@ -219,6 +225,8 @@ def validate(config: PipelineConfig) -> None:
         _fail("warmup_epochs", config.warmup_epochs, f"must be in [0, num_epochs={config.num_epochs})")
     if config.freeze_backbone_epochs > config.num_epochs:
         _fail("freeze_backbone_epochs", config.freeze_backbone_epochs, f"must be <= num_epochs ({config.num_epochs})")
+    if not 0 <= config.target_precision <= 1:
+        _fail("target_precision", config.target_precision, "must be in [0, 1] (0: no thresholds)")
     if not 0 <= config.max_skipped_fraction <= 1:
         _fail("max_skipped_fraction", config.max_skipped_fraction, "must be in [0, 1]")
     if not 0 <= config.min_accuracy <= 1:

@@ -45,6 +45,7 @@ SAVED_MODEL_PROTO = "saved_model.pb"  # TensorFlow's name, inside a SavedModel f
 STREAM_TFLITE = "stream.tflite"  # TFLite stream model, one frame per call (causal, conv_type 2plus1d)
 CONFIG = "config.json"
 HISTORY = "history.json"
+CALIBRATION = "calibration.json"  # temperature and per-label thresholds (model/calibration.py)
 TENSORBOARD = "logs"
 CHECKPOINTS = "checkpoints"
 HISTORY_CSV = "history.csv"  # per-epoch rows, inside checkpoints/ (survives a restart)
@@ -151,6 +152,10 @@ class ModelFolder:
         return self.root / HISTORY
 
     @property
+    def calibration(self) -> Path:
+        return self.root / CALIBRATION
+
+    @property
     def tensorboard(self) -> Path:
         return self.root / TENSORBOARD
 
@@ -170,10 +175,12 @@ class ModelFolder:
         """The files a registered model carries.
 
         The files a registered model carries (what the adapter needs to serve it): weights, labels,
-        configuration, history, the base SavedModel and, for causal models, the stream SavedModel and TFLite model.
+        configuration, history, calibration, the base SavedModel and, for causal models, the stream SavedModel and
+        TFLite model.
         Training state (checkpoints, TensorBoard logs) stays behind.
         """
-        singles = [self.weights(weights_filename), self.labels, self.config, self.history, self.stream_tflite]
+        singles = [self.weights(weights_filename), self.labels, self.config, self.history, self.calibration,
+                   self.stream_tflite]
         files = [path for path in singles if path.is_file()]
         for folder in (self.saved_model, self.stream_model):
             files += sorted(path for path in folder.rglob("*") if path.is_file())

@@ -1,9 +1,9 @@
 """train logic: fine-tune a base-mode MoViNet on the examples and save the model contract.
 
 Output (the model contract): `saved_model/`, the weights file named by `weights_filename`, `labels.json`,
-`config.json`, `history.json`, `logs/` (TensorBoard) and `checkpoints/` (resumable: a restarted run with the same
-output continues from the last finished epoch; `best/`, `last/` and, after a frozen-backbone warm-up, `head_only/`
-hold weights).
+`config.json`, `history.json`, `calibration.json` (with `temperature_scaling` or `target_precision`), `logs/`
+(TensorBoard) and `checkpoints/` (resumable: a restarted run with the same output continues from the last backup;
+`best/`, `last/` and, after a frozen-backbone warm-up, `head_only/` hold weights).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
 
@@ -25,6 +26,7 @@ from movinet_pipeline.core.config import PipelineConfig, write_config
 from movinet_pipeline.core.model import cluster as cluster_module
 from movinet_pipeline.core.model import input_pipeline as data
 from movinet_pipeline.core.model import network as modeling
+from movinet_pipeline.core.model.calibration import Calibration, calibrate
 from movinet_pipeline.core.model.stream_export import export_stream
 
 log = logging.getLogger(__name__)
@@ -325,7 +327,27 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
                                                _validation_steps(examples_dir, config, cluster), strategy, folders)
     if policy != "float32" or cluster.is_multi_worker:  # a plain float32 copy: local variables, no collectives
         classifier = _float32_copy(classifier, config, len(labels))
-    return _save_outputs(classifier, config, labels, folders.own, pretrained, seconds)
+    summary = _save_outputs(classifier, config, labels, folders.own, pretrained, seconds)
+    if config.temperature_scaling or config.target_precision:
+        _calibration(classifier, examples_dir, config, labels).write(folders.own.root)
+    return summary
+
+
+def _calibration(classifier: tf_keras.Model, examples_dir: Path, config: PipelineConfig,
+                 labels: list[str]) -> Calibration:
+    """The temperature and per-label thresholds fitted on the validation clips (centre windows, as evaluation)."""
+    truth, logits = [], []
+    for frames, batch_labels in data.clip_dataset(examples_dir, "validation", config.n_frames, config.imgz,
+                                                  config.batch_size, training=False):
+        logits.append(classifier(frames, training=False).numpy())
+        truth.append(batch_labels.numpy())
+    fitted = calibrate(np.concatenate(logits), np.concatenate(truth), labels, config.temperature_scaling,
+                       config.target_precision, "validation")
+    log.info("calibration on %d validation clips: temperature %.3f, expected calibration error %.4f -> %.4f%s",
+             fitted.clips, fitted.temperature, fitted.ece_before, fitted.ece_after,
+             f"; thresholds for precision {config.target_precision:g}: {fitted.thresholds}" if fitted.thresholds
+             else "")
+    return fitted
 
 
 def _devices(strategy: tf.distribute.Strategy) -> str:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from movinet_pipeline.core import layouts
 
-ARTIFACTS = ["model.weights.h5", "labels.json", "config.json", "history.json", "stream.tflite",
+ARTIFACTS = ["model.weights.h5", "labels.json", "config.json", "history.json", "calibration.json", "stream.tflite",
              "saved_model/saved_model.pb", "saved_model/variables/variables.index", "stream/saved_model.pb"]
 TRAINING_STATE = ["checkpoints/best/weights.h5", "logs/train/events.out", "checkpoints/history.csv"]
 

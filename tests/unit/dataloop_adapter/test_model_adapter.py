@@ -258,3 +258,36 @@ def test_save_copies_every_artifact_file_a_registry_uploads_stream_models_includ
     saved = sorted(str(p.relative_to(tmp_path / "upload")) for p in (tmp_path / "upload").rglob("*") if p.is_file())
     assert saved == sorted(ARTIFACTS)
     assert (tmp_path / "upload" / layouts.STREAM_TFLITE).read_bytes() == b"stream.tflite"
+
+
+def test_the_models_calibration_rescales_confidences_and_its_thresholds_leave_out_unsure_labels(
+        dataloop_pipeline_run, dataloop_env, tmp_path):
+    import shutil
+
+    from movinet_pipeline.core.config import read_config
+    from movinet_pipeline.core.model.calibration import Calibration
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+
+    config = read_config(dataloop_pipeline_run["model"] / "config.json").replace(top_k=4)
+    dl = _dl(dataloop_env)
+    entity = _model_entity(dl, dataloop_env, config.to_dict())
+    item = dl.datasets.get(dataset_id=dataloop_pipeline_run["dataset"]["id"]).items.get(
+        filepath="/validation/left_000.mp4")
+
+    def predictions(artifacts) -> list[tuple[str, float]]:
+        adapter = MovinetAdapter()
+        adapter.model_entity = entity
+        adapter.load(str(artifacts))
+        (collection,) = adapter.predict([adapter.prepare_item_func(item)])
+        return [(a.label, a.metadata["user"]["model"]["confidence"]) for a in collection.annotations]
+
+    plain = predictions(dataloop_pipeline_run["model"])
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(dataloop_pipeline_run["model"], artifacts, ignore=shutil.ignore_patterns("checkpoints", "logs"))
+    top_label = plain[0][0]
+    calibration = Calibration(temperature=3.0, target_precision=0.9, thresholds={top_label: None})
+    calibration.write(artifacts)
+    calibrated = predictions(artifacts)
+    expected = calibration.rescale(np.array([[confidence for _, confidence in plain]]))[0]
+    assert [label for label, _ in calibrated] == [label for label, _ in plain[1:]], "the top label left out"
+    np.testing.assert_allclose([confidence for _, confidence in calibrated], expected[1:], rtol=1e-5)

@@ -1,4 +1,4 @@
-"""Early stopping and class balance inside `train`: a run that stops improving ends early and keeps its best epoch."""
+"""Inside `train` and `evaluate`: early stopping, class balance, and calibration fitted on validation and reported."""
 
 import json
 import logging
@@ -37,9 +37,27 @@ def test_training_that_stops_improving_stops_after_the_patience(examples, tmp_pa
 
 
 @pytest.mark.slow
-def test_balanced_sampling_trains_from_the_training_stats(examples, tmp_path, caplog):
+def test_balanced_sampling_and_calibration_fitted_on_validation_then_reported(examples, tmp_path, caplog):
+    from movinet_pipeline.components.evaluate.evaluator import evaluate
+    from movinet_pipeline.core import layouts
+    from movinet_pipeline.core.model.calibration import Calibration
     from movinet_pipeline.core.model.training import train
 
+    config = CONFIG.replace(num_epochs=2, class_balance="sampling", temperature_scaling=True, target_precision=0.5)
     with caplog.at_level(logging.INFO, logger="movinet_pipeline"):
-        summary = train(examples, tmp_path / "model", CONFIG.replace(num_epochs=1, class_balance="sampling"))
-    assert summary.epochs == 1 and "class_balance=sampling over training clips per label" in caplog.text
+        summary = train(examples, tmp_path / "model", config)
+    assert summary.epochs == 2 and "class_balance=sampling over training clips per label" in caplog.text
+    calibration = Calibration.read(tmp_path / "model")
+    validation = sum(json.loads((examples / "stats.json").read_text())["clips_per_subset_label"]["validation"].values())
+    assert calibration.fitted_on == "validation" and calibration.clips == validation
+    assert calibration.temperature != 1.0 and 0 <= calibration.ece_after <= 1
+    assert set(calibration.thresholds) == set(layouts.read_labels(examples))
+    assert layouts.ModelFolder(tmp_path / "model").calibration in \
+        layouts.ModelFolder(tmp_path / "model").artifact_files(config.weights_filename), "registered with the model"
+
+    evaluate(tmp_path / "model", examples, tmp_path / "evaluation", config)
+    figures = json.loads((tmp_path / "evaluation" / "metrics.json").read_text())["calibration"]
+    assert figures["temperature"] == pytest.approx(calibration.temperature)
+    assert figures["fitted_on_evaluation_clips"] and sum(b["count"] for b in figures["reliability"]) == validation
+    report = (tmp_path / "evaluation" / "report.html").read_text()
+    assert "<h2>Calibration</h2>" in report and 'class="reliability"' in report and "are optimistic" in report
