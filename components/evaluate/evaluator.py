@@ -1,7 +1,7 @@
 """evaluate logic: score a trained model on the examples, gate it (gate.py), and write the evaluation contract.
 
 Output (layouts.Evaluation): `metrics.json` (with `calibration`: ECE, reliability bins), `verdict.json`
-(`blessed`, `reason`, thresholds, baseline comparison),
+(`blessed`, `reason`, thresholds, baseline comparison), `model_card.md` (and its facts, `model_card.json`),
 `report.html`. Evaluates on `test` when the examples have it, else on `validation`. With a baseline (the model
 currently serving, fetched by the resolve_baseline step), both are scored on the same clips and the candidate must
 also not fall behind it by more than allowed.
@@ -30,6 +30,7 @@ from movinet_pipeline.core.model.calibration import (
     reliability_bins,
     softmax,
 )
+from movinet_pipeline.core.model_card import card_facts, render_model_card
 from movinet_pipeline.core.registries import ModelReferenceError
 
 log = logging.getLogger(__name__)
@@ -129,12 +130,16 @@ def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | 
     verdict = annotate(gate(figures, config, baseline_figures, baseline_reference if baseline else ""),
                        str(examples), subset)
     evaluation.root.mkdir(parents=True, exist_ok=True)
-    evaluation.metrics.write_text(json.dumps({**figures.to_dict(), "eval_clips": config.eval_clips,
-                                              "calibration": calibration}, indent=2) + "\n")
+    metrics = {**figures.to_dict(), "eval_clips": config.eval_clips, "calibration": calibration}
+    evaluation.metrics.write_text(json.dumps(metrics, indent=2) + "\n")
     evaluation.verdict.write_text(json.dumps(verdict, indent=2) + "\n")
+    facts = card_facts(model.root, examples, metrics, verdict)
+    evaluation.model_card_facts.write_text(json.dumps(facts, indent=2) + "\n")
+    card = render_model_card(facts)
+    evaluation.model_card.write_text(card)
     history = json.loads(model.history.read_text()) if model.history.exists() else {}
     evaluation.report.write_text(render_report(figures, verdict, history, f"MoViNet-{config.model_id.upper()}",
-                                               calibration))
+                                               calibration, card))
     log.info("%s: expected calibration error %.4f (temperature %.3f: %.4f)", subset, calibration["ece"],
              calibration["temperature"], calibration["ece_calibrated"])
     log.info("%s: top-1 %.3f, top-%d %.3f on %d clips (%d window(s) each); %s", subset, figures.top1_accuracy,

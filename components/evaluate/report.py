@@ -108,9 +108,18 @@ def _provenance(verdict: dict) -> str:
     return "".join(parts)
 
 
+def _model_card_html(card: str) -> str:
+    """The model card's Markdown as HTML (Python-Markdown, with tables)."""
+    import markdown
+
+    body = markdown.markdown(card, extensions=["tables"])
+    return f'<section class="model-card"><h2>Model card</h2>{body.replace("<h1>", "<h3>").replace("</h1>", "</h3>")}'\
+        "</section>"
+
+
 def render_report(figures: EvaluationFigures, verdict: dict, history: dict[str, list[float]],
-                  model_name: str, calibration: dict | None = None) -> str:
-    """The self-contained HTML report: figures, verdict, confusion matrix, calibration, training curves."""
+                  model_name: str, calibration: dict | None = None, model_card: str = "") -> str:
+    """The self-contained HTML report: figures, verdict, confusion matrix, calibration, curves, model card."""
     per_class = "".join(
         f"<tr><td>{html.escape(c.label)}</td><td>{c.precision:.3f}</td><td>{c.recall:.3f}</td>"
         f"<td>{c.f1:.3f}</td><td>{c.support}</td></tr>"
@@ -131,5 +140,6 @@ Top-1 accuracy <b>{figures.top1_accuracy:.3f}</b>; top-{figures.top_k} accuracy 
 <h2>Confusion matrix</h2>{_confusion_table(figures)}
 {_calibration_section(calibration)}
 <h2>Training curves</h2>{_curve_svg(history, ("accuracy", "val_accuracy"))}{_curve_svg(history, ("loss", "val_loss"))}
+{_model_card_html(model_card) if model_card else ""}
 </body></html>
 """

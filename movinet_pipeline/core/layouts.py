@@ -45,6 +45,8 @@ SAVED_MODEL_PROTO = "saved_model.pb"  # TensorFlow's name, inside a SavedModel f
 STREAM_TFLITE = "stream.tflite"  # TFLite stream model, one frame per call (causal, conv_type 2plus1d)
 CONFIG = "config.json"
 HISTORY = "history.json"
+MODEL_CARD = "model_card.md"  # evaluation and registered artifacts (core/model_card.py)
+MODEL_CARD_FACTS = "model_card.json"  # what the card states, for register_model to render it with the lineage
 CALIBRATION = "calibration.json"  # temperature and per-label thresholds (model/calibration.py)
 TENSORBOARD = "logs"
 CHECKPOINTS = "checkpoints"
@@ -207,6 +209,14 @@ class Evaluation:
     @property
     def report(self) -> Path:
         return self.root / REPORT
+
+    @property
+    def model_card(self) -> Path:
+        return self.root / MODEL_CARD
+
+    @property
+    def model_card_facts(self) -> Path:
+        return self.root / MODEL_CARD_FACTS
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,10 @@ def test_the_pipeline_registers_a_trained_model_in_the_dataloop_project(dataloop
     assert lineage["export_fingerprint"] == export_info["export_fingerprint"]
     artifact_names = {dataloop_emulator.store.items[a["itemId"]]["filename"].split(
         f"/artifacts/models/{model['name']}/", 1)[1] for a in model["artifacts"]}
-    assert {"model.weights.h5", "labels.json", "config.json", "saved_model/saved_model.pb"} <= artifact_names
+    assert {"model.weights.h5", "labels.json", "config.json", "saved_model/saved_model.pb", "model_card.md"} <= \
+        artifact_names
+    assert "## Intended use" in model["description"] and "- run id: `dataloop-e2e`" in model["description"]
+    assert f"Dataloop dataset `{dataloop_pipeline_run['dataset']['id']}`" in model["description"]
     binaries = next(d for d in dataloop_emulator.store.datasets.values()
                     if d["name"] == "Binaries" and d["projects"] == [dataloop_emulator.project["id"]])
     weights_item = next(i for i in dataloop_emulator.store.items.values()

@@ -59,6 +59,16 @@ def test_evaluation_contract_and_report(pipeline_run):
     assert verdict["data"]["lost"] == 0
     report = (evaluation / "report.html").read_text()
     assert "Confusion matrix" in report and "<svg" in report and "What the figures stand on" in report
+    card = (evaluation / "model_card.md").read_text()
+    for section in ("## Intended use", "## Data", "## Training", "## Metrics", "## Known limits", "## Lineage"):
+        assert section in card
+    metrics = pipeline_run["metrics"]
+    assert f"top-1 accuracy **{metrics['top1_accuracy']:.3f}**" in card and "**validation** subset" in card
+    assert "also chose the best epoch" in card, "the card names the limit the figures show"
+    stats = json.loads((pipeline_run["examples"] / "stats.json").read_text())
+    assert f"| up | {stats['clips_per_subset_label']['train']['up']} |" in card
+    assert f"dataset content key: `{stats['dataset']['export_fingerprint']}`" in card
+    assert '<section class="model-card">' in report and "<table>" in report.split('class="model-card"')[1]
 
 
 
@@ -91,6 +101,10 @@ def test_registered_model_holds_what_dataloop_would_get(pipeline_run):
     for artifact in model_json["artifacts"]:
         assert (entry_dir / artifact["path"]).stat().st_size == artifact["bytes"]
     assert any(a["filename"] == "model.weights.h5" for a in model_json["artifacts"])
+    assert model_json["description"].startswith("# MoViNet-A0 video classifier")
+    assert "- registered as: `movinet-a0-e2e-test`" in model_json["description"]
+    assert "- run id: `e2e-test`" in model_json["description"]
+    assert (entry_dir / "artifacts" / "model_card.md").read_text() == model_json["description"]
 
 
 def test_registering_the_same_run_again_updates_and_another_run_is_separate(pipeline_run, tmp_path):

@@ -157,6 +157,7 @@ def _summarize(dataset: layouts.ExportedDataset, examples: layouts.Examples, lab
     lost = [error for error in upstream + errors if error.lost]
     attempted = manifest_entries + sum(error.lost for error in upstream)
     reused = sum(stat.reused for stat in clip_stats)
+    export_info = layouts.read_export_info(dataset.root)
     stats = {
         "clips": len(clip_stats),
         "clips_encoded": len(clip_stats) - reused,
@@ -169,7 +170,8 @@ def _summarize(dataset: layouts.ExportedDataset, examples: layouts.Examples, lab
         "lost": len(lost),
         "lost_fraction": len(lost) / attempted if attempted else 0.0,
         "lost_items": [asdict(e) for e in lost],
-        "model_annotations_excluded": layouts.read_export_info(dataset.root).get("model_annotations_excluded", 0),
+        "model_annotations_excluded": export_info.get("model_annotations_excluded", 0),
+        "dataset": {key: export_info.get(key, "") for key in ("source", "dataset_id", "export_fingerprint")},
     }
     storage.write_text(examples.stats, json.dumps(stats, indent=2, sort_keys=True) + "\n")
     for error in errors:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from movinet_pipeline.core.clients.dataloop import about, connect, entity_id, is_dataloop_uri, retrying
 from movinet_pipeline.core.registries.base import RegisterError, check_model_folder
-from movinet_pipeline.core.registries.entry import artifact_files, build_model_json
+from movinet_pipeline.core.registries.entry import artifact_files, build_model_json, write_model_card
 
 log = logging.getLogger(__name__)
 APP_NAME = "movinet"
@@ -70,13 +70,14 @@ def _new_model(dl, project, entry: dict, run_id: str, dataset_id: str | None, ba
                                  status="created", input_type="video", output_type="class", tags=tags)
 
 
-def _upload_artifacts(model, model_dir: Path, weights_filename: str) -> None:
-    """Upload the artifact files keeping their relative paths (saved_model/variables/...).
+def _upload_artifacts(model, model_dir: Path, entry: dict) -> None:
+    """Upload the artifact files keeping their relative paths (saved_model/variables/...), and the model card.
 
     dtlpy's uploader retries a failed file itself and raises once it gives up.
     """
     with tempfile.TemporaryDirectory(prefix="movinet-artifacts-") as staging:
-        for source in artifact_files(model_dir, weights_filename):
+        write_model_card(entry, Path(staging))
+        for source in artifact_files(model_dir, entry["configuration"]["weights_filename"]):
             target = Path(staging) / source.relative_to(model_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
@@ -116,7 +117,7 @@ def _register_once(dl, model_dir: Path, entry: dict, project_id: str, run_id: st
     model = _claimed_model(dl, project, entry, run_id, dataset_id, base_model_id)
     name = f"model {entry['name']!r} ({model.id})"
     with about(f"the artifacts of {name}"):
-        _upload_artifacts(model, model_dir, entry["configuration"]["weights_filename"])
+        _upload_artifacts(model, model_dir, entry)
         model = dl.models.get(model_id=model.id)
     with about(f"the metrics of {name}"):
         published = _publish_missing_metrics(dl, model, entry["metrics"], dataset_id)

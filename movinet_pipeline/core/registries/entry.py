@@ -13,6 +13,7 @@ from pathlib import Path
 from movinet_pipeline import __version__
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.config import PipelineConfig, read_config
+from movinet_pipeline.core.model_card import render_model_card
 from movinet_pipeline.core.registries.base import RegisterError
 
 
@@ -58,9 +59,11 @@ def build_model_json(model_dir: Path, evaluation_dir: Path, dataset_dir: Path | 
     lineage = {"run_id": run_id, "code_version": __version__}
     if dataset_dir:
         lineage.update(layouts.read_export_info(dataset_dir))
+    name = model_name(config, run_id)
     return {
-        "name": model_name(config, run_id),
-        "description": f"MoViNet-{config.model_id.upper()} fine-tuned by movinet-pipeline",
+        "name": name,
+        "description": model_card(evaluation_dir, name, lineage) or f"MoViNet-{config.model_id.upper()} fine-tuned by "
+                                                                   "movinet-pipeline",
         "status": "trained",
         "inputType": "video",
         "outputType": "class",
@@ -73,6 +76,23 @@ def build_model_json(model_dir: Path, evaluation_dir: Path, dataset_dir: Path | 
         "metrics": metric_samples(history, figures),
         "artifacts": [],
     }
+
+
+def model_card(evaluation_dir: Path, name: str, lineage: dict) -> str:
+    """The model card (Markdown) with the registration's lineage; "" when the evaluation has no card facts."""
+    facts_path = layouts.Evaluation(evaluation_dir).model_card_facts
+    if not facts_path.exists():
+        return ""
+    registered = {"registered as": name, "run id": lineage["run_id"]}
+    if lineage.get("export_fingerprint"):
+        registered["dataset content key"] = lineage["export_fingerprint"]
+    return render_model_card(json.loads(facts_path.read_text()), registered)
+
+
+def write_model_card(entry: dict, folder: Path) -> None:
+    """Put the entry's model card (its description) in `folder` as `model_card.md`, an artifact of the model."""
+    (folder / layouts.MODEL_CARD).write_text(entry["description"] + ("" if entry["description"].endswith("\n")
+                                                                       else "\n"))
 
 
 def artifact_files(model_dir: Path, weights_filename: str) -> list[Path]:

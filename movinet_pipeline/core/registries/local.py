@@ -16,7 +16,7 @@ from pathlib import Path
 
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.registries.base import RegisterError, check_model_folder
-from movinet_pipeline.core.registries.entry import artifact_files, build_model_json
+from movinet_pipeline.core.registries.entry import artifact_files, build_model_json, write_model_card
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,12 @@ def register_local(model_dir: str | Path, evaluation_dir: str | Path, registry: 
         shutil.copy2(source, copy)
         entry["artifacts"].append({"type": "local", "filename": str(relative),
                                    "path": f"{layouts.ARTIFACTS}/{relative}", "bytes": source.stat().st_size})
+    card_folder = layouts.RegisteredModel(staging).artifacts.root
+    card_folder.mkdir(parents=True, exist_ok=True)
+    write_model_card(entry, card_folder)
+    entry["artifacts"].append({"type": "local", "filename": layouts.MODEL_CARD,
+                               "path": f"{layouts.ARTIFACTS}/{layouts.MODEL_CARD}",
+                               "bytes": (card_folder / layouts.MODEL_CARD).stat().st_size})
     layouts.RegisteredModel(staging).model_json.write_text(json.dumps(entry, indent=2, sort_keys=True) + "\n")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
