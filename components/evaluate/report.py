@@ -51,7 +51,8 @@ def _reliability_svg(calibration: dict, size: int = 260) -> str:
             f'{"".join(bars)}<line x1="30" y1="{10 + plot}" x2="{30 + plot}" y2="{10 + plot}" stroke="#999"/>'
             f'<line x1="30" y1="10" x2="30" y2="{10 + plot}" stroke="#999"/>'
             f'<text x="30" y="{size - 12}" font-size="11">confidence 0..1</text>'
-            f'<text x="4" y="10" font-size="11" transform="rotate(90 4 10)">accuracy 0..1</text></svg>')
+            f'<text x="12" y="{10 + plot // 2}" font-size="11" text-anchor="middle" '
+            f'transform="rotate(-90 12 {10 + plot // 2})">accuracy 0..1</text></svg>')
 
 
 def _calibration_section(calibration: dict | None) -> str:
@@ -113,8 +114,9 @@ def _model_card_html(card: str) -> str:
     import markdown
 
     body = markdown.markdown(card, extensions=["tables"])
-    return f'<section class="model-card"><h2>Model card</h2>{body.replace("<h1>", "<h3>").replace("</h1>", "</h3>")}'\
-        "</section>"
+    for level, nested in (("h2", "h4"), ("h1", "h3")):  # under the report's own <h2>
+        body = body.replace(f"<{level}>", f"<{nested}>").replace(f"</{level}>", f"</{nested}>")
+    return f'<section class="model-card"><h2>Model card</h2>{body}</section>'
 
 
 def render_report(figures: EvaluationFigures, verdict: dict, history: dict[str, list[float]],
