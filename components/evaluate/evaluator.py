@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from movinet_pipeline.components.evaluate.gallery import Gallery
 from movinet_pipeline.components.evaluate.gate import gate
 from movinet_pipeline.components.evaluate.metrics import EvaluationFigures, compute_figures
 from movinet_pipeline.components.evaluate.provenance import annotate
-from movinet_pipeline.components.evaluate.report import render_report
+from movinet_pipeline.components.evaluate.report import ReportExtras, precision_recall_curves, render_report
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.config import PipelineConfig, read_config
 from movinet_pipeline.core.model import input_pipeline
@@ -41,22 +42,25 @@ def evaluation_subset(examples_dir: Path) -> str:
     return "test" if layouts.Examples(str(examples_dir)).record_files("test") else "validation"
 
 
-def score_views(model_dir: Path, examples_dir: Path, subset: str,
-                config: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:
+def score_views(model_dir: Path, examples_dir: Path, subset: str, config: PipelineConfig,
+                gallery: Gallery | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Run the exported SavedModel over one subset (centre crops): (truth [N], logits [N, eval_clips, C]).
 
-    Each clip is scored on `eval_clips` temporal windows spread over its stored frames (1: the centre window).
+    Each clip is scored on `eval_clips` temporal windows spread over its stored frames (1: the centre window); a
+    `gallery` sees every scored batch (to keep the misclassified clips).
     """
     serve = tf.saved_model.load(str(model_dir / layouts.SAVED_MODEL)).signatures["serving_default"]
     views = config.eval_clips
     dataset = input_pipeline.clip_dataset(examples_dir, subset, config.n_frames, config.imgz, config.batch_size,
-                                          training=False, views=views)
+                                          training=False, views=views, with_ids=True)
     truth, logits = [], []
-    for frames, labels in dataset:
+    for frames, labels, media_ids in dataset:
         windows = tf.reshape(frames, [-1, *frames.shape[-4:]])  # [B * views, T, H, W, 3]
         batch = serve(image=windows)["logits"].numpy()
         logits.append(batch.reshape(len(labels), views, batch.shape[-1]))
         truth.append(labels.numpy())
+        if gallery:
+            gallery.add(frames.numpy(), truth[-1], logits[-1], media_ids.numpy())
     if not truth:
         return np.zeros([0], int), np.zeros([0, views, 0], np.float32)
     return np.concatenate(truth), np.concatenate(logits)
@@ -122,10 +126,12 @@ def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | 
     baseline_reference = baseline_reference or str(baseline)
     if baseline:  # before the scoring: a bad baseline fails fast
         _check_comparable(baseline, baseline_reference, labels)
-    truth, view_logits = score_views(model.root, examples, subset, config)
+    model_calibration = Calibration.read(model.root)
+    gallery = Gallery(labels, temperature=model_calibration.temperature)
+    truth, view_logits = score_views(model.root, examples, subset, config, gallery)
     scores = view_logits[:, 0] if config.eval_clips == 1 else view_probabilities(view_logits)
     figures = compute_figures(labels, truth, scores, config.top_k, subset)
-    calibration = calibration_figures(view_logits, truth, Calibration.read(model.root), subset)
+    calibration = calibration_figures(view_logits, truth, model_calibration, subset)
     baseline_figures = _baseline_figures(baseline, examples, subset, labels, config) if baseline else None
     verdict = annotate(gate(figures, config, baseline_figures, baseline_reference if baseline else ""),
                        str(examples), subset)
@@ -138,8 +144,11 @@ def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | 
     card = render_model_card(facts)
     evaluation.model_card.write_text(card)
     history = json.loads(model.history.read_text()) if model.history.exists() else {}
-    evaluation.report.write_text(render_report(figures, verdict, history, f"MoViNet-{config.model_id.upper()}",
-                                               calibration, card))
+    evaluation.report.write_text(render_report(
+        figures, verdict, history, f"MoViNet-{config.model_id.upper()}", calibration, card,
+        ReportExtras(gallery.html(), precision_recall_curves(view_probabilities(view_logits, model_calibration
+                                                                                .temperature), truth, labels),
+                     layouts.read_errors(layouts.Examples(str(examples)).errors))))
     log.info("%s: expected calibration error %.4f (temperature %.3f: %.4f)", subset, calibration["ece"],
              calibration["temperature"], calibration["ece_calibrated"])
     log.info("%s: top-1 %.3f, top-%d %.3f on %d clips (%d window(s) each); %s", subset, figures.top1_accuracy,

@@ -1,10 +1,61 @@
-"""A self-contained HTML report: figures, verdict, per-class table, confusion matrix, calibration, curves."""
+"""A self-contained HTML report: figures, per-class table and curves, calibration, mistakes, model card, ...."""
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
+
+import numpy as np
 
 from movinet_pipeline.components.evaluate.metrics import EvaluationFigures
+from movinet_pipeline.core.layouts import ErrorEntry
+
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]
+
+
+@dataclass(frozen=True)
+class ReportExtras:
+    """Sections evaluate adds: the misclassified gallery, per-class precision/recall curves, skipped items."""
+
+    gallery: str = ""
+    precision_recall: str = ""
+    skipped: list[ErrorEntry] | None = None  # None: not known (no section)
+
+
+def precision_recall_curves(probabilities: np.ndarray, truth: np.ndarray, labels: list[str], size: int = 300) -> str:
+    """One precision/recall curve per label (one-vs-rest on its probability), with its average precision."""
+    plot, lines = size - 40, []
+    for index, label in enumerate(labels):
+        positives = int((truth == index).sum())
+        if not positives:
+            continue
+        order = np.argsort(-probabilities[:, index])
+        hits = np.cumsum(truth[order] == index)
+        precision, recall = hits / np.arange(1, len(order) + 1), hits / positives
+        average_precision = float(np.sum(precision * np.diff(np.concatenate([[0.0], recall]))))
+        colour = COLOURS[index % len(COLOURS)]
+        points = " ".join(f"{30 + plot * r:.1f},{10 + plot * (1 - p):.1f}" for p, r in zip(precision, recall))
+        lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{points}"/>'
+                     f'<text class="legend" x="{size + 4}" y="{20 + 16 * len(lines)}" fill="{colour}" '
+                     f'font-size="12">{html.escape(label)} (AP {average_precision:.3f})</text>')
+    return (f'<h2>Precision and recall per label</h2><svg class="precision-recall" width="{size + 200}" '
+            f'height="{size}" xmlns="http://www.w3.org/2000/svg"><line x1="30" y1="{10 + plot}" x2="{30 + plot}" '
+            f'y2="{10 + plot}" stroke="#999"/><line x1="30" y1="10" x2="30" y2="{10 + plot}" stroke="#999"/>'
+            f'{"".join(lines)}<text x="30" y="{size - 12}" font-size="11">recall 0..1</text>'
+            f'<text x="12" y="{10 + plot // 2}" font-size="11" text-anchor="middle" '
+            f'transform="rotate(-90 12 {10 + plot // 2})">precision 0..1</text></svg>')
+
+
+def _skipped_section(skipped: list[ErrorEntry], shown: int = 50) -> str:
+    if not skipped:
+        return "<h2>Skipped items</h2><p>None: every item of the export reached the examples.</p>"
+    rows = "".join(f"<tr><td>{html.escape(e.item)}</td><td>{html.escape(e.step)}</td><td>{'yes' if e.lost else 'no'}"
+                   f'</td><td style="text-align:left">{html.escape(e.reason)}</td></tr>' for e in skipped[:shown])
+    more = f"<p>{len(skipped) - shown} more in the examples' errors.jsonl.</p>" if len(skipped) > shown else ""
+    return (f"<h2>Skipped items</h2><p>{len(skipped)} item(s) or clip(s) left out before training (lost: labelled "
+            f"data that counts against the loss budget):</p><table><tr><th>item</th><th>step</th><th>lost</th>"
+            f"<th>reason</th></tr>{rows}</table>{more}")
 
 
 def _curve_svg(history: dict[str, list[float]], keys: tuple[str, ...], width: int = 420, height: int = 180) -> str:
@@ -15,10 +66,9 @@ def _curve_svg(history: dict[str, list[float]], keys: tuple[str, ...], width: in
     values = [v for vs in series.values() for v in vs]
     low, high = min(values + [0.0]), max(values + [1.0])
     epochs = max(len(vs) for vs in series.values())
-    colours = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e"]
     legend_width = 120
     lines = []
-    for row, ((key, vs), colour) in enumerate(zip(series.items(), colours)):
+    for row, ((key, vs), colour) in enumerate(zip(series.items(), COLOURS)):
         points = " ".join(
             f"{20 + (width - 40) * i / max(1, epochs - 1):.1f},"
             f"{height - 20 - (height - 40) * (v - low) / (high - low or 1):.1f}"
@@ -120,8 +170,10 @@ def _model_card_html(card: str) -> str:
 
 
 def render_report(figures: EvaluationFigures, verdict: dict, history: dict[str, list[float]],
-                  model_name: str, calibration: dict | None = None, model_card: str = "") -> str:
+                  model_name: str, calibration: dict | None = None, model_card: str = "",
+                  extras: ReportExtras | None = None) -> str:
     """The self-contained HTML report: figures, verdict, confusion matrix, calibration, curves, model card."""
+    extras = extras or ReportExtras()
     per_class = "".join(
         f"<tr><td>{html.escape(c.label)}</td><td>{c.precision:.3f}</td><td>{c.recall:.3f}</td>"
         f"<td>{c.f1:.3f}</td><td>{c.support}</td></tr>"
@@ -131,7 +183,9 @@ def render_report(figures: EvaluationFigures, verdict: dict, history: dict[str, 
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Evaluation of {html.escape(model_name)}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}</style></head><body>
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
+.gallery{{display:flex;flex-wrap:wrap;gap:1em}} .gallery figure{{margin:0;max-width:420px}}
+.gallery img{{width:100%;image-rendering:pixelated}}</style></head><body>
 <h1>Evaluation of {html.escape(model_name)}</h1>
 <p>Subset <b>{html.escape(figures.subset)}</b>, {figures.clips} clips.
 Top-1 accuracy <b>{figures.top1_accuracy:.3f}</b>; top-{figures.top_k} accuracy <b>{figures.top_k_accuracy:.3f}</b>.</p>
@@ -140,7 +194,10 @@ Top-1 accuracy <b>{figures.top1_accuracy:.3f}</b>; top-{figures.top_k} accuracy 
 <h2>Per class</h2>
 <table><tr><th>label</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{per_class}</table>
 <h2>Confusion matrix</h2>{_confusion_table(figures)}
+{extras.precision_recall}
 {_calibration_section(calibration)}
+{extras.gallery}
+{"" if extras.skipped is None else _skipped_section(extras.skipped)}
 <h2>Training curves</h2>{_curve_svg(history, ("accuracy", "val_accuracy"))}{_curve_svg(history, ("loss", "val_loss"))}
 {_model_card_html(model_card) if model_card else ""}
 </body></html>

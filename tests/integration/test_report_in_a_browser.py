@@ -59,3 +59,37 @@ def test_the_report_renders_and_no_legend_covers_a_curve(pipeline_run, browser, 
     assert card_rows and card_rows[0] == 1 + 4, "the model card's data table: a header and one row per label"
     browser.save_screenshot(str(tmp_path / "report.png"))
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_the_report_shows_precision_recall_curves_the_misclassified_clips_and_the_skipped_items(pipeline_run,
+                                                                                               browser):
+    browser.get((pipeline_run["evaluation"] / "report.html").as_uri())
+    curves = browser.execute_script("return document.querySelectorAll('svg.precision-recall polyline').length;")
+    assert curves == 4, "one precision/recall curve per label"
+    headings = browser.execute_script("return [...document.querySelectorAll('h2')].map(h => h.textContent);")
+    assert {"Misclassified clips", "Skipped items", "Precision and recall per label"} <= set(headings)
+    wrong = sum(sum(row) - row[i] for i, row in enumerate(pipeline_run["metrics"]["confusion_matrix"]))
+    gallery = browser.execute_script("return document.querySelectorAll('.gallery img').length;")
+    assert gallery == min(wrong, 12)
+
+
+def test_the_gallery_shows_the_most_confident_mistakes_with_their_frames(browser, tmp_path):
+    import numpy as np
+
+    from movinet_pipeline.components.evaluate.gallery import Gallery
+
+    rng = np.random.default_rng(0)
+    gallery = Gallery(["down", "left", "right", "up"], limit=3)
+    frames = rng.random((5, 8, 32, 32, 3)).astype(np.float32)  # 5 clips of 8 frames
+    truth = np.array([0, 1, 2, 3, 0])
+    logits = np.array([[[5.0, 0, 0, 0]], [[0, 0, 4.0, 0]], [[0, 0, 0, 1.0]], [[0, 0, 3.0, 0]], [[0, 2.0, 0, 0]]])
+    gallery.add(frames, truth, logits, np.array([b"a", b"b", b"c", b"d", b"e"]))
+    assert gallery.mistakes == 4 and [m.media_id for m in gallery.kept] == ["b", "d", "e"], "most confident first"
+    page = tmp_path / "gallery.html"
+    page.write_text(f"<!doctype html><html><body>{gallery.html()}</body></html>")
+    browser.get(page.as_uri())
+    images = browser.execute_script("""return [...document.querySelectorAll('.gallery img')].map(
+        img => ({complete: img.complete, width: img.naturalWidth, height: img.naturalHeight}));""")
+    assert images == [{"complete": True, "width": 4 * 32, "height": 32}] * 3, "4 decoded frames side by side each"
+    captions = browser.execute_script("return [...document.querySelectorAll('figcaption')].map(c => c.textContent);")
+    assert captions[0].startswith("item b: true left, predicted right (")

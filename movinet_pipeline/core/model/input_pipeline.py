@@ -7,7 +7,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from movinet_pipeline.core import layouts
-from movinet_pipeline.core.media.records import IMAGE_KEY, LABEL_INDEX_KEY
+from movinet_pipeline.core.media.records import IMAGE_KEY, LABEL_INDEX_KEY, MEDIA_ID_KEY
 
 
 def record_files(examples_dir: str | Path, subset: str) -> list[str]:
@@ -98,6 +98,13 @@ def _label_of(serialized: tf.Tensor) -> tf.Tensor:
     return tf.cast(context[LABEL_INDEX_KEY], tf.int32)
 
 
+def _media_id(serialized: tf.Tensor) -> tf.Tensor:
+    """A record's media (Dataloop item) id, from its context alone."""
+    context, _ = tf.io.parse_single_sequence_example(
+        serialized, context_features={MEDIA_ID_KEY: tf.io.FixedLenFeature([], tf.string)})
+    return context[MEDIA_ID_KEY]
+
+
 def balance_labels(records: tf.data.Dataset, label_counts: list[int], seed: int = 0) -> tf.data.Dataset:
     """An endless record stream resampled to equal label frequencies (rejection sampling, before any decoding).
 
@@ -113,14 +120,14 @@ def balance_labels(records: tf.data.Dataset, label_counts: list[int], seed: int 
 def clip_dataset(examples_dir: str | Path, subset: str, n_frames: int, imgz: int, batch_size: int,
                  training: bool, flip: bool = False, seed: int = 0, repeat: bool = False,
                  views: int = 1, input_context: tf.distribute.InputContext | None = None,
-                 balance: list[int] | None = None) -> tf.data.Dataset:
+                 balance: list[int] | None = None, with_ids: bool = False) -> tf.data.Dataset:
     """Batched (frames, label) pairs of one subset.
 
     Batched (frames, label) pairs of one subset; shuffled and augmented when `training`; endless when `repeat`
     (then the caller sets the epoch length). With `views` > 1 (evaluation), frames are [B, views, T, H, W, 3].
     With an `input_context` (multi-worker training), `batch_size` is the global batch: this input pipeline keeps
     its share of the records before decoding them and batches per replica. `balance` (clips per label index, with
-    `repeat`): resample the records to equal label frequencies.
+    `repeat`): resample the records to equal label frequencies. `with_ids`: (frames, label, media id) triples.
     """
     files = record_files(examples_dir, subset)
     dataset = tf.data.TFRecordDataset(files, num_parallel_reads=tf.data.AUTOTUNE)
@@ -133,7 +140,11 @@ def clip_dataset(examples_dir: str | Path, subset: str, n_frames: int, imgz: int
         dataset = dataset.repeat()
     if balance:
         dataset = balance_labels(dataset, balance, seed)
-    parse = (lambda s: parse_views(s, n_frames, imgz, views)) if views > 1 else (
-        lambda s: parse_clip(s, n_frames, imgz, training, flip))
+
+    def parse(serialized: tf.Tensor) -> tuple:
+        frames_and_label = (parse_views(serialized, n_frames, imgz, views) if views > 1
+                            else parse_clip(serialized, n_frames, imgz, training, flip))
+        return (*frames_and_label, _media_id(serialized)) if with_ids else frames_and_label
+
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
