@@ -7,6 +7,8 @@
   filtered by per-label thresholds, when the artifacts hold a calibration.json). A video that cannot be decoded is
   reported (logged and listed in `failed_items`) and gets no annotation; the rest of the batch still gets
   predictions.
+- `embed` (behind dtlpy's `embed_items` / `embed_dataset`): one L2-normalised vector per video, MoViNet's pooled
+  backbone features (`embeddings_size`: 480 for a0 ... 992 for a5), uploaded to the model's feature set.
 - `train`: base mode only, through the project's own export -> TFRecords -> trainer code.
 """
 
@@ -26,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from movinet_pipeline.core import layouts
-from movinet_pipeline.core.config import PipelineConfig, resolve_config
+from movinet_pipeline.core.config import EMBEDDING_SIZES, PipelineConfig, resolve_config
 from movinet_pipeline.core.item_paths import UnsafeItemName, item_relative_path
 from movinet_pipeline.core.media.video import VideoDecodeError
 from movinet_pipeline.core.model.calibration import Calibration
@@ -93,6 +95,7 @@ class MovinetAdapter(dl.BaseModelAdapter):
             self.model = StreamModel(layouts.ModelFolder(local_path).stream_model, labels)
             log.info("loaded %s (%d labels) from %s", self.model_entity.name, len(labels), self.model.source)
             return
+        self.model_entity.configuration["embeddings_size"] = EMBEDDING_SIZES[config.model_id]
         try:
             self.model = self._load_base(local_path, config, labels)
         except ModelLoadError as error:  # training can still start from the configured pretrained weights
@@ -175,6 +178,28 @@ class MovinetAdapter(dl.BaseModelAdapter):
                                                "model_id": self.model_entity.id})
             collections.append(collection)
         return collections
+
+    def embed(self, batch: list[VideoInput], **kwargs) -> list[list[float] | None]:
+        """One L2-normalised vector per decodable video (MoViNet's pooled backbone features); None for the others.
+
+        `embed_items` / `embed_dataset` (dtlpy's) upload them to the model's feature set; the vector size is the
+        configuration's `embeddings_size` (set at load from the backbone: 480 for a0 ... 992 for a5).
+        """
+        if self.model is None:
+            raise ModelLoadError(self._load_error)
+        if not isinstance(self.model, BaseModel):
+            raise ModelLoadError("embeddings come from the base model's backbone: load the model with "
+                                 "model_mode: base")
+        decodable = [video for video in batch if video.clip is not None]
+        vectors = (self.model.embeddings(tf.stack([video.clip.frames for video in decodable]))
+                   if decodable else np.zeros([0, 0]))
+        by_video = dict(zip((id(video) for video in decodable), vectors))
+        for video in batch:
+            if video.clip is None:
+                log.error("cannot embed item %s (%s): %s", video.item.id, video.item.filename, video.error)
+                self.failed_items.append({"item": video.item.id, "filename": video.item.filename,
+                                          "reason": video.error})
+        return [by_video[id(video)].astype(float).tolist() if id(video) in by_video else None for video in batch]
 
     # -- training ---------------------------------------------------------------------------------------------
     def convert_from_dtlpy(self, data_path, **kwargs):

@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 MODEL_IDS = ("a0", "a1", "a2", "a3", "a4", "a5")
+# Channels of each backbone's pooled features, the embedding size (Model Garden's HeadSpec project_filters).
+EMBEDDING_SIZES = {"a0": 480, "a1": 600, "a2": 640, "a3": 744, "a4": 856, "a5": 992}
 MODEL_MODES = ("base", "stream")
 HUB_VERSIONS = (1, 2, 3)
 SAMPLINGS = ("uniform", "stride")

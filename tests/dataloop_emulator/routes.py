@@ -1,4 +1,4 @@
-"""The gate's endpoints that dtlpy uses for export, model registration and prediction."""
+"""The gate's endpoints that dtlpy uses for export, model registration, prediction and embeddings."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ def _projects_of(store, entity: dict) -> list[str]:
         return entity["projectIds"]
     if entity.get("projectId"):  # a model or an app
         return [entity["projectId"]]
+    if isinstance(entity.get("project"), str):  # a feature set or a feature vector
+        return [entity["project"]]
     return [entity["id"]] if entity.get("id") in store.projects else []
 
 
@@ -243,3 +245,47 @@ def register(emulator: DataloopEmulator) -> None:
     @route("POST", "/ml/metrics/query")
     def query_metrics(request: Request):
         return _ok(dql.run_query(store.metrics, request.json()))
+
+    # -- feature sets and vectors (embeddings) ---------------------------------------------------------------------
+    @route("POST", "/features/sets")
+    def create_feature_set(request: Request):
+        payload = request.json()
+        missing = [key for key in ("name", "size", "type", "project", "entityType") if not payload.get(key)]
+        if missing:
+            raise HttpError(400, f"feature set: missing required field(s) {missing}")
+        if not isinstance(payload["size"], int) or payload["size"] < 1:
+            raise HttpError(400, f"feature set size must be a positive integer, not {payload['size']!r}")
+        get(store.projects, payload["project"], "project")
+        if any(existing["name"] == payload["name"] and existing["project"] == payload["project"]
+               for existing in store.feature_sets.values()):
+            raise HttpError(409, f"feature set named {payload['name']!r} already exists in project")
+        feature_set = {"id": new_id(), "createdAt": now(), "creator": store.user_email, "url": "", **payload}
+        store.feature_sets[feature_set["id"]] = feature_set
+        return _ok([feature_set])
+
+    route("GET", f"/features/sets/{ID}")(
+        lambda request, set_id: _ok(get(store.feature_sets, set_id, "feature set")))
+
+    @route("POST", "/features/sets/query")
+    def query_feature_sets(request: Request):
+        return _ok(dql.run_query(_visible(emulator, list(store.feature_sets.values())), request.json()))
+
+    @route("POST", "/features/vectors")
+    def create_features(request: Request):
+        created = []
+        for vector in request.json():
+            feature_set = get(store.feature_sets, vector.get("featureSetId"), "feature set")
+            get(store.items, vector.get("entityId"), "item")
+            value = vector.get("value")
+            if not isinstance(value, list) or len(value) != feature_set["size"] or \
+                    not all(isinstance(v, int | float) for v in value):
+                raise HttpError(400, f"feature vector of item {vector['entityId']}: expected {feature_set['size']} "
+                                     f"numbers for feature set {feature_set['name']!r}")
+            feature = {"id": new_id(), "createdAt": now(), "creator": store.user_email, "url": "", **vector}
+            store.features[feature["id"]] = feature
+            created.append(feature)
+        return _ok(created)
+
+    @route("POST", "/features/vectors/query")
+    def query_features(request: Request):
+        return _ok(dql.run_query(_visible(emulator, list(store.features.values())), request.json()))

@@ -1,4 +1,6 @@
-"""In-memory state of the Dataloop emulator: projects, datasets, items (with bytes), annotations, models, apps."""
+"""In-memory state of the Dataloop emulator: projects, datasets, items (with bytes), annotations, models, apps,
+feature sets and their vectors.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +45,8 @@ class Store:
     ontologies: dict[str, dict] = field(default_factory=dict)
     commands: dict[str, dict] = field(default_factory=dict)
     metrics: list[dict] = field(default_factory=list)
+    feature_sets: dict[str, dict] = field(default_factory=dict)
+    features: dict[str, dict] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- seeding (what the tests call) --------------------------------------------------------------------------

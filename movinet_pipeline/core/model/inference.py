@@ -70,6 +70,19 @@ class BaseModel:
         """Class probabilities [B, C] of a clip batch."""
         return np.asarray(self._predict_fn(clips))
 
+    def embeddings(self, clips: tf.Tensor) -> np.ndarray:
+        """One L2-normalised vector [B, D] per clip: the backbone's pooled features (its head, before the classifier).
+
+        D is `config.EMBEDDING_SIZES[model_id]`; deterministic (inference mode: batch norm statistics, no dropout).
+        Needs the classifier built from the weights artifact (a SavedModel or TF Hub model exposes only its outputs).
+        """
+        if self.keras_model is None:
+            raise ModelLoadError(f"embeddings need the model's weights artifact; {self.source} exposes no backbone")
+        output = self.keras_model.backbone(clips, training=False)
+        endpoints = output[0] if isinstance(output, tuple) else output
+        pooled = tf.reshape(endpoints["head"], [tf.shape(clips)[0], -1])
+        return tf.math.l2_normalize(pooled, axis=-1).numpy()
+
     @classmethod
     def from_weights(cls, weights: Path, config: PipelineConfig, labels: list[str]) -> BaseModel:
         """A freshly built MovinetClassifier with the tf_keras weights file loaded."""

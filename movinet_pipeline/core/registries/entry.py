@@ -12,7 +12,7 @@ from pathlib import Path
 
 from movinet_pipeline import __version__
 from movinet_pipeline.core import layouts
-from movinet_pipeline.core.config import PipelineConfig, read_config
+from movinet_pipeline.core.config import EMBEDDING_SIZES, PipelineConfig, read_config
 from movinet_pipeline.core.model_card import render_model_card
 from movinet_pipeline.core.registries.base import RegisterError
 
@@ -28,6 +28,7 @@ def model_configuration(config: PipelineConfig, labels: list[str]) -> dict:
     return {
         **config.to_dict(),
         "weights_filename": config.weights_filename,
+        "embeddings_size": EMBEDDING_SIZES[config.model_id],
         "id_to_label_map": {str(i): label for i, label in enumerate(labels)},
         "label_to_id_map": {label: i for i, label in enumerate(labels)},
     }

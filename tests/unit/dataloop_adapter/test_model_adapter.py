@@ -291,3 +291,37 @@ def test_the_models_calibration_rescales_confidences_and_its_thresholds_leave_ou
     expected = calibration.rescale(np.array([[confidence for _, confidence in plain]]))[0]
     assert [label for label, _ in calibrated] == [label for label, _ in plain[1:]], "the top label left out"
     np.testing.assert_allclose([confidence for _, confidence in calibrated], expected[1:], rtol=1e-5)
+
+
+def test_embed_items_uploads_one_normalised_vector_per_video_to_the_models_feature_set(dataloop_pipeline_run,
+                                                                                      dataloop_env, tmp_path):
+    from movinet_pipeline.core.config import EMBEDDING_SIZES
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+
+    dl = _dl(dataloop_env)
+    model = dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"])
+    assert model.configuration["embeddings_size"] == EMBEDDING_SIZES["a0"] == 480, "registered with its size"
+    dataset = dl.datasets.get(dataset_id=dataloop_pipeline_run["dataset"]["id"])
+    videos = [dataset.items.get(filepath=f"/validation/{label}_{i:03d}.mp4") for label in ("left", "up")
+              for i in range(3)]
+    (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00 ftypisom" + b"x" * 300)
+    broken = dataset.items.upload(local_path=str(tmp_path / "broken.mp4"), remote_path="/embed-broken")
+    adapter = MovinetAdapter(model)
+    items, vectors = adapter.embed_items(videos + [broken])
+    assert [item.id for item in items] == [video.id for video in videos], "the undecodable video is left out"
+    assert [f["item"] for f in adapter.failed_items] == [broken.id]
+
+    (feature_set,) = [s for s in dataloop_env.store.feature_sets.values() if s["modelId"] == model.id]
+    assert feature_set["size"] == 480 and feature_set["entityType"] == "item"
+    stored = {f["entityId"]: np.array(f["value"]) for f in dataloop_env.store.features.values()
+              if f["featureSetId"] == feature_set["id"]}
+    assert set(stored) == {video.id for video in videos}
+    matrix = np.stack([stored[video.id] for video in videos])
+    np.testing.assert_allclose(np.linalg.norm(matrix, axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(matrix, np.array(vectors), rtol=1e-6)
+    _, again = adapter.embed_items(videos[:2], upload_features=False)
+    np.testing.assert_allclose(np.array(again), matrix[:2], atol=1e-6, err_msg="deterministic")
+    similarity = matrix @ matrix.T
+    same = np.mean([similarity[i, j] for i in range(6) for j in range(6) if i != j and i // 3 == j // 3])
+    other = np.mean([similarity[i, j] for i in range(6) for j in range(6) if i // 3 != j // 3])
+    assert same > other, "clips of one label are closer to each other than to another label's"

@@ -121,3 +121,11 @@ def test_backbone_is_restored_from_the_tf_hub_model_named_by_the_configuration(t
 def test_hub_handle_follows_the_configuration():
     config = PipelineConfig(model_id="a3", model_mode="stream", hub_version=2)
     assert modeling.hub_handle(config) == "https://tfhub.dev/tensorflow/movinet/a3/stream/kinetics-600/classification/2"
+
+
+def test_the_embedding_sizes_are_model_gardens_head_projections():
+    from official.projects.movinet.modeling import movinet
+
+    from movinet_pipeline.core.config import EMBEDDING_SIZES, MODEL_IDS
+
+    assert EMBEDDING_SIZES == {model_id: movinet.BLOCK_SPECS[model_id][-1].project_filters for model_id in MODEL_IDS}
