@@ -108,12 +108,13 @@ def _media_id(serialized: tf.Tensor) -> tf.Tensor:
 def balance_labels(records: tf.data.Dataset, label_counts: list[int], seed: int = 0) -> tf.data.Dataset:
     """An endless record stream resampled to equal label frequencies (rejection sampling, before any decoding).
 
-    `label_counts`: the subset's clips per label index (stats.json); labels without clips are left out.
+    `label_counts`: the subset's clips per label index (stats.json); every label needs clips.
     """
+    if not all(label_counts):
+        raise ValueError(f"balanced sampling needs clips of every label; clips per label index: {label_counts}")
     total = sum(label_counts)
-    present = sum(1 for count in label_counts if count)
-    target = [1.0 / present if count else 0.0 for count in label_counts]
-    return records.rejection_resample(_label_of, target_dist=target, initial_dist=[c / total for c in label_counts],
+    return records.rejection_resample(_label_of, target_dist=[1.0 / len(label_counts)] * len(label_counts),
+                                      initial_dist=[count / total for count in label_counts],
                                       seed=seed).map(lambda _, record: record)
 
 

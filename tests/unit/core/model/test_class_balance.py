@@ -17,12 +17,11 @@ def _records(labels: list[int]) -> tf.data.Dataset:
 
 
 def test_balanced_sampling_gives_a_rare_label_its_share_before_decoding():
-    counts = [90, 10, 0]  # a third label without training clips is never asked for
     records = _records([0] * 90 + [1] * 10).shuffle(100, seed=1).repeat()
-
-    drawn = [int(label) for label in balance_labels(records, counts, seed=3).map(_label_of).take(2000)]
+    drawn = [int(label) for label in balance_labels(records, [90, 10], seed=3).map(_label_of).take(2000)]
     assert 0.45 < drawn.count(1) / len(drawn) < 0.55, "about half, against 10 % in the records"
-    assert 2 not in drawn
+    with pytest.raises(ValueError, match=r"clips of every label; clips per label index: \[90, 10, 0\]"):
+        balance_labels(records, [90, 10, 0])
 
 
 def test_class_weights_are_balanced_and_scale_each_clip_loss():
