@@ -29,7 +29,7 @@ from movinet_pipeline.core.model.calibration import (
     Calibration,
     expected_calibration_error,
     reliability_bins,
-    softmax,
+    window_probabilities,
 )
 from movinet_pipeline.core.model_card import card_facts, render_model_card
 from movinet_pipeline.core.registries import ModelReferenceError
@@ -66,22 +66,20 @@ def score_views(model_dir: Path, examples_dir: Path, subset: str, config: Pipeli
     return np.concatenate(truth), np.concatenate(logits)
 
 
-def view_probabilities(view_logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Class probabilities [N, C]: softmax(logits / temperature) averaged over each clip's windows."""
-    return np.mean([softmax(view_logits[:, v], temperature) for v in range(view_logits.shape[1])], axis=0)
+def clip_scores(view_logits: np.ndarray) -> np.ndarray:
+    """What the figures rank: the logits of one window, or the probabilities averaged over several."""
+    return view_logits[:, 0] if view_logits.shape[1] == 1 else window_probabilities(view_logits)
 
 
 def score(model_dir: Path, examples_dir: Path, subset: str, config: PipelineConfig) -> tuple[np.ndarray, np.ndarray]:
     """(truth, scores) on one subset: logits, or with `eval_clips` > 1 the probabilities averaged over the windows."""
     truth, view_logits = score_views(model_dir, examples_dir, subset, config)
-    return truth, (view_logits[:, 0] if config.eval_clips == 1 else view_probabilities(view_logits))
+    return truth, clip_scores(view_logits)
 
 
-def calibration_figures(view_logits: np.ndarray, truth: np.ndarray, calibration: Calibration,
+def calibration_figures(raw: np.ndarray, served: np.ndarray, truth: np.ndarray, calibration: Calibration,
                         subset: str) -> dict:
-    """ECE before and after the model's temperature, and the reliability bins of the probabilities it serves."""
-    raw = view_probabilities(view_logits)
-    served = view_probabilities(view_logits, calibration.temperature)
+    """ECE of the `raw` probabilities and of those the model `served` (its temperature), and the latter's bins."""
     return {"ece": expected_calibration_error(raw, truth), "temperature": calibration.temperature,
             "ece_calibrated": expected_calibration_error(served, truth), "fitted_on": calibration.fitted_on,
             "fitted_on_evaluation_clips": bool(calibration.fitted_on) and calibration.fitted_on == subset,
@@ -129,9 +127,9 @@ def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | 
     model_calibration = Calibration.read(model.root)
     gallery = Gallery(labels, temperature=model_calibration.temperature)
     truth, view_logits = score_views(model.root, examples, subset, config, gallery)
-    scores = view_logits[:, 0] if config.eval_clips == 1 else view_probabilities(view_logits)
-    figures = compute_figures(labels, truth, scores, config.top_k, subset)
-    calibration = calibration_figures(view_logits, truth, model_calibration, subset)
+    figures = compute_figures(labels, truth, clip_scores(view_logits), config.top_k, subset)
+    served = window_probabilities(view_logits, model_calibration.temperature)
+    calibration = calibration_figures(window_probabilities(view_logits), served, truth, model_calibration, subset)
     baseline_figures = _baseline_figures(baseline, examples, subset, labels, config) if baseline else None
     verdict = annotate(gate(figures, config, baseline_figures, baseline_reference if baseline else ""),
                        str(examples), subset)
@@ -146,8 +144,7 @@ def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | 
     history = json.loads(model.history.read_text()) if model.history.exists() else {}
     evaluation.report.write_text(render_report(
         figures, verdict, history, f"MoViNet-{config.model_id.upper()}", calibration, card,
-        ReportExtras(gallery.html(), precision_recall_curves(view_probabilities(view_logits, model_calibration
-                                                                                .temperature), truth, labels),
+        ReportExtras(gallery.html(), precision_recall_curves(served, truth, labels),
                      layouts.read_errors(layouts.Examples(str(examples)).errors))))
     log.info("%s: expected calibration error %.4f (temperature %.3f: %.4f)", subset, calibration["ece"],
              calibration["temperature"], calibration["ece_calibrated"])

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from movinet_pipeline.core.model.calibration import softmax
+from movinet_pipeline.core.model.calibration import window_probabilities
 
 FRAMES_SHOWN = 4
 
@@ -42,7 +42,7 @@ class Gallery:
 
     def add(self, frames: np.ndarray, truth: np.ndarray, logits: np.ndarray, media_ids: np.ndarray) -> None:
         """A scored batch: frames [B, (views,) T, H, W, 3], truth [B], logits [B, views, C], media ids [B]."""
-        probabilities = np.mean([softmax(logits[:, v], self.temperature) for v in range(logits.shape[1])], axis=0)
+        probabilities = window_probabilities(logits, self.temperature)
         predicted = probabilities.argmax(axis=1)
         for i in np.nonzero(predicted != truth)[0]:
             self.mistakes += 1

@@ -33,6 +33,11 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+def window_probabilities(window_logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Class probabilities [N, C] of clips scored on several windows: softmax(logits / T) averaged over [N, V, C]."""
+    return np.mean([softmax(window_logits[:, v], temperature) for v in range(window_logits.shape[1])], axis=0)
+
+
 @dataclass(frozen=True)
 class ReliabilityBin:
     """Top-1 predictions whose confidence falls in [low, high): their mean confidence and accuracy."""
