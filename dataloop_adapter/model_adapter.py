@@ -6,7 +6,9 @@
 - `predict`: top-k `class` annotations with confidences over each video's frame range (temperature-scaled, and
   filtered by per-label thresholds, when the artifacts hold a calibration.json). A video that cannot be decoded is
   reported (logged and listed in `failed_items`) and gets no annotation; the rest of the batch still gets
-  predictions.
+  predictions. With `segment_seconds` (temporal predictions): one `class` annotation per run of windows with the
+  same top label, over its frame range, in base mode (sliding windows) or stream mode (frame by frame, states
+  carried); see `core.model.temporal`.
 - `embed` (behind dtlpy's `embed_items` / `embed_dataset`): one L2-normalised vector per video, MoViNet's pooled
   backbone features (`embeddings_size`: 480 for a0 ... 992 for a5), uploaded to the model's feature set.
 - `train`: base mode only, through the project's own export -> TFRecords -> trainer code.
@@ -33,6 +35,7 @@ from movinet_pipeline.core.item_paths import UnsafeItemName, item_relative_path
 from movinet_pipeline.core.media.video import VideoDecodeError
 from movinet_pipeline.core.model.calibration import Calibration
 from movinet_pipeline.core.model.inference import BaseModel, ModelLoadError, StreamModel, top_k, video_clip
+from movinet_pipeline.core.model.temporal import predict_segments
 
 log = logging.getLogger(__name__)
 EXPORT = "export"
@@ -45,6 +48,12 @@ class VideoInput:
     item: dl.Item
     clip: object | None = None
     error: str | None = None
+    video: Path | None = None  # temporal predictions: the downloaded file, streamed by `predict`
+    folder: tempfile.TemporaryDirectory | None = None  # holds `video` until `predict` is done with it
+
+    def fail(self, error: Exception) -> None:
+        """Keep why this video has no prediction (named in the log and `failed_items`)."""
+        self.clip, self.error = None, f"{type(error).__name__}: {error}"
 
 
 def adapter_config(configuration: dict) -> PipelineConfig:
@@ -135,27 +144,60 @@ class MovinetAdapter(dl.BaseModelAdapter):
 
     # -- prediction -------------------------------------------------------------------------------------------
     def prepare_item_func(self, item: dl.Item) -> VideoInput:
-        """Download and decode one video item as evaluation reads clips; an error is kept, not raised."""
+        """Download and decode one video item as evaluation reads clips; an error is kept, not raised.
+
+        With `segment_seconds` (temporal predictions) the video is only downloaded: `predict` streams it.
+        """
         mimetype = item.mimetype or ""
         if not mimetype.startswith("video/"):
             raise ValueError(f"item {item.id} ({item.filename}) is {mimetype or 'of unknown type'}, not a video: "
                              "MoViNet classifies videos only")
-        with tempfile.TemporaryDirectory(prefix="movinet-predict-") as folder:
-            try:  # the item's name is data: the bytes go to a file name of ours
-                path = Path(folder) / "video"
-                path.write_bytes(item.download(save_locally=False).getvalue())
-                return VideoInput(item, clip=video_clip(str(path), self.pipeline_config))
-            except (VideoDecodeError, OSError, ValueError) as error:
-                return VideoInput(item, error=f"{type(error).__name__}: {error}")
+        video = VideoInput(item)
+        folder = tempfile.TemporaryDirectory(prefix="movinet-predict-")
+        try:  # the item's name is data: the bytes go to a file name of ours
+            path = Path(folder.name) / "video"
+            path.write_bytes(item.download(save_locally=False).getvalue())
+            if self.pipeline_config.segment_seconds:
+                video.video, video.folder = path, folder
+                return video
+            video.clip = video_clip(str(path), self.pipeline_config)
+        except (VideoDecodeError, OSError, ValueError) as error:
+            video.fail(error)
+        if video.folder is None:
+            folder.cleanup()
+        return video
 
     def predict(self, batch: list[VideoInput], **kwargs) -> list[dl.AnnotationCollection]:
-        """Top-k class annotations per decodable video; undecodable ones are reported.
+        """Top-k class annotations per decodable video, or with `segment_seconds` one per labelled segment.
 
-        With the model's calibration.json: confidences are temperature-scaled, and a label's prediction below its
-        confidence threshold is left out.
+        Undecodable videos are reported and get none. With the model's calibration.json: confidences are
+        temperature-scaled, and a label's prediction below its confidence threshold is left out.
         """
         if self.model is None:
             raise ModelLoadError(self._load_error)
+        if self.pipeline_config.segment_seconds:
+            collections = [self._segment_annotations(video) for video in batch]
+        else:
+            collections = self._clip_annotations(batch)
+        self._report_failures(batch, "predict")
+        return collections
+
+    def _report_failures(self, batch: list[VideoInput], verb: str) -> None:
+        for video in batch:
+            if video.error is not None:
+                log.error("cannot %s item %s (%s): %s", verb, video.item.id, video.item.filename, video.error)
+                self.failed_items.append({"item": video.item.id, "filename": video.item.filename,
+                                          "reason": video.error})
+
+    def _annotate(self, collection: dl.AnnotationCollection, label: str, confidence: float, object_id: int,
+                  first_frame: int, last_frame: int) -> None:
+        collection.add(annotation_definition=dl.Classification(label=label), object_id=object_id,
+                       frame_num=first_frame, end_frame_num=last_frame,
+                       model_info={"name": self.model_entity.name, "confidence": confidence,
+                                   "model_id": self.model_entity.id})
+
+    def _clip_annotations(self, batch: list[VideoInput]) -> list[dl.AnnotationCollection]:
+        """Top-k labels of each video's clip, over its whole frame range."""
         decodable = [video for video in batch if video.clip is not None]
         probabilities = (self.calibration.rescale(self.model.probabilities(
             tf.stack([video.clip.frames for video in decodable]))) if decodable else np.zeros([0, 0]))
@@ -163,21 +205,43 @@ class MovinetAdapter(dl.BaseModelAdapter):
         collections = []
         for video in batch:
             collection = dl.AnnotationCollection()
-            if video.clip is None:
-                log.error("cannot predict item %s (%s): %s", video.item.id, video.item.filename, video.error)
-                self.failed_items.append({"item": video.item.id, "filename": video.item.filename,
-                                          "reason": video.error})
-            else:
+            if video.clip is not None:
                 last_frame = _last_frame(video.item, video.clip.last_frame)
                 guesses = top_k(scores[id(video)], self.model.labels, self.pipeline_config.top_k)
                 confident = [guess for guess in guesses if self.calibration.keeps(guess.label, guess.confidence)]
                 for rank, guess in enumerate(confident):
-                    collection.add(annotation_definition=dl.Classification(label=guess.label), object_id=rank + 1,
-                                   frame_num=0, end_frame_num=last_frame,
-                                   model_info={"name": self.model_entity.name, "confidence": guess.confidence,
-                                               "model_id": self.model_entity.id})
+                    self._annotate(collection, guess.label, guess.confidence, rank + 1, 0, last_frame)
             collections.append(collection)
         return collections
+
+    def _decode_clip(self, video: VideoInput) -> None:
+        """Decode a downloaded video's clip as `prepare_item_func` does without `segment_seconds`."""
+        try:
+            video.clip = video_clip(str(video.video), self.pipeline_config)
+        except (VideoDecodeError, OSError, ValueError) as error:
+            video.fail(error)
+        finally:
+            video.folder.cleanup()
+            video.video = None
+
+    def _segment_annotations(self, video: VideoInput) -> dl.AnnotationCollection:
+        """One class annotation per labelled segment of the video (core.model.temporal); the file is removed."""
+        collection = dl.AnnotationCollection()
+        if video.video is None:
+            return collection
+        try:
+            found = predict_segments(self.model, str(video.video), self.pipeline_config, self.calibration.rescale)
+        except (VideoDecodeError, OSError, ValueError) as error:
+            video.fail(error)
+            return collection
+        finally:
+            video.folder.cleanup()
+            video.video = None
+        kept = [segment for segment in found if self.calibration.keeps(segment.label, segment.confidence)]
+        for number, segment in enumerate(kept):
+            self._annotate(collection, segment.label, segment.confidence, number + 1, segment.first_frame,
+                           segment.last_frame)
+        return collection
 
     def embed(self, batch: list[VideoInput], **kwargs) -> list[list[float] | None]:
         """One L2-normalised vector per decodable video (MoViNet's pooled backbone features); None for the others.
@@ -190,15 +254,14 @@ class MovinetAdapter(dl.BaseModelAdapter):
         if not isinstance(self.model, BaseModel):
             raise ModelLoadError("embeddings come from the base model's backbone: load the model with "
                                  "model_mode: base")
+        for video in batch:
+            if video.video is not None:  # downloaded for temporal predictions: an embedding takes the whole clip
+                self._decode_clip(video)
         decodable = [video for video in batch if video.clip is not None]
         vectors = (self.model.embeddings(tf.stack([video.clip.frames for video in decodable]))
                    if decodable else np.zeros([0, 0]))
         by_video = dict(zip((id(video) for video in decodable), vectors))
-        for video in batch:
-            if video.clip is None:
-                log.error("cannot embed item %s (%s): %s", video.item.id, video.item.filename, video.error)
-                self.failed_items.append({"item": video.item.id, "filename": video.item.filename,
-                                          "reason": video.error})
+        self._report_failures(batch, "embed")
         return [by_video[id(video)].astype(float).tolist() if id(video) in by_video else None for video in batch]
 
     # -- training ---------------------------------------------------------------------------------------------

@@ -80,6 +80,8 @@ class PipelineConfig:
     min_accuracy: float = 0.0
     min_improvement: float = 0.0
     eval_clips: int = 1
+    segment_seconds: float = 0.0
+    min_segment_seconds: float = 0.0
     weights_filename: str = "model.weights.h5"
     include_model_annotations: bool = False
     max_skipped_fraction: float = 0.05
@@ -158,6 +160,10 @@ KEY_HELP: dict[str, str] = {
     "min_accuracy": "Evaluation gate: minimum top-1 accuracy to register (the model must also beat chance).",
     "eval_clips": "Evaluation: temporal windows per clip, spread over its stored frames (record_frames), whose "
     "probabilities are averaged (Model Garden's multi-clip evaluation); 1 = the centre window.",
+    "segment_seconds": "Temporal predictions (adapter): label each window of this many seconds and emit one class "
+    "annotation per run of windows with the same top label, over its frame range (0: one prediction per video).",
+    "min_segment_seconds": "Temporal predictions: a run of windows shorter than this joins the neighbour its "
+    "windows found likelier (0: every run stands).",
     "min_improvement": "Evaluation gate with a baseline: minimum change of top-1 against it on the same clips "
     "(0: not worse; negative: a tolerated regression).",
     "weights_filename": "File name of the tf_keras weights file in the model artifacts.",
@@ -235,6 +241,10 @@ def validate(config: PipelineConfig) -> None:
         _fail("min_accuracy", config.min_accuracy, "must be in [0, 1]")
     if not -1 <= config.min_improvement <= 1:
         _fail("min_improvement", config.min_improvement, "must be in [-1, 1]")
+    if config.segment_seconds < 0:
+        _fail("segment_seconds", config.segment_seconds, "must be >= 0 (0: one prediction per video)")
+    if config.min_segment_seconds < 0 or config.min_segment_seconds and not config.segment_seconds:
+        _fail("min_segment_seconds", config.min_segment_seconds, "must be >= 0, and needs segment_seconds > 0")
     if config.record_frames and config.record_frames < config.n_frames:
         _fail("record_frames", config.record_frames, f"must be 0 or >= n_frames ({config.n_frames})")
     if config.record_short_side and config.record_short_side < config.imgz:

@@ -336,3 +336,42 @@ def read_clip(path: str, start: int, end: int | None, count: int, short_side: in
               frame_step: int = 1, jpeg_quality: int | None = None) -> DecodedClip:
     """One clip of `count` frames from frames [start, end] (see `read_clips`)."""
     return read_clips(path, start, end, count, short_side, sampling, frame_step, jpeg_quality=jpeg_quality)[0]
+
+
+class FrameStream:
+    """One video decoded front to back, converting only the frames asked for: memory holds one frame at a time.
+
+    For long videos (temporal predictions), where planning clips over the whole video would hold all of them.
+    Use as a context manager; `fps` is the stream's average frame rate (VideoDecodeError when it has none).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.container = _open(path)
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        self.fps = float(self.stream.average_rate or self.stream.guessed_rate or 0)
+        if self.fps <= 0:
+            self.container.close()
+            raise VideoDecodeError("the video states no frame rate, which timing its segments needs")
+
+    def __enter__(self) -> FrameStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.container.close()
+
+    def frames(self, wanted: Callable[[int], bool], convert: Converter) -> Iterator[tuple[int, object | None]]:
+        """(frame number, converted frame or None) for every decoded frame, in order; only `wanted` ones converted.
+
+        A damaged tail ends the stream after the frames that decoded; a video where no frame decodes raises
+        VideoDecodeError.
+        """
+        number = -1
+        try:
+            for number, frame in enumerate(self.container.decode(self.stream)):
+                yield number, convert(frame) if wanted(number) else None
+        except av.FFmpegError as error:
+            if number < 0:
+                raise VideoDecodeError(f"no frame decodes: {error}") from error
+        if number < 0:
+            raise VideoDecodeError("the video holds no decodable frame")

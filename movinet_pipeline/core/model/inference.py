@@ -7,6 +7,7 @@ crop): what the model sees at prediction is what it saw at evaluation.
 
 from __future__ import annotations
 
+import abc
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,22 +119,34 @@ class BaseModel:
         return cls(lambda clips: tf.nn.softmax(layer({"image": clips})), labels, f"TF Hub {handle}")
 
 
-def _feed_frames(step, states: dict, clip):
-    """Feed a clip one frame at a time to a stream model; return the last logits.
+class FrameByFrameModel(abc.ABC):
+    """A stream model: `initial_states(frame_shape)` and `step(states, frame [1, 1, H, W, 3]) -> (logits, states)`."""
 
-    Feed `clip` [1, T, ...] one frame at a time to `step(**states, image) -> {**states, "logits"}`, carrying the
-    states; the logits after the last frame.
-    """
-    logits = None
-    for t in range(int(clip.shape[1])):
-        outputs = dict(step(**states, image=clip[:, t : t + 1]))
-        logits = outputs.pop("logits")
-        states = outputs
-    return logits
+    labels: list[str]
+    source: str
+
+    @abc.abstractmethod
+    def initial_states(self, frame_shape: list[int]) -> dict:
+        """The states before the first frame of a `frame_shape` stream."""
+
+    @abc.abstractmethod
+    def step(self, states: dict, frame) -> tuple[np.ndarray, dict]:
+        """Logits [1, C] after `frame`, and the states to feed with the next one."""
+
+    def logits(self, clip: np.ndarray | tf.Tensor) -> np.ndarray:
+        """One clip [1, T, H, W, 3] -> logits [1, C] after its last frame (fed one frame at a time)."""
+        states, logits = self.initial_states([1, 1, *clip.shape[2:]]), None
+        for t in range(int(clip.shape[1])):
+            logits, states = self.step(states, clip[:, t : t + 1])
+        return logits
+
+    def probabilities(self, clips: tf.Tensor) -> np.ndarray:
+        """Class probabilities [B, C], each clip fed frame by frame."""
+        return np.concatenate([tf.nn.softmax(self.logits(clips[i : i + 1])).numpy() for i in range(len(clips))])
 
 
-class StreamModel:
-    """A stream SavedModel (`init_states`, `call`): feeds each clip frame by frame, carrying the states."""
+class StreamModel(FrameByFrameModel):
+    """A stream SavedModel (`init_states`, `call`)."""
 
     def __init__(self, path: Path, labels: list[str]) -> None:
         loaded = tf.saved_model.load(str(path))
@@ -141,18 +154,18 @@ class StreamModel:
         self._init_states, self._call = loaded.signatures["init_states"], loaded.signatures["call"]
         self.labels, self.source = labels, f"stream SavedModel {path}"
 
-    def logits(self, clip: tf.Tensor) -> np.ndarray:
-        """One clip [1, T, H, W, 3] -> logits [1, C] after its last frame."""
-        states = self._init_states(input_shape=tf.shape(clip, out_type=tf.int32))
-        return np.asarray(_feed_frames(self._call, states, clip))
+    def initial_states(self, frame_shape: list[int]) -> dict:
+        """The SavedModel's `init_states` for `frame_shape`."""
+        return self._init_states(input_shape=tf.constant(frame_shape, tf.int32))
 
-    def probabilities(self, clips: tf.Tensor) -> np.ndarray:
-        """Class probabilities [B, C], each clip fed frame by frame."""
-        return np.concatenate([tf.nn.softmax(self.logits(clips[i : i + 1])).numpy() for i in range(len(clips))])
+    def step(self, states: dict, frame) -> tuple[np.ndarray, dict]:
+        """One `call` of the SavedModel."""
+        outputs = dict(self._call(**states, image=tf.convert_to_tensor(frame, tf.float32)))
+        return np.asarray(outputs.pop("logits")), outputs
 
 
-class TfliteStreamModel:
-    """A TFLite stream model (STREAM_TFLITE): one frame per call, states carried between calls, zero at the start."""
+class TfliteStreamModel(FrameByFrameModel):
+    """A TFLite stream model (STREAM_TFLITE): one frame per call, states zero at the start."""
 
     def __init__(self, path: Path, labels: list[str], num_threads: int | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
@@ -163,7 +176,11 @@ class TfliteStreamModel:
         self._zero_states = {name: np.zeros(d["shape"], d["dtype"]) for name, d in inputs.items() if name != "image"}
         self.labels, self.source = labels, f"TFLite stream model {path}"
 
-    def logits(self, clip: np.ndarray | tf.Tensor) -> np.ndarray:
-        """One clip [1, T, H, W, 3] -> logits [1, C] after its last frame."""
-        return _feed_frames(self._runner, self._zero_states, np.asarray(clip, np.float32))
+    def initial_states(self, frame_shape: list[int]) -> dict:
+        """Zero states (what `init_states` gives); the frame shape is fixed in the TFLite model."""
+        return dict(self._zero_states)
 
+    def step(self, states: dict, frame) -> tuple[np.ndarray, dict]:
+        """One run of the TFLite signature."""
+        outputs = dict(self._runner(**states, image=np.asarray(frame, np.float32)))
+        return outputs.pop("logits"), outputs

@@ -55,6 +55,11 @@ def _crop(frames: tf.Tensor, imgz: int, training: bool, flip: bool) -> tf.Tensor
     return frames
 
 
+def crop_frames(encoded: tf.Tensor, imgz: int) -> tf.Tensor:
+    """JPEG frames [T] -> float32 [T, imgz, imgz, 3] in [0, 1], centre-cropped as evaluation reads a clip."""
+    return _frames(encoded, tf.range(tf.shape(encoded)[0]), imgz, training=False, flip=False)
+
+
 def _parse(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     context, sequence = tf.io.parse_single_sequence_example(
         serialized,
