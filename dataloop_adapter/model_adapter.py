@@ -2,7 +2,7 @@
 
 - `load`: base mode: the registered weights artifact; else a TF Hub model from `hub_version` / `model_id` /
   `model_mode` (or `hub_handle`); else a SavedModel in the artifacts folder. Stream mode: the model's `stream/`
-  export (a causal model), fed frame by frame.
+  export (a causal model), fed frame by frame, or with `stream_model` float32 / float16 / int8 its TFLite one.
 - `predict`: top-k `class` annotations with confidences over each video's frame range (temperature-scaled, and
   filtered by per-label thresholds, when the artifacts hold a calibration.json). A video that cannot be decoded is
   reported (logged and listed in `failed_items`) and gets no annotation; the rest of the batch still gets
@@ -11,6 +11,8 @@
   carried); see `core.model.temporal`.
 - `embed` (behind dtlpy's `embed_items` / `embed_dataset`): one L2-normalised vector per video, MoViNet's pooled
   backbone features (`embeddings_size`: 480 for a0 ... 992 for a5), uploaded to the model's feature set.
+- `evaluate_model` (dtlpy's flow): predicts the filtered items (top label only) and publishes `dtlpymetrics`
+  scores for Dataloop's model comparison.
 - `train`: base mode only, through the project's own export -> TFRecords -> trainer code.
 """
 
@@ -34,7 +36,15 @@ from movinet_pipeline.core.config import EMBEDDING_SIZES, PipelineConfig, resolv
 from movinet_pipeline.core.item_paths import UnsafeItemName, item_relative_path
 from movinet_pipeline.core.media.video import VideoDecodeError
 from movinet_pipeline.core.model.calibration import Calibration
-from movinet_pipeline.core.model.inference import BaseModel, ModelLoadError, StreamModel, top_k, video_clip
+from movinet_pipeline.core.model.inference import (
+    BaseModel,
+    FrameByFrameModel,
+    ModelLoadError,
+    StreamModel,
+    TfliteStreamModel,
+    top_k,
+    video_clip,
+)
 from movinet_pipeline.core.model.temporal import predict_segments
 
 log = logging.getLogger(__name__)
@@ -65,11 +75,12 @@ def adapter_config(configuration: dict) -> PipelineConfig:
 class MovinetAdapter(dl.BaseModelAdapter):
     """Dataloop model adapter: MoViNet base and stream prediction, base-mode training."""
     def __init__(self, model_entity: dl.Model | None = None):
-        self.model: BaseModel | StreamModel | None = None
+        self.model: BaseModel | FrameByFrameModel | None = None
         self.model_dir: Path | None = None
         self.calibration = Calibration()
         self._load_error = "no model loaded"
         self.failed_items: list[dict] = []
+        self._top_k: int | None = None  # evaluate_model predicts the top label only
         super().__init__(model_entity)
 
     # -- configuration ------------------------------------------------------------------------------------------
@@ -101,7 +112,7 @@ class MovinetAdapter(dl.BaseModelAdapter):
                 raise ModelLoadError(f"model {self.model_entity.name!r} is configured for stream mode, but its "
                                      "artifacts hold no stream/ export (train it with causal: true to get one); "
                                      "or use model_mode: base")
-            self.model = StreamModel(layouts.ModelFolder(local_path).stream_model, labels)
+            self.model = _stream_model(layouts.ModelFolder(local_path), config, labels)
             log.info("loaded %s (%d labels) from %s", self.model_entity.name, len(labels), self.model.source)
             return
         self.model_entity.configuration["embeddings_size"] = EMBEDDING_SIZES[config.model_id]
@@ -207,7 +218,7 @@ class MovinetAdapter(dl.BaseModelAdapter):
             collection = dl.AnnotationCollection()
             if video.clip is not None:
                 last_frame = _last_frame(video.item, video.clip.last_frame)
-                guesses = top_k(scores[id(video)], self.model.labels, self.pipeline_config.top_k)
+                guesses = top_k(scores[id(video)], self.model.labels, self._top_k or self.pipeline_config.top_k)
                 confident = [guess for guess in guesses if self.calibration.keeps(guess.label, guess.confidence)]
                 for rank, guess in enumerate(confident):
                     self._annotate(collection, guess.label, guess.confidence, rank + 1, 0, last_frame)
@@ -264,6 +275,20 @@ class MovinetAdapter(dl.BaseModelAdapter):
         self._report_failures(batch, "embed")
         return [by_video[id(video)].astype(float).tolist() if id(video) in by_video else None for video in batch]
 
+    # -- evaluation -------------------------------------------------------------------------------------------
+    def evaluate_model(self, model: dl.Model, dataset: dl.Dataset, filters=None, **kwargs):
+        """Dtlpy's flow, predicting the top label only: predict the filtered items, then `dtlpymetrics` scores them.
+
+        Dataloop's scoring pairs each ground-truth class annotation with one of the model's on the item, so more
+        than one prediction per video would be paired at random; the scores (a CSV and interpolated
+        precision/recall in the dataset's hidden `/.modelscores`) are what the platform's model comparison reads.
+        """
+        self._top_k = 1
+        try:
+            return super().evaluate_model(model=model, dataset=dataset, filters=filters, **kwargs)
+        finally:
+            self._top_k = None
+
     # -- training ---------------------------------------------------------------------------------------------
     def convert_from_dtlpy(self, data_path, **kwargs):
         """`prepare_data`'s per-subset downloads -> the exported-dataset contract under `data_path/export`."""
@@ -293,6 +318,18 @@ class MovinetAdapter(dl.BaseModelAdapter):
         self.model_dir = output_path
         self.model = BaseModel.from_weights(output_path / config.weights_filename, config,
                                             layouts.read_labels(output_path))
+
+
+def _stream_model(model: layouts.ModelFolder, config: PipelineConfig, labels: list[str]) -> FrameByFrameModel:
+    """The stream model `stream_model` names: the stream SavedModel or a TFLite stream model of one precision."""
+    if config.stream_model == "savedmodel":
+        return StreamModel(model.stream_model, labels)
+    path = model.root / layouts.stream_tflite_name(config.stream_model)
+    if not path.is_file():
+        raise ModelLoadError(f"stream_model {config.stream_model!r}: the artifacts hold no {path.name} (TFLite stream "
+                             "models come with conv_type 2plus1d; int8 needs training clips to calibrate); use "
+                             "stream_model: savedmodel")
+    return TfliteStreamModel(path, labels)
 
 
 def _default_hub_handle(config: PipelineConfig) -> str:

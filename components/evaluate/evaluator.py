@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from movinet_pipeline.components.evaluate.edge_models import edge_model_rows, edge_models_html
 from movinet_pipeline.components.evaluate.gallery import Gallery
 from movinet_pipeline.components.evaluate.gate import gate
 from movinet_pipeline.components.evaluate.metrics import EvaluationFigures, compute_figures
@@ -133,8 +134,10 @@ def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | 
     baseline_figures = _baseline_figures(baseline, examples, subset, labels, config) if baseline else None
     verdict = annotate(gate(figures, config, baseline_figures, baseline_reference if baseline else ""),
                        str(examples), subset)
+    edge_models = edge_model_rows(model.root, examples, subset, config)
     evaluation.root.mkdir(parents=True, exist_ok=True)
-    metrics = {**figures.to_dict(), "eval_clips": config.eval_clips, "calibration": calibration}
+    metrics = {**figures.to_dict(), "eval_clips": config.eval_clips, "calibration": calibration,
+               **({"edge_models": edge_models} if edge_models else {})}
     evaluation.metrics.write_text(json.dumps(metrics, indent=2) + "\n")
     evaluation.verdict.write_text(json.dumps(verdict, indent=2) + "\n")
     facts = card_facts(model.root, examples, metrics, verdict)
@@ -144,7 +147,7 @@ def evaluate(model_dir: str | Path, examples_dir: str | Path, output_dir: str | 
     history = json.loads(model.history.read_text()) if model.history.exists() else {}
     evaluation.report.write_text(render_report(
         figures, verdict, history, f"MoViNet-{config.model_id.upper()}", calibration, card,
-        ReportExtras(gallery.html(), precision_recall_curves(served, truth, labels),
+        ReportExtras(gallery.html(), precision_recall_curves(served, truth, labels), edge_models_html(edge_models),
                      layouts.read_errors(layouts.Examples(str(examples)).errors))))
     log.info("%s: expected calibration error %.4f (temperature %.3f: %.4f)", subset, calibration["ece"],
              calibration["temperature"], calibration["ece_calibrated"])

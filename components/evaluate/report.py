@@ -20,6 +20,7 @@ class ReportExtras:
 
     gallery: str = ""
     precision_recall: str = ""
+    edge_models: str = ""  # the TFLite stream models' table (edge_models.edge_models_html)
     skipped: list[ErrorEntry] | None = None  # None: not known (no section)
 
 
@@ -197,6 +198,7 @@ Top-1 accuracy <b>{figures.top1_accuracy:.3f}</b>; top-{figures.top_k} accuracy 
 {extras.precision_recall}
 {_calibration_section(calibration)}
 {extras.gallery}
+{extras.edge_models}
 {"" if extras.skipped is None else _skipped_section(extras.skipped)}
 <h2>Training curves</h2>{_curve_svg(history, ("accuracy", "val_accuracy"))}{_curve_svg(history, ("loss", "val_loss"))}
 {_model_card_html(model_card) if model_card else ""}

@@ -25,6 +25,7 @@ PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 CONV_TYPES = ("3d", "2plus1d", "3d_2plus1d")
 VIDEO_DOWNLOADS = ("auto", "export", "workers")
 CLASS_BALANCES = ("none", "weights", "sampling")
+STREAM_MODELS = ("savedmodel", "float32", "float16", "int8")  # float32 / float16 / int8: the TFLite stream models
 # The keys the export step reads (make_config hands them over as `export_options`, so the export's cache key
 # does not change with training settings).
 EXPORT_KEYS = ("include_model_annotations", "cache_root", "video_download")
@@ -81,6 +82,7 @@ class PipelineConfig:
     min_improvement: float = 0.0
     eval_clips: int = 1
     segment_seconds: float = 0.0
+    stream_model: str = "savedmodel"
     min_segment_seconds: float = 0.0
     weights_filename: str = "model.weights.h5"
     include_model_annotations: bool = False
@@ -162,6 +164,9 @@ KEY_HELP: dict[str, str] = {
     "probabilities are averaged (Model Garden's multi-clip evaluation); 1 = the centre window.",
     "segment_seconds": "Temporal predictions (adapter): label each window of this many seconds and emit one class "
     "annotation per run of windows with the same top label, over its frame range (0: one prediction per video).",
+    "stream_model": "Which stream model the adapter serves in stream mode: savedmodel (the stream SavedModel), or "
+    "the TFLite stream model in float32, float16 or int8 (smaller and faster on edge CPUs; evaluation's report "
+    "measures each one's accuracy change, size and per-frame latency).",
     "min_segment_seconds": "Temporal predictions: a run of windows shorter than this joins the neighbour its "
     "windows found likelier (0: every run stands).",
     "min_improvement": "Evaluation gate with a baseline: minimum change of top-1 against it on the same clips "
@@ -194,6 +199,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "conv_type": CONV_TYPES,
     "video_download": VIDEO_DOWNLOADS,
     "class_balance": CLASS_BALANCES,
+    "stream_model": STREAM_MODELS,
 }
 
 

@@ -43,6 +43,15 @@ SAVED_MODEL = "saved_model"  # base-mode SavedModel folder
 STREAM_MODEL = "stream"  # stream SavedModel folder (causal models)
 SAVED_MODEL_PROTO = "saved_model.pb"  # TensorFlow's name, inside a SavedModel folder
 STREAM_TFLITE = "stream.tflite"  # TFLite stream model, one frame per call (causal, conv_type 2plus1d)
+TFLITE_PRECISIONS = ("float32", "float16", "int8")  # int8: integer-quantized, float inputs/states (fallback)
+
+
+def stream_tflite_name(precision: str) -> str:
+    """File name of the TFLite stream model at `precision`: stream.tflite (float32), stream_<precision>.tflite."""
+    if precision not in TFLITE_PRECISIONS:
+        raise ValueError(f"unknown TFLite precision {precision!r}; allowed: {', '.join(TFLITE_PRECISIONS)}")
+    return STREAM_TFLITE if precision == "float32" else f"stream_{precision}.tflite"
+
 CONFIG = "config.json"
 HISTORY = "history.json"
 MODEL_CARD = "model_card.md"  # evaluation and registered artifacts (core/model_card.py)
@@ -178,11 +187,11 @@ class ModelFolder:
 
         The files a registered model carries (what the adapter needs to serve it): weights, labels,
         configuration, history, calibration, the base SavedModel and, for causal models, the stream SavedModel and
-        TFLite model.
+        TFLite models (float32, float16, int8).
         Training state (checkpoints, TensorBoard logs) stays behind.
         """
         singles = [self.weights(weights_filename), self.labels, self.config, self.history, self.calibration,
-                   self.stream_tflite]
+                   *(self.root / stream_tflite_name(precision) for precision in TFLITE_PRECISIONS)]
         files = [path for path in singles if path.is_file()]
         for folder in (self.saved_model, self.stream_model):
             files += sorted(path for path in folder.rglob("*") if path.is_file())

@@ -87,8 +87,9 @@ class Store:
             item_id = new_id()
             mimetype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
             system = {"mimetype": mimetype, "size": len(data), "originalname": path.name}
+            hidden = any(part.startswith(".") and part.strip(".") for part in path.parts)  # /.modelscores, not ".."
             item = {"id": item_id, "datasetId": dataset_id, "name": path.name, "filename": str(path),
-                    "dir": str(path.parent), "type": "file", "hidden": False, "annotated": False,
+                    "dir": str(path.parent), "type": "file", "hidden": hidden, "annotated": False,
                     "annotationsCount": 0, "createdAt": now(), "updatedAt": now(), "creator": self.user_email,
                     "metadata": {**copy.deepcopy(metadata or {}),
                                  "system": {**system, **(metadata or {}).get("system", {})}},

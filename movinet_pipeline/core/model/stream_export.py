@@ -11,6 +11,7 @@ float32 (external states break under a mixed-precision policy).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import tensorflow as tf
@@ -40,11 +41,42 @@ def _state_specs(stream: movinet_model.MovinetClassifier, input_shape: list) -> 
     return specs
 
 
-def export_stream(trained: tf_keras.Model, config: PipelineConfig, num_classes: int, output_dir: str | Path) -> None:
+def representative_frames(stream: movinet_model.MovinetClassifier, clips: Iterable[tf.Tensor],
+                          ) -> Iterator[dict[str, tf.Tensor]]:
+    """Calibration inputs for int8: each frame of each clip [T, H, W, 3] with the float states it meets there.
+
+    As Model Garden's quantize_movinet.py: the clip is fed frame by frame to the float stream model and each
+    frame's input states are what the previous frames left, so the activations quantized are those of real streams.
+    """
+    for clip in clips:
+        frames = tf.convert_to_tensor(clip)[None]
+        states = stream.init_states([1, 1, *frames.shape[2:]])
+        for t in range(int(frames.shape[1])):
+            frame = frames[:, t : t + 1]
+            yield {**states, "image": frame}
+            _, states = stream({**states, "image": frame}, training=False)
+
+
+def _tflite(frame: tf.types.experimental.ConcreteFunction, module: tf.Module, precision: str,
+            representative: list[dict[str, tf.Tensor]]) -> bytes:
+    """The frame function converted at `precision` (float32, float16 weights, or int8 with float fallback)."""
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frame], module)
+    if precision == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif precision == "int8":  # Model Garden's int_float_fallback: float inputs and states, int8 inside
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: iter(representative)  # keyed by the signature's input names
+    return converter.convert()
+
+
+def export_stream(trained: tf_keras.Model, config: PipelineConfig, num_classes: int, output_dir: str | Path,
+                  calibration_clips: Iterable[tf.Tensor] = ()) -> None:
     """Export a causal classifier's stream models.
 
     Copy `trained` (a causal base-mode classifier) into a stream model; save it as a SavedModel (STREAM_MODEL)
-    and, for conv_type 2plus1d, as TFLite (STREAM_TFLITE; otherwise a warning says why there is none).
+    and, for conv_type 2plus1d, as TFLite in float32, float16 and (with `calibration_clips`, float frames
+    [T, H, W, 3]) int8 (layouts.stream_tflite_name; otherwise a warning says why there is none).
     """
     output_dir = Path(output_dir)
     stream = build_stream_classifier(config, num_classes)
@@ -77,6 +109,12 @@ def export_stream(trained: tf_keras.Model, config: PipelineConfig, num_classes: 
     # A fresh trace: `call` would serve these shapes from its more general (dynamic-time) trace.
     frame = tf.function(call.python_function).get_concrete_function(
         {**static, "image": tf.TensorSpec(one_frame, tf.float32, name="image")})
-    tflite = tf.lite.TFLiteConverter.from_concrete_functions([frame], module).convert()
-    (output_dir / layouts.STREAM_TFLITE).write_bytes(tflite)
-    log.info("exported the TFLite stream model (%.1f MB) to %s", len(tflite) / 1e6, output_dir / layouts.STREAM_TFLITE)
+    representative = list(representative_frames(stream, calibration_clips))
+    for precision in layouts.TFLITE_PRECISIONS:
+        if precision == "int8" and not representative:
+            log.warning("no int8 TFLite stream model: no calibration clips were given")
+            continue
+        tflite = _tflite(frame, module, precision, representative)
+        path = output_dir / layouts.stream_tflite_name(precision)
+        path.write_bytes(tflite)
+        log.info("exported the %s TFLite stream model (%.2f MB) to %s", precision, len(tflite) / 1e6, path)

@@ -327,7 +327,7 @@ def train(examples_dir: str | Path, output_dir: str | Path, config: PipelineConf
                                                _validation_steps(examples_dir, config, cluster), strategy, folders)
     if policy != "float32" or cluster.is_multi_worker:  # a plain float32 copy: local variables, no collectives
         classifier = _float32_copy(classifier, config, len(labels))
-    summary = _save_outputs(classifier, config, labels, folders.own, pretrained, seconds)
+    summary = _save_outputs(classifier, config, labels, folders.own, pretrained, seconds, examples_dir)
     if config.temperature_scaling or config.target_precision:
         _calibration(classifier, examples_dir, config, labels).write(folders.own.root)
     return summary
@@ -372,14 +372,20 @@ def _dataset(strategy: tf.distribute.Strategy, cluster: cluster_module.Cluster, 
     return strategy.distribute_datasets_from_function(make) if cluster.is_multi_worker else make()
 
 
+# Training clips whose frames (with their stream states) calibrate the int8 TFLite stream model.
+INT8_CALIBRATION_CLIPS = 16
+
+
 def _save_outputs(classifier: tf_keras.Model, config: PipelineConfig, labels: list[str], folder: layouts.ModelFolder,
-                  pretrained: str, seconds: float) -> TrainSummary:
+                  pretrained: str, seconds: float, examples_dir: Path) -> TrainSummary:
     """Write the model contract into `folder` and summarise the run."""
     history = _read_history(folder.checkpoints / layouts.HISTORY_CSV)
     classifier.save_weights(str(folder.weights(config.weights_filename)))
     modeling.export_saved_model(classifier, folder.saved_model)
     if config.causal:
-        export_stream(classifier, config, len(labels), folder.root)
+        calibration_clips = (frames[0] for frames, _ in data.clip_dataset(
+            examples_dir, "train", config.n_frames, config.imgz, 1, training=False).take(INT8_CALIBRATION_CLIPS))
+        export_stream(classifier, config, len(labels), folder.root, calibration_clips)
     layouts.write_labels(folder.root, labels)
     write_config(config, folder.config)
     folder.history.write_text(json.dumps(history, indent=2) + "\n")

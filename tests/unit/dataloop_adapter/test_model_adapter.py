@@ -325,3 +325,37 @@ def test_embed_items_uploads_one_normalised_vector_per_video_to_the_models_featu
     same = np.mean([similarity[i, j] for i in range(6) for j in range(6) if i != j and i // 3 == j // 3])
     other = np.mean([similarity[i, j] for i in range(6) for j in range(6) if i // 3 != j // 3])
     assert same > other, "clips of one label are closer to each other than to another label's"
+
+
+def test_evaluate_model_predicts_the_subset_and_publishes_the_scores_dataloop_compares_models_by(
+        dataloop_pipeline_run, dataloop_env, sample_dir):
+    import io
+
+    import pandas as pd
+
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+    from tests.dataloop_emulator.seed import seed_dataset
+
+    dl = _dl(dataloop_env)
+    model = dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"])
+    dataset = dl.datasets.get(dataset_id=seed_dataset(dataloop_env.store, dataloop_env.project["id"],
+                                                      "evaluate-model", sample_dir)["id"])
+    filters = dl.Filters(field="dir", values="/validation")
+    adapter = MovinetAdapter(model)
+    adapter.evaluate_model(model=model, dataset=dataset, filters=filters.prepare())
+    validation = [i for i in dataloop_env.store.items.values()
+                  if i["datasetId"] == dataset.id and i["dir"] == "/validation"]
+    in_dataset = {i["id"] for i in dataloop_env.store.items.values() if i["datasetId"] == dataset.id}
+    predicted = {a["itemId"] for a in dataloop_env.store.annotations.values() if a["itemId"] in in_dataset
+                 and a["metadata"].get("user", {}).get("model", {}).get("name") == model.name}
+    assert predicted == {i["id"] for i in validation}  # the subset only
+    scores = {i["name"]: i for i in dataloop_env.store.items.values()
+              if i["datasetId"] == dataset.id and i["dir"] == "/.modelscores"}
+    assert set(scores) == {f"{model.id}.csv", f"{model.id}-interpolated.json"}
+    table = pd.read_csv(io.BytesIO(dataloop_env.store.blobs[scores[f"{model.id}.csv"]["id"]]))
+    ground_truth = table[table.first_id.notna()]
+    assert len(ground_truth) == len(validation) and (table.second_id.notna()).sum() == len(validation)  # top-1 only
+    assert ground_truth.label_score.mean() >= 0.75  # the model learned (chance 0.25): the pairs are right
+    curves = json.loads(dataloop_env.store.blobs[scores[f"{model.id}-interpolated.json"]["id"]])
+    assert max(curves["0.5"]["precision"]) > 0.5
+    assert adapter.pipeline_config.top_k > 1 and adapter._top_k is None  # prediction outside evaluation unchanged

@@ -4,6 +4,7 @@ adapter serves it in stream mode.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -99,10 +100,11 @@ def test_the_adapter_predicts_in_stream_mode(causal_model, dataloop_env, sample_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["base", "stream"])
-def test_the_adapter_labels_the_segments_of_a_long_video(causal_model, dataloop_env, tmp_path, mode):
+@pytest.mark.parametrize("mode,stream_model", [("base", "savedmodel"), ("stream", "savedmodel"),
+                                               ("stream", "int8")])
+def test_the_adapter_labels_the_segments_of_a_long_video(causal_model, dataloop_env, tmp_path, mode, stream_model):
     """A video of sample clips back to back (two labels, three clips each) gets one class annotation per label
-    run, over the frames of that run, in both modes.
+    run, over the frames of that run, in both modes (stream mode with the SavedModel and the int8 TFLite model).
     """
     from movinet_pipeline.core.clients.dataloop import connect
     from movinet_pipeline.core.media.sample_data import SampleSpec, encode_video, render_clip
@@ -115,16 +117,18 @@ def test_the_adapter_labels_the_segments_of_a_long_video(causal_model, dataloop_
     encode_video(np.concatenate([render_clip(label, spec, rng) for label in runs]), path, spec.fps)
     dl = connect()
     dataset = dl.datasets.get(dataset_id=dataloop_env.store.add_dataset(
-        dataloop_env.project["id"], f"long-video-{mode}", labels=["down", "left", "right", "up"])["id"])
+        dataloop_env.project["id"], f"long-video-{mode}-{stream_model}", labels=["down", "left", "right", "up"])["id"])
     item = dataset.items.upload(local_path=str(path), remote_path="/")
     clip_seconds = spec.frames / spec.fps
-    entity = _model_entity(dl, dataloop_env, {**CONFIG.to_dict(), "model_mode": mode,
+    entity = _model_entity(dl, dataloop_env, {**CONFIG.to_dict(), "model_mode": mode, "stream_model": stream_model,
                                               "segment_seconds": clip_seconds,
                                               "min_segment_seconds": 1.5 * clip_seconds},
-                           labels=layouts.read_labels(causal_model["model"]), name=f"segments-{mode}")
+                           labels=layouts.read_labels(causal_model["model"]), name=f"segments-{mode}-{stream_model}")
     adapter = MovinetAdapter()
     adapter.model_entity = entity
     adapter.load(str(causal_model["model"]))
+    assert adapter.model.source.startswith({"base": "weights", "savedmodel": "stream SavedModel",
+                                            "int8": "TFLite"}[stream_model if mode == "stream" else mode])
     _, annotations = adapter.predict_items([item])
     found = sorted((a.start_frame, a.end_frame, a.label) for a in annotations)
     assert [label for _, _, label in found] == ["left", "up"], found
@@ -133,3 +137,20 @@ def test_the_adapter_labels_the_segments_of_a_long_video(causal_model, dataloop_
     stored = [a for a in dataloop_env.store.annotations.values() if a["itemId"] == item.id]
     assert sorted((a["metadata"]["system"]["frame"], a["metadata"]["system"]["endFrame"]) for a in stored) == [
         (start, end) for start, end, _ in found]
+
+
+@pytest.mark.slow
+def test_the_evaluation_measures_each_tflite_stream_model_against_float32(causal_model, tmp_path):
+    from movinet_pipeline.components.evaluate.evaluator import evaluate
+
+    evaluate(causal_model["model"], causal_model["examples"], tmp_path / "evaluation", CONFIG)
+    rows = {r["precision"]: r for r in json.loads((tmp_path / "evaluation" / layouts.METRICS).read_text())[
+        "edge_models"]}
+    assert list(rows) == ["float32", "float16", "int8"]
+    assert rows["float32"]["top1_accuracy"] >= 0.9  # a model that learned: a change would show
+    assert rows["int8"]["megabytes"] < rows["float16"]["megabytes"] < 0.6 * rows["float32"]["megabytes"]
+    assert abs(rows["float16"]["top1_change"]) <= 0.02 and rows["float16"]["agreement_with_float32"] >= 0.98
+    assert abs(rows["int8"]["top1_change"]) <= 0.1 and rows["int8"]["agreement_with_float32"] >= 0.9
+    assert all(r["ms_per_frame"] > 0 for r in rows.values())
+    report = (tmp_path / "evaluation" / layouts.REPORT).read_text()
+    assert "Edge models (TFLite, stream)" in report and "stream_int8.tflite" in report
