@@ -168,7 +168,7 @@ class MovinetAdapter(dl.BaseModelAdapter):
         try:  # the item's name is data: the bytes go to a file name of ours
             path = Path(folder.name) / "video"
             path.write_bytes(item.download(save_locally=False).getvalue())
-            if self.pipeline_config.segment_seconds:
+            if self.pipeline_config.segment_seconds:  # decoded by `predict`, front to back
                 video.video, video.folder = path, folder
                 return video
             video.clip = video_clip(str(path), self.pipeline_config)
