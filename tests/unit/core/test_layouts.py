@@ -5,7 +5,8 @@ from pathlib import Path
 from movinet_pipeline.core import layouts
 
 ARTIFACTS = ["model.weights.h5", "labels.json", "config.json", "history.json", "calibration.json", "stream.tflite",
-             "stream_float16.tflite", "stream_int8.tflite", "saved_model/saved_model.pb", "saved_model/variables/variables.index", "stream/saved_model.pb"]
+             "stream_float16.tflite", "stream_int8.tflite", "saved_model/saved_model.pb",
+             "saved_model/variables/variables.index", "stream/saved_model.pb"]
 TRAINING_STATE = ["checkpoints/best/weights.h5", "logs/train/events.out", "checkpoints/history.csv"]
 
 
