@@ -132,3 +132,14 @@ def test_a_long_video_gets_one_segment_per_colour_run_and_a_short_flash_joins_it
 def test_a_minimum_segment_needs_segment_seconds():
     with pytest.raises(ConfigError, match="min_segment_seconds"):
         resolve_config(None, None, {"min_segment_seconds": 2.0})
+
+
+def test_a_video_that_does_not_decode_raises_a_decode_error_naming_why(tmp_path):
+    from movinet_pipeline.core.media.video import VideoDecodeError
+
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00 ftypisom" + b"x" * 500)
+    config = resolve_config(None, None, {"imgz": 32, "n_frames": 4, "segment_seconds": 1.0})
+    model = BaseModel(lambda clips: tf.nn.softmax(_colour_logits(clips)), LABELS, "colour")
+    with pytest.raises(VideoDecodeError, match="cannot open as video|no frame decodes|no decodable frame"):
+        predict_segments(model, str(broken), config)
