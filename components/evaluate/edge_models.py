@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import logging
 import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,16 +15,6 @@ from movinet_pipeline.core.model import input_pipeline as data
 from movinet_pipeline.core.model.inference import TfliteStreamModel
 
 log = logging.getLogger(__name__)
-
-
-def _timed_logits(model: TfliteStreamModel, clip: np.ndarray, frame_seconds: list[float]) -> np.ndarray:
-    """The logits after the clip's last frame; each frame's inference time appended to `frame_seconds`."""
-    states, logits = model.initial_states(list(clip.shape)), None
-    for t in range(clip.shape[1]):
-        started = time.perf_counter()
-        logits, states = model.step(states, clip[:, t : t + 1])
-        frame_seconds.append(time.perf_counter() - started)
-    return logits
 
 
 def edge_model_rows(model_dir: Path, examples_dir: Path, subset: str, config: PipelineConfig) -> list[dict]:
@@ -46,7 +35,7 @@ def edge_model_rows(model_dir: Path, examples_dir: Path, subset: str, config: Pi
     rows, reference = [], None
     for precision, path in models:
         model, frame_seconds = TfliteStreamModel(path, labels, num_threads=1), []
-        predicted = np.array([int(np.argmax(_timed_logits(model, clip, frame_seconds))) for clip in clips])
+        predicted = np.array([int(np.argmax(model.logits(clip, frame_seconds))) for clip in clips])
         reference = predicted if reference is None else reference
         top1 = float(np.mean(predicted == np.array(truth)))
         rows.append({"precision": precision, "file": path.name, "megabytes": path.stat().st_size / 1e6,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,11 +134,17 @@ class FrameByFrameModel(abc.ABC):
     def step(self, states: dict, frame) -> tuple[np.ndarray, dict]:
         """Logits [1, C] after `frame`, and the states to feed with the next one."""
 
-    def logits(self, clip: np.ndarray | tf.Tensor) -> np.ndarray:
-        """One clip [1, T, H, W, 3] -> logits [1, C] after its last frame (fed one frame at a time)."""
+    def logits(self, clip: np.ndarray | tf.Tensor, frame_seconds: list[float] | None = None) -> np.ndarray:
+        """One clip [1, T, H, W, 3] -> logits [1, C] after its last frame (fed one frame at a time).
+
+        `frame_seconds`, when given, gets each frame's inference time appended (latency measurements).
+        """
         states, logits = self.initial_states([1, 1, *clip.shape[2:]]), None
         for t in range(int(clip.shape[1])):
+            started = time.perf_counter()
             logits, states = self.step(states, clip[:, t : t + 1])
+            if frame_seconds is not None:
+                frame_seconds.append(time.perf_counter() - started)
         return logits
 
     def probabilities(self, clips: tf.Tensor) -> np.ndarray:

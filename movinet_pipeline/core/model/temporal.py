@@ -156,31 +156,20 @@ def _batches(windows: Iterator[Window], size: int) -> Iterator[list[Window]]:
         yield batch
 
 
-def base_window_scores(model, windows: Iterator[Window], imgz: int, batch_size: int) -> Iterator[ScoredWindow]:
-    """Each window classified as one clip by a base model (`probabilities(clips [B, T, H, W, 3])`)."""
+def window_scores(model, windows: Iterator[Window], imgz: int, batch_size: int,
+                  rescale: Callable[[np.ndarray], np.ndarray]) -> Iterator[ScoredWindow]:
+    """Each window classified as one clip, `batch_size` windows at a time; `rescale` maps the probabilities.
+
+    `model.probabilities(clips [B, T, H, W, 3])`: a base model's, or a stream model's, which feeds each clip frame by
+    frame from the initial states (`FrameByFrameModel`). Starting each window afresh, as every training clip
+    started, is measured: carrying the causal convolutions' buffers into the next window (restarting only the
+    running means) mislabelled 2 of 6 windows of the test video, whose model never saw a clip begin with another
+    clip's frames in its buffers.
+    """
     for batch in _batches(windows, batch_size):
-        probabilities = model.probabilities(tf.stack([window_clip(window, imgz) for window in batch]))
+        probabilities = rescale(model.probabilities(tf.stack([window_clip(window, imgz) for window in batch])))
         for window, p in zip(batch, probabilities):
             yield ScoredWindow(window.first_frame, window.last_frame, np.asarray(p))
-
-
-def stream_window_scores(model, windows: Iterator[Window], imgz: int) -> Iterator[ScoredWindow]:
-    """Each window's frames fed one by one to a stream model, the states carried from frame to frame.
-
-    `model` has `initial_states(frame_shape)` and `step(states, frame [1, 1, H, W, 3]) -> (logits, states)`. Each
-    window starts from the initial states, as every training clip did: carrying the causal convolutions' buffers
-    into the next window (and restarting only the running means) mislabelled 2 of 6 windows of the test video,
-    whose model never saw a clip begin with another clip's frames in its buffers.
-    """
-    initial = None
-    for window in windows:
-        clip = window_clip(window, imgz)[None]
-        if initial is None:
-            initial = model.initial_states([1, 1, imgz, imgz, 3])
-        states, logits = initial, None
-        for t in range(int(clip.shape[1])):
-            logits, states = model.step(states, clip[:, t : t + 1])
-        yield ScoredWindow(window.first_frame, window.last_frame, tf.nn.softmax(np.asarray(logits)[0]).numpy())
 
 
 @dataclass
@@ -232,15 +221,11 @@ def predict_segments(model, path: str, config: PipelineConfig,
                      rescale: Callable[[np.ndarray], np.ndarray] = lambda p: p) -> list[Segment]:
     """The labelled segments of the video at `path` (see the module docstring).
 
-    `model` is a base model (`probabilities`) or a stream model (`initial_states` / `step`); `rescale` maps window
-    probabilities (temperature scaling). Raises VideoDecodeError / OSError when the video cannot be read.
+    `model` is a base model or a stream model (`FrameByFrameModel`); `rescale` maps window probabilities
+    (temperature scaling). Raises VideoDecodeError / OSError when the video cannot be read.
     """
     fps, windows = video_windows(path, config)
-    if hasattr(model, "step"):
-        scored = stream_window_scores(model, windows, config.imgz)
-    else:
-        scored = base_window_scores(model, windows, config.imgz, config.batch_size)
-    rescaled = (ScoredWindow(w.first_frame, w.last_frame, rescale(w.probabilities[None])[0]) for w in scored)
-    found = segments(rescaled, model.labels, round(config.min_segment_seconds * fps))
+    scored = window_scores(model, windows, config.imgz, config.batch_size, rescale)
+    found = segments(scored, model.labels, round(config.min_segment_seconds * fps))
     log.info("%s: %d segment(s) from %.1f s windows at %.2f fps", path, len(found), config.segment_seconds, fps)
     return found
