@@ -8,7 +8,7 @@
   reported (logged and listed in `failed_items`) and gets no annotation; the rest of the batch still gets
   predictions. With `segment_seconds` (temporal predictions): one `class` annotation per run of windows with the
   same top label, over its frame range, in base mode (sliding windows) or stream mode (frame by frame, states
-  carried); see `core.model.temporal`.
+  carried within each window); see `core.model.temporal`.
 - `embed` (behind dtlpy's `embed_items` / `embed_dataset`): one L2-normalised vector per video, MoViNet's pooled
   backbone features (`embeddings_size`: 480 for a0 ... 992 for a5), uploaded to the model's feature set.
 - `evaluate_model` (dtlpy's flow): predicts the filtered items (top label only) and publishes `dtlpymetrics`
@@ -60,6 +60,11 @@ class VideoInput:
     error: str | None = None
     video: Path | None = None  # temporal predictions: the downloaded file, streamed by `predict`
     folder: tempfile.TemporaryDirectory | None = None  # holds `video` until `predict` is done with it
+
+    def release(self) -> None:
+        """Remove the downloaded file (once `predict` or `embed` has read it)."""
+        self.folder.cleanup()
+        self.video = None
 
     def fail(self, error: Exception) -> None:
         """Keep why this video has no prediction (named in the log and `failed_items`)."""
@@ -232,8 +237,7 @@ class MovinetAdapter(dl.BaseModelAdapter):
         except (VideoDecodeError, OSError, ValueError) as error:
             video.fail(error)
         finally:
-            video.folder.cleanup()
-            video.video = None
+            video.release()
 
     def _segment_annotations(self, video: VideoInput) -> dl.AnnotationCollection:
         """One class annotation per labelled segment of the video (core.model.temporal); the file is removed."""
@@ -246,8 +250,7 @@ class MovinetAdapter(dl.BaseModelAdapter):
             video.fail(error)
             return collection
         finally:
-            video.folder.cleanup()
-            video.video = None
+            video.release()
         kept = [segment for segment in found if self.calibration.keeps(segment.label, segment.confidence)]
         for number, segment in enumerate(kept):
             self._annotate(collection, segment.label, segment.confidence, number + 1, segment.first_frame,
