@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -200,6 +201,35 @@ class _EarlyStopping(tf_keras.callbacks.EarlyStopping):
                      "epoch %d)", self.stopped_epoch + 1, self.wait, self.best, self.best_epoch + 1)
 
 
+def _weights_checkpoint(variables: list[tf.Variable]) -> tf.train.Checkpoint:
+    """A checkpoint of `variables` alone, by position (no optimizer slots, no Keras object graph).
+
+    Pass a model's `weights` as listed while all of it is trainable: Keras lists trainable variables first, so
+    freezing the backbone reorders `weights`.
+    """
+    return tf.train.Checkpoint(weights=variables)
+
+
+class _BestWeights(tf_keras.callbacks.Callback):
+    """Write `variables` (the model's) to `prefix` at the end of each epoch that beats the best validation accuracy.
+
+    The variables alone: a third of the bytes of Keras' `ModelCheckpoint`, which saves the optimizer slots too, and
+    ~0.15 s per save instead of ~0.6 s for MoViNet-A0 (it walks the whole Keras object graph each time).
+    `best_so_far`: the best validation accuracy already logged (a resumed run must beat it).
+    """
+
+    def __init__(self, variables: list[tf.Variable], prefix: Path, best_so_far: float | None) -> None:
+        super().__init__()
+        self.checkpoint, self.prefix = _weights_checkpoint(variables), prefix
+        self.best = -math.inf if best_so_far is None else best_so_far
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        score = (logs or {}).get("val_accuracy")
+        if score is not None and score > self.best:
+            self.best = score
+            self.checkpoint.write(str(self.prefix))
+
+
 def _train_head_only(classifier: tf_keras.Model, backbone: tf_keras.Model, compile_model: Callable[[], None],
                      config: PipelineConfig, epochs_done: int, folders: _Folders, strategy, fit: dict) -> int:
     """Train the new head on a frozen backbone first.
@@ -255,19 +285,19 @@ def _fit(config: PipelineConfig, labels: list[str], label_counts: list[int], ste
         backbone, pretrained = modeling.pretrained_backbone(config)
         classifier = modeling.build_classifier(backbone, len(labels), config.n_frames, config.imgz)
         optimizer = _optimizer(config, steps)
+    variables = list(classifier.weights)  # their order while all trainable (see _weights_checkpoint)
     checkpoints = folders.shared.checkpoints
-    best_weights = checkpoints / "best" / "weights"  # TF checkpoint format: restorable under any tf.distribute strategy
+    best_weights = "best/weights"  # under the checkpoints folder: a TF checkpoint, restorable under any strategy
     done = _read_history(checkpoints / layouts.HISTORY_CSV)
+    best_so_far = max(done.get("val_accuracy", [None]) or [None])
     folders.own.checkpoints.mkdir(parents=True, exist_ok=True)
     save_freq = backup_frequency(steps, config.backup_steps)
     resume_point = _resume_point(checkpoints / "backup", save_freq, steps)
     if resume_point:
         log.info("resuming %s of %d from the backup in %s", resume_point, config.num_epochs, checkpoints)
-    callbacks = [  # Keras sends a non-chief worker's backups, best weights and logs to temporary folders
+    callbacks = [  # Keras sends a non-chief worker's backups and logs to temporary folders
         tf_keras.callbacks.BackupAndRestore(str(checkpoints / "backup"), save_freq=save_freq),
-        tf_keras.callbacks.ModelCheckpoint(str(best_weights), monitor="val_accuracy", mode="max",
-                                           save_best_only=True, save_weights_only=True,
-                                           initial_value_threshold=max(done.get("val_accuracy", [None]) or [None])),
+        _BestWeights(variables, folders.own.checkpoints / best_weights, best_so_far),
         tf_keras.callbacks.TensorBoard(str(folders.shared.tensorboard)),
         tf_keras.callbacks.CSVLogger(str(folders.own.checkpoints / layouts.HISTORY_CSV), append=True),
         _EpochLog(config.num_epochs),
@@ -293,8 +323,8 @@ def _fit(config: PipelineConfig, labels: list[str], label_counts: list[int], ste
     seconds = time.monotonic() - started
     _barrier(strategy)  # the chief's last checkpoints are written
     classifier.save_weights(str(folders.own.checkpoints / "last" / "weights"))  # the model exported is the best's
-    if Path(f"{best_weights}.index").exists():
-        classifier.load_weights(str(best_weights)).expect_partial()
+    if Path(f"{checkpoints / best_weights}.index").exists():
+        _weights_checkpoint(variables).read(str(checkpoints / best_weights)).assert_consumed()
     return classifier, pretrained, seconds
 
 
