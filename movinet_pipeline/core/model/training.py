@@ -43,7 +43,7 @@ class TrainSummary:
     epochs: int
     best_val_accuracy: float
     pretrained: str
-    seconds: float
+    seconds: float  # building the network (with its pretrained weights) and fitting it
 
 
 def learning_rate(config: PipelineConfig, steps_per_epoch: int | None):
@@ -210,6 +210,19 @@ def _weights_checkpoint(variables: list[tf.Variable]) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(weights=variables)
 
 
+def _check_best_weights(prefix: Path, variables: list[tf.Variable]) -> None:
+    """TrainError when the best weights already at `prefix` (a run being resumed) are not `variables`' checkpoint."""
+    if not Path(f"{prefix}.index").exists():
+        return
+    stored = tf.train.load_checkpoint(str(prefix)).get_variable_to_shape_map()
+    expected = {f"weights/{index}/.ATTRIBUTES/VARIABLE_VALUE": variable.shape.as_list()
+                for index, variable in enumerate(variables)}
+    if {key: stored.get(key) for key in expected} != expected:
+        raise TrainError(f"{prefix} holds another model's weights (a different model_id, conv_type or labels, or a "
+                         "checkpoint from an earlier version of this trainer), so this run cannot resume there: "
+                         f"train into a new output folder, or delete {prefix.parent.parent} to start afresh")
+
+
 class _BestWeights(tf_keras.callbacks.Callback):
     """Write `variables` (the model's) to `prefix` at the end of each epoch that beats the best validation accuracy.
 
@@ -279,8 +292,9 @@ def _fit(config: PipelineConfig, labels: list[str], label_counts: list[int], ste
     """Build the classifier on its pretrained backbone and train it.
 
     Build the classifier on its pretrained backbone and train it (resumably); return it with its best epoch's
-    weights, where the backbone came from, and the training seconds.
+    weights, where the backbone came from, and the seconds building and training it took.
     """
+    started = time.monotonic()
     with strategy.scope():
         backbone, pretrained = modeling.pretrained_backbone(config)
         classifier = modeling.build_classifier(backbone, len(labels), config.n_frames, config.imgz)
@@ -290,6 +304,7 @@ def _fit(config: PipelineConfig, labels: list[str], label_counts: list[int], ste
     best_weights = "best/weights"  # under the checkpoints folder: a TF checkpoint, restorable under any strategy
     done = _read_history(checkpoints / layouts.HISTORY_CSV)
     best_so_far = max(done.get("val_accuracy", [None]) or [None])
+    _check_best_weights(checkpoints / best_weights, variables)
     folders.own.checkpoints.mkdir(parents=True, exist_ok=True)
     save_freq = backup_frequency(steps, config.backup_steps)
     resume_point = _resume_point(checkpoints / "backup", save_freq, steps)
@@ -308,7 +323,6 @@ def _fit(config: PipelineConfig, labels: list[str], label_counts: list[int], ste
              "at %dx%d, lr %g, %s; pretrained: %s", config.model_id.upper(), len(labels), config.num_epochs,
              config.freeze_backbone_epochs, config.batch_size, config.n_frames, config.imgz, config.imgz,
              config.learning_rate, tf_keras.mixed_precision.global_policy().name, pretrained)
-    started = time.monotonic()
     fit = dict(x=train_data, validation_data=validation_data, steps_per_epoch=steps, callbacks=callbacks, verbose=0,
                validation_steps=validation_steps)
     compile_model = functools.partial(_compile, classifier, optimizer, _sparse_loss(

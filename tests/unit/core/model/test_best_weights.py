@@ -1,10 +1,11 @@
 """The best epoch's weights: written on each improvement of validation accuracy, read back by position."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tf_keras
 
-from movinet_pipeline.core.model.training import _BestWeights, _weights_checkpoint
+from movinet_pipeline.core.model.training import TrainError, _BestWeights, _check_best_weights, _weights_checkpoint
 
 
 class _Block(tf_keras.layers.Layer):
@@ -57,3 +58,15 @@ def test_nothing_is_written_without_beating_the_best_already_logged(tmp_path):
     callback.on_epoch_end(0, {"val_accuracy": 0.8})
     callback.on_epoch_end(1, {"loss": 0.1})  # no validation this epoch
     assert not (tmp_path / "best").exists()
+
+
+def test_a_run_cannot_resume_over_another_models_best_weights(tmp_path):
+    model = _model()
+    prefix = tmp_path / "checkpoints" / "best" / "weights"
+    _check_best_weights(prefix, list(model.weights))  # nothing there yet: nothing to check
+    _weights_checkpoint(list(model.weights)).write(str(prefix))
+    _check_best_weights(prefix, list(model.weights))
+    other = tf_keras.Sequential([tf_keras.Input((2,)), tf_keras.layers.Dense(5)])
+    with pytest.raises(TrainError, match="holds another model's weights") as error:
+        _check_best_weights(prefix, list(other.weights))
+    assert str(prefix) in str(error.value) and "new output folder" in str(error.value)
