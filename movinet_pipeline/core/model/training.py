@@ -96,8 +96,9 @@ def _optimizer(config: PipelineConfig, steps_per_epoch: int | None) -> tf_keras.
     """The configured optimizer, in its fused-kernel (Keras "legacy") form, as Model Garden's trainer builds it.
 
     One fused update op per variable (`ResourceApplyAdam`, ...) instead of several: on MoViNet-A0 on a CPU, tracing
-    the train step took ~10 s less (22-24 s against 32-35 s; `benchmarks/RESULTS.md`) for the same step time. Slots
-    are created on a variable's first update, so a frozen backbone gets none until it is unfrozen.
+    the train step took ~13 s less (23 s against 36 s; `benchmarks/optimizer_kernels.py`, results in
+    `benchmarks/RESULTS.md`). Slots are created on a variable's first update, so a frozen backbone gets none until
+    it is unfrozen.
     """
     rate = learning_rate(config, steps_per_epoch)
     if config.optimizer == "adam":
