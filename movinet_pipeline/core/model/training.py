@@ -97,8 +97,7 @@ def _optimizer(config: PipelineConfig, steps_per_epoch: int | None) -> tf_keras.
 
     One fused update op per variable (`ResourceApplyAdam`, ...) instead of several: on MoViNet-A0 on a CPU, tracing
     the train step took ~13 s less (23 s against 36 s; `benchmarks/optimizer_kernels.py`, results in
-    `benchmarks/RESULTS.md`). Slots are created on a variable's first update, so a frozen backbone gets none until
-    it is unfrozen.
+    `benchmarks/RESULTS.md`). `_compile` creates its slots.
     """
     rate = learning_rate(config, steps_per_epoch)
     if config.optimizer == "adam":
@@ -114,11 +113,16 @@ class _EpochLog(tf_keras.callbacks.Callback):
     def __init__(self, epochs: int) -> None:
         super().__init__()
         self.epochs = epochs
-        self.started = time.monotonic()
+        self.started = self.epoch_started = time.monotonic()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch_started = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         figures = " ".join(f"{k}={v:.4f}" for k, v in sorted((logs or {}).items()))
-        log.info("epoch %d/%d %s (%.0fs elapsed)", epoch + 1, self.epochs, figures, time.monotonic() - self.started)
+        now = time.monotonic()
+        log.info("epoch %d/%d %s (%.1fs; %.0fs elapsed)", epoch + 1, self.epochs, figures, now - self.epoch_started,
+                 now - self.started)
 
 
 def training_policy(config: PipelineConfig) -> str:
@@ -173,8 +177,17 @@ def class_weights(label_counts: list[int]) -> list[float]:
 
 
 def _compile(classifier: tf_keras.Model, optimizer: tf_keras.optimizers.Optimizer, loss) -> None:
+    """Compile `classifier` and create its optimizer's slots for the variables now trainable.
+
+    Slots made before the first step spare a second trace of the train step: a `tf.function` whose first call
+    creates variables is traced again without them (~10 s for MoViNet-A0 on a CPU, as long as the first trace).
+    A frozen backbone gets no slots until it is unfrozen and compiled again.
+    """
     classifier.compile(optimizer=optimizer, loss=loss,
                        metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    # Keras' own way to make a legacy optimizer's slots ahead of time (it does so when loading an HDF5 model);
+    # `classifier.optimizer` is the loss-scale wrapper under mixed_float16, which passes the call on.
+    classifier.optimizer._create_all_weights(classifier.trainable_variables)
 
 
 class _EarlyStopping(tf_keras.callbacks.EarlyStopping):

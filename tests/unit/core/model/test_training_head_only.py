@@ -39,7 +39,7 @@ def test_head_only_epochs_keep_the_pretrained_backbone_then_fine_tuning_moves_it
     for after, before in zip(head_only.backbone.variables, saved.variables, strict=True):
         np.testing.assert_array_equal(after.numpy(), before.numpy())  # weights and batch-norm statistics alike
     # The head did train in that phase: Adam took steps and holds a non-zero first moment for each of the head's
-    # variables and for nothing else (the optimizer makes a variable's slots on its first update; a frozen backbone
+    # variables and for nothing else (slots are made for the variables trainable when compiled; a frozen backbone
     # gets none). A fresh head is non-zero too, so its values would prove nothing.
     reader = tf.train.load_checkpoint(str(tmp_path / "model" / "checkpoints" / "head_only" / "weights"))
     assert reader.get_tensor("optimizer/iter/.ATTRIBUTES/VARIABLE_VALUE") > 0
