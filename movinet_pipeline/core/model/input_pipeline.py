@@ -153,4 +153,18 @@ def clip_dataset(examples_dir: str | Path, subset: str, n_frames: int, imgz: int
         return (*frames_and_label, _media_id(serialized)) if with_ids else frames_and_label
 
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not training)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return dataset.with_options(_without_autotuning()) if repeat else dataset
+
+
+def _without_autotuning() -> tf.data.Options:
+    """Options for an endless stream: parallel reads and decoding on every core, no autotuning thread.
+
+    The autotuning thread of a long-lived iterator sleeps up to a minute between optimizations, and TensorFlow
+    2.20 waits for it to wake when the iterator is deleted: at the end of `fit` that stalled training for 0.5-18 s
+    (the native stacks, and the figures, are in benchmarks/RESULTS.md). Without it, `AUTOTUNE` parallelism is the
+    number of cores and the prefetch buffer grows when the model waits for data.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return options

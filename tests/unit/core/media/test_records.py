@@ -90,6 +90,14 @@ def test_training_input_yields_model_shaped_batches(examples_dir):
     assert set(labels.numpy()) <= {0, 1, 2, 3}
 
 
+def test_only_the_endless_training_stream_runs_without_an_autotuning_thread(examples_dir):
+    """Deleting a long-lived iterator waits for its autotuning thread to wake (seconds at the end of `fit`)."""
+    endless = clip_dataset(examples_dir, "train", CONFIG.n_frames, CONFIG.imgz, 4, training=True, repeat=True)
+    once = clip_dataset(examples_dir, "validation", CONFIG.n_frames, CONFIG.imgz, 4, training=False)
+    assert endless.options().autotune.enabled is False and once.options().autotune.enabled is not False
+    assert next(iter(endless))[0].shape == (4, CONFIG.n_frames, 32, 32, 3)
+
+
 def test_a_bad_video_is_reported_and_the_rest_still_built(exported_dir, tmp_path):
     import shutil
 
