@@ -160,10 +160,10 @@ def clip_dataset(examples_dir: str | Path, subset: str, n_frames: int, imgz: int
 def _without_autotuning() -> tf.data.Options:
     """Options for an endless stream: parallel reads and decoding on every core, no autotuning thread.
 
-    The autotuning thread of a long-lived iterator sleeps up to a minute between optimizations, and TensorFlow
-    2.20 waits for it to wake when the iterator is deleted: at the end of `fit` that stalled training for 0.5-18 s
-    (the native stacks, and the figures, are in benchmarks/RESULTS.md). Without it, `AUTOTUNE` parallelism is the
-    number of cores and the prefetch buffer grows when the model waits for data.
+    The autotuning thread of a long-lived iterator sleeps between optimizations, longer as training goes on, and
+    TensorFlow 2.20 waits for it to wake when the iterator is deleted: at the end of `fit` that stalled training
+    for 0.5-18 s (the native stacks, and the figures, are in benchmarks/RESULTS.md). Without it, `AUTOTUNE`
+    parallelism is the number of cores and the prefetch buffer grows when the model waits for data.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
