@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Both cores; the tests of each whole-pipeline run share one worker, so each run is built once (tests/conftest.py).
 PYTEST := $(VENV)/bin/python -m pytest -n 2
 
-.PHONY: setup run lint test test-fast compile
+.PHONY: setup run lint test test-fast compile images
 
 $(STAMP): pyproject.toml setup.py requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,14 @@ test: lint
 	$(PYTEST) --durations=15 $(ARGS)
 
 test-fast: lint
-	$(PYTEST) -m "not e2e and not slow" $(ARGS)
+	$(PYTEST) -m "not e2e and not slow and not docker" $(ARGS)
 
 # Every committed pipeline file: training and sweep, for Kubeflow (pipeline.yaml, ...) and Vertex (...-vertex.yaml).
 compile: setup
 	for pipeline in training sweep; do for target in kubeflow vertex; do \
 		$(VENV)/bin/movinet-pipeline compile --pipeline $$pipeline --target $$target || exit 1; done; done
+
+# The images, from the working tree (images/build.py): IMAGES="pipeline trainer-cpu" builds only those (CI: no GPU
+# trainer); the Docker daemon must run (scripts/start-docker.sh starts Debian's docker.io as this project needs it).
+images: setup
+	$(VENV)/bin/python images/build.py $(IMAGES)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from pathlib import Path
 
 import yaml
@@ -23,12 +25,40 @@ def read_compiled(path: str | Path) -> tuple[dict, dict]:
     return documents[0], platform
 
 
+def executor_images(path: str | Path) -> set[str]:
+    """The image of every executor of a compiled pipeline file."""
+    spec, _ = read_compiled(path)
+    return {executor["container"]["image"] for executor in spec["deploymentSpec"]["executors"].values()}
+
+
+def read_image_digests(path: str | Path) -> dict[str, str]:
+    """`{tag reference: digest reference}` from the record `make images --push` writes (build/images.json)."""
+    records = json.loads(Path(path).read_text())
+    pins = {record["image"]: record.get("digest_reference", "") for record in records.values()}
+    if unpinned := sorted(image for image, pinned in pins.items() if "@sha256:" not in pinned):
+        raise ValueError(f"{path}: no digest for {', '.join(unpinned)} (push them: images/build.py --push)")
+    return pins
+
+
+def pin_images(path: Path, digests: dict[str, str]) -> None:
+    """Replace each executor image of a compiled file by its digest reference; every one must have a digest."""
+    if missing := sorted(executor_images(path) - set(digests)):
+        raise ValueError(f"no digest for {', '.join(missing)}: build and push it (images/build.py --push)")
+    text = path.read_text()
+    for tagged, pinned in digests.items():
+        text = re.sub(rf"^(\s*image: ){re.escape(tagged)}$", lambda m, p=pinned: m.group(1) + p, text,
+                      flags=re.MULTILINE)
+    path.write_text(text)
+
+
 def compile_pipeline(name: str = "training", output: str | Path | None = None, target: str = "kubeflow",
-                     accelerator_type: str | None = None, accelerator_count: int | None = None) -> Path:
+                     accelerator_type: str | None = None, accelerator_count: int | None = None,
+                     image_digests: dict[str, str] | None = None) -> Path:
     """Compile one pipeline for one target to a YAML file.
 
     Compile pipeline `name` for `target` (kubeflow or vertex): the GPU parameters default to that target's
-    names (the accelerator type and count defaults can be overridden here, and per run as parameters).
+    names (the accelerator type and count defaults can be overridden here, and per run as parameters). With
+    `image_digests` (`read_image_digests`), every executor image is pinned by digest, as a release ships.
     """
     if name not in PIPELINES:
         raise ValueError(f"unknown pipeline {name!r}; allowed: {', '.join(PIPELINES)}")
@@ -43,4 +73,6 @@ def compile_pipeline(name: str = "training", output: str | Path | None = None, t
         pipeline = dsl.pipeline(**metadata)(with_target_defaults(steps, target_settings))
     path = Path(output or COMMITTED[name, target])
     compiler.Compiler().compile(pipeline, package_path=str(path))
+    if image_digests is not None:
+        pin_images(path, image_digests)
     return path

@@ -20,6 +20,7 @@ from kfp import kubernetes
 from kfp.dsl import PipelineTask
 
 from movinet_pipeline.core.clients.dataloop import CREDENTIAL_KEYS
+from movinet_pipeline.core.images import image
 from movinet_pipeline.core.step_runtime import TIMEOUT_VARIABLE
 
 
@@ -157,6 +158,8 @@ def configure(task: PipelineTask, step: str, dataloop_secret=None, gpu: GpuParam
                        backoff_max_duration="600s")
     if step in GPU_STEPS and gpu is not None and target.accelerators is not None:
         _on_gpu(task, gpu, target.accelerators, target.kubernetes)
+    elif step in GPU_STEPS:  # no GPU to give (local runs): the CPU variant of the trainer image
+        task.set_container_image(image("trainer-cpu"))
     task.set_env_variable(TIMEOUT_VARIABLE, str(resources.timeout_s))  # the step's own deadline: every target
     if target.kubernetes:
         kubernetes.set_timeout(task, resources.timeout_s)

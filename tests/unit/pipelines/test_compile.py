@@ -1,5 +1,6 @@
 """The compiled training pipeline: fresh, byte-identical, and exposing the parameters users know."""
 
+import json
 import os
 import subprocess
 import sys
@@ -8,8 +9,15 @@ import pytest
 import yaml
 
 from movinet_pipeline.core.config import SEED_KEYS, PipelineConfig
+from movinet_pipeline.core.images import RUNTIMES, image
 from movinet_pipeline.core.parameters import pipeline_arguments
-from movinet_pipeline.pipelines.compile import COMMITTED, compile_pipeline, read_compiled
+from movinet_pipeline.pipelines.compile import (
+    COMMITTED,
+    compile_pipeline,
+    executor_images,
+    read_compiled,
+    read_image_digests,
+)
 from tests.conftest import REPO
 
 
@@ -262,3 +270,30 @@ def test_train_gets_the_replica_parameters_and_on_vertex_its_project_and_locatio
         for parameter, pipeline_input in (("train_replicas", "train_replicas"), ("replica_accelerator_count",
                                                                                  "accelerator_count")):
             assert inputs[parameter]["componentInputParameter"].endswith(pipeline_input)
+
+
+@pytest.mark.parametrize(("name", "target"), sorted(COMMITTED))
+def test_committed_files_name_the_version_tagged_images_the_build_makes(name, target):
+    """The committed YAML runs the pipeline image and, on a GPU node pool, the GPU trainer: `make images` names."""
+    assert executor_images(REPO / COMMITTED[name, target]) == {image("pipeline"), image("trainer")}
+
+
+def test_a_release_compiles_every_executor_image_pinned_by_digest(tmp_path):
+    record = {runtime: {"image": image(runtime), "digest_reference": image(runtime).rsplit(":", 1)[0]
+                        + "@sha256:" + f"{index:064x}"} for index, runtime in enumerate(RUNTIMES)}
+    (tmp_path / "images.json").write_text(json.dumps(record))
+    for name, target in COMMITTED:
+        path = compile_pipeline(name, tmp_path / f"{name}-{target}.yaml", target,
+                                image_digests=read_image_digests(tmp_path / "images.json"))
+        images = executor_images(path)
+        assert images == {record["pipeline"]["digest_reference"], record["trainer"]["digest_reference"]}, images
+        assert "@sha256:" not in (REPO / COMMITTED[name, target]).read_text()
+
+
+def test_a_record_without_digests_is_refused_naming_the_images(tmp_path):
+    (tmp_path / "images.json").write_text(json.dumps({"pipeline": {"image": image("pipeline")}}))
+    with pytest.raises(ValueError, match=f"no digest for {image('pipeline')}"):
+        read_image_digests(tmp_path / "images.json")
+    digests = {image("pipeline"): image("pipeline").rsplit(":", 1)[0] + "@sha256:" + "0" * 64}
+    with pytest.raises(ValueError, match=f"no digest for {image('trainer')}"):
+        compile_pipeline("training", tmp_path / "p.yaml", "kubeflow", image_digests=digests)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install and start a Docker daemon where none answers (Debian's docker.io, and mmdebstrap for images/build.py's
+# Debian base), configured as these machines need: no bridge network and no iptables rules, so containers use the
+# host's network (or none). Does nothing when `docker info` already answers. Run as root or with sudo.
+set -euo pipefail
+sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+if docker info >/dev/null 2>&1; then
+  exit 0
+fi
+if ! command -v dockerd >/dev/null || ! command -v mmdebstrap >/dev/null; then
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq docker.io mmdebstrap \
+    >/dev/null
+fi
+$sudo mkdir -p /etc/docker
+if [ ! -f /etc/docker/daemon.json ]; then
+  echo '{"bridge": "none", "iptables": false, "ip6tables": false}' | $sudo tee /etc/docker/daemon.json >/dev/null
+fi
+log="${TMPDIR:-/tmp}/dockerd.log"
+$sudo sh -c "nohup dockerd >'$log' 2>&1 &"
+for _ in $(seq 1 60); do
+  if docker info >/dev/null 2>&1; then
+    echo "docker: daemon started (log: $log)"
+    exit 0
+  fi
+  sleep 1
+done
+echo "docker: the daemon did not start within 60 s; see $log" >&2
+exit 1
