@@ -34,6 +34,6 @@ compile: setup
 		$(VENV)/bin/movinet-pipeline compile --pipeline $$pipeline --target $$target || exit 1; done; done
 
 # The images, from the working tree (images/build.py): IMAGES="pipeline trainer-cpu" builds only those (CI: no GPU
-# trainer); the Docker daemon must run (scripts/start-docker.sh starts Debian's docker.io as this project needs it).
+# trainer), IMAGE_ARGS=--push pushes them; the Docker daemon must run (images/start-docker.sh starts one).
 images: setup
-	$(VENV)/bin/python images/build.py $(IMAGES)
+	$(VENV)/bin/python images/build.py $(IMAGES) $(IMAGE_ARGS)

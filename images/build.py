@@ -1,8 +1,8 @@
 """Build the project's images from the working tree: `make images` (`python images/build.py --help`).
 
-Each image is `images/Dockerfile` with its own dependency set: a wheelhouse made on the host with the host's pip
-(its index and CA bundle; no registry needs to be reachable from inside a build), installed offline in the image's
-first stage, so the dependencies are a layer of their own and a code-only edit rebuilds only the project's wheel.
+Each image is a target of `images/Dockerfile`; its dependencies come from a wheelhouse made on the host with the
+host's pip (its index and CA bundle: no registry needs to be reachable from inside a build), served to the build on
+127.0.0.1 and installed offline as a layer of their own, so a code-only edit rebuilds only the project's wheel.
 The base is `BASE_IMAGE` (the pinned public Python slim image); where it cannot be pulled, the equivalent Debian base
 is made here with mmdebstrap and `docker import`. Images are tagged with the project version
 (`movinet_pipeline.core.images`) and labelled with the git commit; `build/images.json` records what was built and,
@@ -12,15 +12,20 @@ with `--push`, the digest reference of each pushed image (the input of `movinet-
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import hashlib
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 from packaging.markers import default_environment
@@ -147,37 +152,68 @@ def marker_pins(python_version: str) -> list[str]:
     return pins
 
 
-def wheelhouse(runtime: str, base: str) -> Path:
-    """The runtime's dependencies as wheels, made on the host once per (dependencies, lock, base Python)."""
+def wheelhouse(runtime: str, python_version: str) -> str:
+    """The runtime's dependencies as wheels in build/wheelhouse/<runtime>; returns the key of that set.
+
+    Made on the host once per (dependencies, lock, base Python); the key is a build argument: a new set is a new layer.
+    """
     extras, _ = RUNTIMES[runtime]
-    python_version = base_python(base)
-    requirements = ["-c constraints.txt", *project_requirements(extras), *marker_pins(python_version)]
-    text = "\n".join(requirements) + "\n"
+    text = "\n".join([*project_requirements(extras), *marker_pins(python_version)]) + "\n"
     key = hashlib.sha256((text + LOCK.read_text() + python_version).encode()).hexdigest()[:16]
     folder = WHEELHOUSES / runtime
     stamp = folder / ".key"
     if stamp.is_file() and stamp.read_text() == key:
-        return folder
+        return key
     print(f"{runtime}: collecting wheels for Python {python_version} into {folder.relative_to(REPO)}", flush=True)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     shutil.copyfile(LOCK, folder / "constraints.txt")
     (folder / "requirements.txt").write_text(text)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(folder),
-                    "-r", str(folder / "requirements.txt")], cwd=folder, check=True)
+                    "-c", str(folder / "constraints.txt"), "-r", str(folder / "requirements.txt")], check=True)
     stamp.write_text(key)
-    return folder
+    return key
 
 
-def build_image(runtime: str, base: str, revision: str) -> dict:
-    """`docker build` one runtime's image; returns its record."""
+@contextlib.contextmanager
+def serving_wheelhouses(port: int) -> Iterator[str]:
+    """build/wheelhouse over HTTP on 127.0.0.1 while the builds run (they use the host network)."""
+    handler = functools.partial(QuietHandler, directory=str(WHEELHOUSES))
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as error:
+        raise BuildError(f"cannot serve the wheelhouse on 127.0.0.1:{port} ({error}): pass --wheelhouse-port") \
+            from None
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """The wheelhouse's file server, without a log line per wheel."""
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's signature
+        """Log nothing."""
+
+
+def build_image(runtime: str, base: str, revision: str, wheelhouse_url: str) -> dict:
+    """`docker build` one runtime's image (its Dockerfile target) on the host network; returns its record."""
     reference = image(runtime)
-    folder = wheelhouse(runtime, base)
+    python_version = base_python(base)
+    arguments = {"BASE_IMAGE": base, "WHEELHOUSE_URL": wheelhouse_url, "VERSION": __version__, "REVISION": revision,
+                 "SOURCE": SOURCE_URL, "PIPELINE_WHEELS_KEY": wheelhouse("pipeline", python_version)}
+    if runtime != "pipeline":
+        arguments.update(TRAINER_WHEELS=runtime, TRAINER_WHEELS_KEY=wheelhouse(runtime, python_version))
     print(f"{runtime}: building {reference} on {base}", flush=True)
     started = time.monotonic()
-    docker("build", "--file", str(DOCKERFILE), "--tag", reference, "--build-arg", f"BASE_IMAGE={base}",
-           "--build-arg", f"WHEELHOUSE={folder.relative_to(REPO)}", "--build-arg", f"VERSION={__version__}",
-           "--build-arg", f"REVISION={revision}", "--build-arg", f"SOURCE={SOURCE_URL}", str(REPO), capture=False)
+    target = "pipeline" if runtime == "pipeline" else "trainer"
+    docker("build", "--file", str(DOCKERFILE), "--target", target, "--tag", reference, "--network", "host",
+           *[item for name, value in arguments.items() for item in ("--build-arg", f"{name}={value}")], str(REPO),
+           capture=False)
     details = json.loads(docker("image", "inspect", reference))[0]
     record = {"image": reference, "id": details["Id"], "revision": details["Config"]["Labels"][REVISION_LABEL],
               "base": base, "size_bytes": details["Size"], "build_seconds": round(time.monotonic() - started, 1)}
@@ -218,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-image", default=os.environ.get("BASE_IMAGE"),
                         help=f"base image [default: $BASE_IMAGE, else {PUBLIC_BASE}, else {DEBIAN_BASE} made "
                              "here with mmdebstrap]")
+    parser.add_argument("--wheelhouse-port", type=int, default=8870,
+                        help="127.0.0.1 port the builds fetch wheels from (fixed: it is part of the layer cache key) "
+                        "[default: 8870]")
     parser.add_argument("--push", action="store_true", help="push each image and record its digest reference")
     parser.add_argument("--dataflow-worker", action="store_true",
                         help="also build the Dataflow worker image (needs the Beam SDK image)")
@@ -234,11 +273,12 @@ def main(argv: list[str] | None = None) -> int:
         base = resolve_base(args.base_image)
         revision = git_revision()
         records = json.loads(RECORD.read_text()) if RECORD.is_file() else {}
-        for runtime in runtimes:
-            records[runtime] = build_image(runtime, base, revision)
-            if args.push:
-                records[runtime] = push(records[runtime])
-            RECORD.write_text(json.dumps(records, indent=2) + "\n")
+        with serving_wheelhouses(args.wheelhouse_port) as wheelhouse_url:
+            for runtime in runtimes:
+                records[runtime] = build_image(runtime, base, revision, wheelhouse_url)
+                if args.push:
+                    records[runtime] = push(records[runtime])
+                RECORD.write_text(json.dumps(records, indent=2) + "\n")
         if args.dataflow_worker:
             build_dataflow_worker(revision)
     except (BuildError, subprocess.CalledProcessError) as error:

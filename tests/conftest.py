@@ -167,8 +167,9 @@ def _dataloop_credentials(emulator):
 
 @pytest.fixture(scope="session")
 def dataloop_pipeline_run(dataloop_emulator, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The whole pipeline once with Dataloop as source and registry: the bundled sample is uploaded into the
-    emulator through dtlpy, then `movinet-pipeline run --source dataloop://... --registry dataloop://...`.
+    """The whole pipeline once with Dataloop as source and registry, each step in its image (as deployed): the
+    bundled sample is uploaded into the emulator through dtlpy, then `movinet-pipeline run --runner docker --source
+    dataloop://... --registry dataloop://...` (the images `make images` built; .ci/run builds them).
     """
     from movinet_pipeline.core.media.sample_data import generate_sample_dataset
     from tests.dataloop_emulator.seed import upload_download_folder
@@ -191,7 +192,7 @@ def dataloop_pipeline_run(dataloop_emulator, tmp_path_factory: pytest.TempPathFa
     completed = subprocess.run(
         [sys.executable, "-m", "movinet_pipeline.app.cli", "run", "--source", f"dataloop://{dataset['id']}",
          "--registry", f"dataloop://{dataloop_emulator.project['id']}", "--profile", "cpu-sample",
-         "--output", str(output), "--run-id", "dataloop-e2e", "--cache-root", str(cache_root)],
+         "--output", str(output), "--run-id", "dataloop-e2e", "--cache-root", str(cache_root), "--runner", "docker"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=40 * 60,
     )
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]

@@ -5,6 +5,8 @@ with the registered model. Everything goes through the real dtlpy SDK against th
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import pytest
 
@@ -13,6 +15,7 @@ from movinet_pipeline.pipelines.compile import read_compiled
 from tests.conftest import REPO
 
 LABELS = ["down", "left", "right", "up"]
+pytestmark = pytest.mark.docker  # the run's steps, and the adapter, run in the images
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +57,22 @@ def test_the_pipeline_registers_a_trained_model_in_the_dataloop_project(dataloop
     assert all(m["datasetId"] == dataloop_pipeline_run["dataset"]["id"] for m in metrics)
 
 
+def test_every_step_ran_in_its_image_built_from_this_commit_and_left_outputs_to_the_user(dataloop_pipeline_run):
+    from movinet_pipeline.app.containers import source_revision
+    from movinet_pipeline.core.images import image
+
+    ran = json.loads((dataloop_pipeline_run["output"] / "containers.json").read_text())
+    tasks = {path.name for path in dataloop_pipeline_run["run_dir"].iterdir() if path.is_dir()}
+    assert {"export-dataset", "build-tfrecords", "train", "evaluate", "register-model"} <= tasks
+    assert len(ran) >= len(tasks)  # one container per task (the exit handler's too)
+    assert {entry["image"] for entry in ran} == {image("pipeline"), image("trainer-cpu")}
+    assert {entry["revision"] for entry in ran} == {source_revision()}
+    assert f"step(s) in {image('trainer-cpu')} (built from {source_revision()})" in dataloop_pipeline_run["stdout"]
+    owners = {(path.stat().st_uid, path.stat().st_gid) for path in dataloop_pipeline_run["output"].rglob("*")}
+    assert owners == {(os.getuid(), os.getgid())}
+    assert {(p.stat().st_uid, p.stat().st_gid) for p in dataloop_pipeline_run["cache_root"].rglob("*")} == owners
+
+
 def test_the_cache_root_parameter_reaches_the_export_and_the_examples(dataloop_pipeline_run):
     """The run's cache_root (a run parameter) keys the export's entries and fills the clip cache."""
     from movinet_pipeline.core import layouts
@@ -85,14 +104,34 @@ def test_the_key_is_nowhere_at_rest_nor_in_logs_or_the_compiled_pipeline(dataloo
     assert credential_like == {"dataloop_secret"}  # the name of the Kubernetes secret to mount, not its content
 
 
-def test_the_adapter_predicts_with_the_registered_model_and_uploads_annotations(dataloop_pipeline_run,
-                                                                                 dataloop_env):
-    from movinet_pipeline.core.clients.dataloop import connect
-    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+# Runs inside the serving image: what Dataloop's runner does with the adapter, given the model and the items.
+ADAPTER_IN_THE_IMAGE = """
+import json, sys
+from movinet_pipeline.core.clients.dataloop import connect
+from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+dl = connect()
+model_id, item_ids = sys.argv[1], sys.argv[2:]
+adapter = MovinetAdapter(dl.models.get(model_id=model_id))
+_, annotations = adapter.predict_items([dl.items.get(item_id=item_id) for item_id in item_ids])
+print(json.dumps({"failed": [str(item) for item in adapter.failed_items], "annotations": [
+    {"item_id": a.item_id, "label": a.label, "type": a.type, "start_frame": a.start_frame,
+     "end_frame": a.end_frame, "confidence": a.metadata["user"]["model"]["confidence"]} for a in annotations]}))
+"""
 
+
+def test_the_adapter_predicts_in_the_image_the_manifest_names_and_uploads_annotations(dataloop_pipeline_run,
+                                                                                        dataloop_env):
+    """The Dataloop app's serving image (dataloop.json's runnerImage), run as Dataloop would: the registered model
+    loaded through dtlpy, `predict_items` on validation videos, annotations uploaded to the emulator.
+    """
+    from movinet_pipeline.core.clients.dataloop import connect
+
+    manifest = json.loads((REPO / "dataloop_adapter" / "dataloop.json").read_text())
+    serving_image = next(c["runtime"]["runnerImage"] for c in manifest["components"]["computeConfigs"]
+                         if c["name"] == manifest["components"]["modules"][0]["computeConfig"])
     dl = connect()
-    model = dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"])
-    adapter = MovinetAdapter(model)
+    model_id = dataloop_pipeline_run["registered"]["model_id"]
+    model_name = dl.models.get(model_id=model_id).name
     dataset = dl.datasets.get(dataset_id=dataloop_pipeline_run["dataset"]["id"])
     validation = [item for page in dataset.items.list(filters=dl.Filters(field="dir", values="/validation"))
                   for item in page]
@@ -101,22 +140,26 @@ def test_the_adapter_predicts_with_the_registered_model_and_uploads_annotations(
              for item in [i for i in validation if i.name.startswith(f"{label}_")][:per_label]]
     truth = {item.id: item.name.split("_")[0] for item in items}
     assert sorted(truth.values()) == sorted(LABELS * per_label)  # every class, not the first items by creation
-    _, annotations = adapter.predict_items(items)
-    assert not adapter.failed_items
+    completed = subprocess.run(
+        ["docker", "run", "--rm", "--network", "host", "--read-only", "--tmpfs", "/tmp", "--user", "1000:1000",
+         "--env", "DATALOOP_ENV", "--env", "DATALOOP_API_KEY", "--env", "TF_CPP_MIN_LOG_LEVEL=3",
+         serving_image, "python", "-c", ADAPTER_IN_THE_IMAGE, model_id, *truth],
+        capture_output=True, text=True, timeout=600, env=os.environ)
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["failed"] == []
     by_item: dict[str, list] = {}
-    for annotation in annotations:
-        by_item.setdefault(annotation.item_id, []).append(annotation)
+    for annotation in result["annotations"]:
+        by_item.setdefault(annotation["item_id"], []).append(annotation)
     assert set(by_item) == set(truth)
     correct = 0
     for item_id, predicted in by_item.items():
         assert len(predicted) == 3  # top_k
-        confidences = [a.metadata["user"]["model"]["confidence"] for a in predicted]
+        confidences = [a["confidence"] for a in predicted]
         assert all(0.0 <= c <= 1.0 for c in confidences) and sum(confidences) <= 1.0 + 1e-5
-        best = max(predicted, key=lambda a: a.metadata["user"]["model"]["confidence"])
-        correct += best.label == truth[item_id]
-        assert all(a.type == "class" and a.start_frame == 0 and a.end_frame == 23 for a in predicted)
-        stored = dataloop_env.store.annotations
-        uploaded = [a for a in stored.values() if a["itemId"] == item_id
-                    and a["metadata"].get("system", {}).get("model", {}).get("name") == model.name]
+        correct += max(predicted, key=lambda a: a["confidence"])["label"] == truth[item_id]
+        assert all(a["type"] == "class" and a["start_frame"] == 0 and a["end_frame"] == 23 for a in predicted)
+        uploaded = [a for a in dataloop_env.store.annotations.values() if a["itemId"] == item_id
+                    and a["metadata"].get("system", {}).get("model", {}).get("name") == model_name]
         assert len(uploaded) == 3  # a second predict_items would replace them, not add
     assert correct / len(truth) >= 0.8, f"top-1 {correct}/{len(truth)} on validation videos (chance 0.25)"

@@ -18,14 +18,19 @@ def _command_lines() -> list[str]:
     return [line.strip() for line in joined.splitlines() if "movinet-pipeline " in line]
 
 
-def test_the_workflow_compiles_checks_freshness_and_submits(monkeypatch):
+def test_the_workflow_tests_compiles_checks_freshness_releases_pinned_and_submits(monkeypatch):
     monkeypatch.setenv("KFP_HOST", "http://kfp.example")  # the submit step's env (from a repository secret)
     lines = _command_lines()
     subcommands = [shlex.split(line)[1] for line in lines]
-    assert subcommands == ["submit"]
+    assert subcommands == ["compile"] * 4 + ["submit"]
+    assert all("--images build/images.json" in line for line in lines[:4])  # every release file digest-pinned
+    outputs = {shlex.split(line)[shlex.split(line).index("--output") + 1] for line in lines[:4]}
+    assert outputs == {"release/pipeline.yaml", "release/pipeline-vertex.yaml", "release/sweep_pipeline.yaml",
+                       "release/sweep_pipeline-vertex.yaml"}
     workflow_text = (REPO / ".github" / "workflows" / "pipeline.yml").read_text()
     assert "make compile\n          git diff --exit-code -- '*.yaml'" in workflow_text
-    assert "bash .ci/run" in workflow_text
+    assert "bash .ci/run" in workflow_text  # builds the images and runs the pipeline in them before anything ships
+    assert 'make images IMAGES="pipeline trainer-cpu trainer" IMAGE_ARGS=--push' in workflow_text
     assert "movinet-pipeline compile --pipeline $$pipeline --target $$target" in (REPO / "Makefile").read_text()
     for line in lines:
         arguments = shlex.split(re.sub(r"\$\{\{[^}]*\}\}", "X", line))[1:]
