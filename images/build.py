@@ -32,7 +32,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
 from movinet_pipeline import __version__
-from movinet_pipeline.core.images import DATAFLOW_WORKER_IMAGE, REVISION_LABEL, RUNTIMES, image
+from movinet_pipeline.core.images import DATAFLOW_WORKER_IMAGE, REVISION_LABEL, RUNTIMES, image, source_revision
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "images" / "Dockerfile"
@@ -67,17 +67,6 @@ def docker(*args: str, capture: bool = True, timeout: float | None = None) -> st
 def image_exists(reference: str) -> bool:
     """Whether the local daemon has this image."""
     return subprocess.run(["docker", "image", "inspect", reference], capture_output=True).returncode == 0
-
-
-def git_revision() -> str:
-    """The commit the working tree is at, `+dirty` when tracked files differ from it."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
-    try:
-        commit = git("rev-parse", "HEAD")
-        return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def debian_base() -> str:
@@ -271,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         base = resolve_base(args.base_image)
-        revision = git_revision()
+        revision = source_revision() or "unknown"
         records = json.loads(RECORD.read_text()) if RECORD.is_file() else {}
         with serving_wheelhouses(args.wheelhouse_port) as wheelhouse_url:
             for runtime in runtimes:

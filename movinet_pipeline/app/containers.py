@@ -12,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from movinet_pipeline.app.preflight import PreflightError
 from movinet_pipeline.core.clients import dataloop, secrets, storage, vertex_training
-from movinet_pipeline.core.images import REVISION_LABEL, image
+from movinet_pipeline.core.images import REVISION_LABEL, image, source_revision
 from movinet_pipeline.core.step_runtime import FAILURE_LOG_VARIABLE
 
 log = logging.getLogger(__name__)
@@ -39,20 +38,6 @@ RUN_LABEL = "io.movinet-pipeline.run"  # on every step container: which local ru
 
 class ContainerError(PreflightError):
     """Containers cannot run this pipeline; the message says what to do."""
-
-
-def source_revision() -> str | None:
-    """The commit of the checkout this package runs from (`+dirty` with uncommitted edits), None outside one."""
-    checkout = Path(__file__).resolve().parents[2]
-    if not (checkout / ".git").exists():
-        return None
-    try:
-        def git(*args: str) -> str:
-            return subprocess.run(["git", *args], cwd=checkout, capture_output=True, text=True,
-                                  check=True).stdout.strip()
-        return git("rev-parse", "HEAD") + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def docker_client():

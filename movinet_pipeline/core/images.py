@@ -8,6 +8,8 @@ in them and `compile --images FILE` pins them by digest.
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 
 from movinet_pipeline import __version__
 
@@ -20,6 +22,29 @@ RUNTIMES = {
     "trainer": (("gpu",), "train and evaluate on GPU node pools: TensorFlow with its CUDA wheels"),
     "trainer-cpu": (("train",), "train and evaluate on CPU (local runs, CI) and Dataloop's serving pods"),
 }
+
+
+# What an image is built from (images/Dockerfile's COPY, .dockerignore): its revision is "dirty" only if these are.
+BUILD_CONTEXT = ("pyproject.toml", "setup.py", "README.md", "movinet_pipeline", "components", "pipelines",
+                 "dataloop_adapter")
+
+
+def source_revision() -> str | None:
+    """The commit of the checkout this package runs from, `+dirty` when what an image is built from differs from it.
+
+    None outside a git checkout (an installed wheel).
+    """
+    checkout = Path(__file__).resolve().parents[2]
+    if not (checkout / ".git").exists():
+        return None
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=checkout, capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        edited = git("status", "--porcelain", "--untracked-files=no", "--", *BUILD_CONTEXT)
+        return git("rev-parse", "HEAD") + ("+dirty" if edited else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def image(runtime: str) -> str:

@@ -58,8 +58,7 @@ def test_the_pipeline_registers_a_trained_model_in_the_dataloop_project(dataloop
 
 
 def test_every_step_ran_in_its_image_built_from_this_commit_and_left_outputs_to_the_user(dataloop_pipeline_run):
-    from movinet_pipeline.app.containers import source_revision
-    from movinet_pipeline.core.images import image
+    from movinet_pipeline.core.images import image, source_revision
 
     ran = json.loads((dataloop_pipeline_run["output"] / "containers.json").read_text())
     tasks = {path.name for path in dataloop_pipeline_run["run_dir"].iterdir() if path.is_dir()}

@@ -1,0 +1,64 @@
+"""What the built images hold, read from the images themselves: nothing secret, nothing stray, and what they run.
+
+Every layer of each CPU image (`docker save`, streamed) is read: no file path of the source tree's leftovers
+(tests, .git, caches, local outputs), no credential file, and no file holding the Dataloop emulator's signing key or
+a token signed with it; `docker history` shows no credential in any build step.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import tarfile
+
+import pytest
+
+from movinet_pipeline.core.images import image
+from tests.dataloop_emulator.server import SIGNING_KEY
+
+pytestmark = pytest.mark.docker
+# The header of every HS256 JWT (what the emulator issues, and what dtlpy's cookie would hold).
+JWT_HEADER = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+NEEDLES = (SIGNING_KEY.encode(), JWT_HEADER.rstrip(b"="))
+STRAY = re.compile(r"(^|/)(\.git|\.pytest_cache|\.venv|movinet-run|\.dataloop|\.docker|\.netrc|build/wheelhouse)(/|$)"
+                   r"|^src/tests/|(^|/)(cookie\.json|pip\.conf|id_rsa|id_ed25519)$|\.egg-info/")
+
+
+def _layer_files(reference: str):
+    """(path, content or None) of every regular file in every layer of the image, streamed from `docker save`."""
+    saved = subprocess.Popen(["docker", "save", reference], stdout=subprocess.PIPE)
+    with tarfile.open(fileobj=saved.stdout, mode="r|") as archive:
+        for member in archive:
+            if not member.isfile():
+                continue
+            stream = archive.extractfile(member)
+            try:
+                with tarfile.open(fileobj=stream, mode="r|") as layer:
+                    for entry in layer:
+                        if entry.isfile():
+                            yield entry.name, layer.extractfile(entry).read()
+                        else:
+                            yield entry.name, None
+            except tarfile.ReadError:  # the image's config and manifest JSON, not layers
+                continue
+    assert saved.wait() == 0
+
+
+@pytest.mark.parametrize("runtime", ["pipeline", "trainer-cpu"])
+def test_no_secret_or_stray_file_in_any_layer(runtime):
+    reference = image(runtime)
+    history = subprocess.run(["docker", "history", "--no-trunc", "--format", "{{.CreatedBy}}", reference],
+                             capture_output=True, text=True, check=True).stdout
+    assert not re.search(r"DATALOOP_(API_KEY|M2M)|KFP_TOKEN|PASSWORD|SECRET", history, re.IGNORECASE), history
+    paths, leaked, installed = 0, [], False
+    for path, content in _layer_files(reference):
+        paths += 1
+        installed |= path.endswith("site-packages/movinet_pipeline/__init__.py")
+        assert not STRAY.search(path), f"{path} should not be in {reference}"
+        if content is not None and any(needle in content for needle in NEEDLES):
+            leaked.append(path)
+    assert paths > 10_000, paths  # the layers were read (a venv holds tens of thousands of files)
+    assert leaked == [], f"credential material in {reference}: {leaked}"
+    assert installed, f"the project is not installed in {reference}"
