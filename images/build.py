@@ -142,26 +142,28 @@ def marker_pins(python_version: str) -> list[str]:
 
 
 def wheelhouse(runtime: str, python_version: str) -> str:
-    """The runtime's dependencies as wheels in build/wheelhouse/<runtime>; returns the key of that set.
+    """The runtime's dependencies as wheels in build/wheelhouse/<runtime>; returns the key of that set of wheels.
 
-    Made on the host once per (dependencies, lock, base Python); the key is a build argument: a new set is a new layer.
+    Collected on the host once per (dependencies, lock, base Python). The key (a build argument: a new set is a new
+    layer) names the wheels themselves, so a lock change that does not touch this image's wheels keeps its layers.
     """
     extras, _ = RUNTIMES[runtime]
     text = "\n".join([*project_requirements(extras), *marker_pins(python_version)]) + "\n"
-    key = hashlib.sha256((text + LOCK.read_text() + python_version).encode()).hexdigest()[:16]
+    inputs = hashlib.sha256((text + LOCK.read_text() + python_version).encode()).hexdigest()
     folder = WHEELHOUSES / runtime
-    stamp = folder / ".key"
-    if stamp.is_file() and stamp.read_text() == key:
-        return key
-    print(f"{runtime}: collecting wheels for Python {python_version} into {folder.relative_to(REPO)}", flush=True)
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    shutil.copyfile(LOCK, folder / "constraints.txt")
-    (folder / "requirements.txt").write_text(text)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(folder),
-                    "-c", str(folder / "constraints.txt"), "-r", str(folder / "requirements.txt")], check=True)
-    stamp.write_text(key)
-    return key
+    stamp = folder / ".inputs"
+    if not (stamp.is_file() and stamp.read_text() == inputs):
+        print(f"{runtime}: collecting wheels for Python {python_version} into {folder.relative_to(REPO)}",
+              flush=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        shutil.copyfile(LOCK, folder / "constraints.txt")
+        (folder / "requirements.txt").write_text(text)
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(folder),
+                        "-c", str(folder / "constraints.txt"), "-r", str(folder / "requirements.txt")], check=True)
+        stamp.write_text(inputs)
+    wheels = sorted(path.name for path in folder.glob("*.whl"))
+    return hashlib.sha256("\n".join([text, *wheels]).encode()).hexdigest()[:16]
 
 
 @contextlib.contextmanager
