@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         docker("version", "--format", "{{.Server.Version}}")
     except (BuildError, OSError):
-        print("error: no Docker daemon: start docker (scripts/start-docker.sh)", file=sys.stderr)
+        print("error: no Docker daemon: start docker (images/start-docker.sh)", file=sys.stderr)
         return 1
     try:
         base = resolve_base(args.base_image)

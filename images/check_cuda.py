@@ -37,8 +37,8 @@ def main() -> int:
     failed = []
     # Dependencies first (cuBLAS needs cuBLASLt, cuSOLVER needs cuBLAS and nvJitLink): load in this order.
     for distribution in sorted(LIBRARIES, key=lambda name: ("cublas" not in name and "nvjitlink" not in name, name)):
-        report["wheels"][distribution] = importlib.metadata.version(distribution)
         try:
+            report["wheels"][distribution] = importlib.metadata.version(distribution)
             path = _wheel_library(distribution, LIBRARIES[distribution])
             if distribution == "nvidia-cublas-cu12":
                 ctypes.CDLL(str(path.with_name("libcublasLt.so.12")), mode=ctypes.RTLD_GLOBAL)

@@ -4,7 +4,8 @@
 # host's network (or none). Does nothing when `docker info` already answers. Run as root or with sudo.
 set -euo pipefail
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-if docker info >/dev/null 2>&1; then
+if $sudo docker info >/dev/null 2>&1; then
+  [ -z "$sudo" ] || docker info >/dev/null 2>&1 || echo "docker: the daemon runs; to use it without sudo, join the docker group" >&2
   exit 0
 fi
 if ! command -v dockerd >/dev/null || ! command -v mmdebstrap >/dev/null; then
@@ -19,7 +20,7 @@ fi
 log="${TMPDIR:-/tmp}/dockerd.log"
 $sudo sh -c "nohup dockerd >'$log' 2>&1 &"
 for _ in $(seq 1 60); do
-  if docker info >/dev/null 2>&1; then
+  if $sudo docker info >/dev/null 2>&1; then
     echo "docker: daemon started (log: $log)"
     exit 0
   fi

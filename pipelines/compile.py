@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -32,18 +34,16 @@ def executor_images(path: str | Path) -> set[str]:
 
 
 def read_image_digests(path: str | Path) -> dict[str, str]:
-    """`{tag reference: digest reference}` from the record `make images --push` writes (build/images.json)."""
+    """`{tag reference: digest reference}` of the pushed images in the record `images/build.py --push` writes."""
     records = json.loads(Path(path).read_text())
-    pins = {record["image"]: record.get("digest_reference", "") for record in records.values()}
-    if unpinned := sorted(image for image, pinned in pins.items() if "@sha256:" not in pinned):
-        raise ValueError(f"{path}: no digest for {', '.join(unpinned)} (push them: images/build.py --push)")
-    return pins
+    return {record["image"]: record["digest_reference"] for record in records.values()
+            if "@sha256:" in record.get("digest_reference", "")}
 
 
 def pin_images(path: Path, digests: dict[str, str]) -> None:
     """Replace each executor image of a compiled file by its digest reference; every one must have a digest."""
     if missing := sorted(executor_images(path) - set(digests)):
-        raise ValueError(f"no digest for {', '.join(missing)}: build and push it (images/build.py --push)")
+        raise ValueError(f"no digest for {', '.join(missing)}: push it (images/build.py --push)")
     text = path.read_text()
     for tagged, pinned in digests.items():
         text = re.sub(rf"^(\s*image: ){re.escape(tagged)}$", lambda m, p=pinned: m.group(1) + p, text,
@@ -72,7 +72,12 @@ def compile_pipeline(name: str = "training", output: str | Path | None = None, t
     with building_for(target_settings):
         pipeline = dsl.pipeline(**metadata)(with_target_defaults(steps, target_settings))
     path = Path(output or COMMITTED[name, target])
-    compiler.Compiler().compile(pipeline, package_path=str(path))
-    if image_digests is not None:
-        pin_images(path, image_digests)
+    if image_digests is None:
+        compiler.Compiler().compile(pipeline, package_path=str(path))
+        return path
+    with tempfile.TemporaryDirectory() as scratch:  # nothing is written unless every image is pinned
+        pinned = Path(scratch) / path.name
+        compiler.Compiler().compile(pipeline, package_path=str(pinned))
+        pin_images(pinned, image_digests)
+        shutil.move(pinned, path)
     return path

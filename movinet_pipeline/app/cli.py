@@ -65,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     from movinet_pipeline.core.media.sample_data import generate_sample_dataset
 
     config = config_from_args(args, default_profile=None if args.source else "cpu-sample")
-    output = Path(args.output)
+    output = Path(args.output).resolve()  # the steps (in containers too) write the failure log under it
     _require_empty(output, "--output")
     check_registry(args.registry)
     if args.runner == "docker":  # before anything is written: no daemon or no image is one line
@@ -137,12 +137,19 @@ def cmd_compile(args: argparse.Namespace) -> None:
     """`compile`: write a pipeline's YAML for a target."""
     from movinet_pipeline.pipelines.compile import compile_pipeline, read_image_digests
 
+    digests = None
+    if args.images:
+        if not args.output:
+            raise UsageError("--images needs --output: the committed pipeline files name the version tags")
+        try:
+            digests = read_image_digests(args.images)
+        except (ValueError, KeyError) as error:  # json.JSONDecodeError is a ValueError
+            raise UsageError(f"--images {args.images}: not a record of images/build.py ({error})") from None
     try:
-        digests = read_image_digests(args.images) if args.images else None
         path = compile_pipeline(args.pipeline, args.output, args.target, args.accelerator_type,
                                 args.accelerator_count, digests)
-    except (ValueError, KeyError) as error:  # json.JSONDecodeError is a ValueError
-        raise UsageError(f"--images {args.images}: {error}") from None
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     print(f"compiled the {args.pipeline} pipeline for {args.target} to {path}")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +25,14 @@ from movinet_pipeline.core.step_runtime import FAILURE_LOG_VARIABLE
 log = logging.getLogger(__name__)
 # The images a local run uses: no GPU here, so train and evaluate run in the CPU trainer (pipelines.platform).
 LOCAL_RUNTIMES = ("pipeline", "trainer-cpu")
-IMAGE_USER = (1000, 1000)  # the user the images create (images/Dockerfile)
+# The steps of a root-invoked run: an unprivileged uid no host account is likely to hold, lent the run's folders.
+ROOT_RUN_USER = (65532, 65532)
 # What the steps read from their environment; the variables naming files get those files bound read-only.
 PASSED_VARIABLES = (*dataloop.CREDENTIAL_KEYS.values(), "DATALOOP_API_KEY_FILE", dataloop.SECRET_VARIABLE,
                     secrets.ENDPOINT_VARIABLE, vertex_training.ENDPOINT_VARIABLE, storage.EMULATOR_ENV,
                     "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_PROJECT", "TFHUB_CACHE_DIR", FAILURE_LOG_VARIABLE)
-FILE_VARIABLES = ("DATALOOP_API_KEY_FILE", "GOOGLE_APPLICATION_CREDENTIALS", "TFHUB_CACHE_DIR")
+FILE_VARIABLES = ("DATALOOP_API_KEY_FILE", "GOOGLE_APPLICATION_CREDENTIALS")  # bound read-only
+CACHE_VARIABLES = ("TFHUB_CACHE_DIR",)  # bound writable: TF Hub downloads into it
 # The pipeline arguments that may name host folders: the steps write to the first, only read the second.
 WRITABLE_ARGUMENTS = ("registry", "cache_root")
 READ_ONLY_ARGUMENTS = ("source", "baseline_model")
@@ -53,6 +56,9 @@ def docker_client():
                              "--runner subprocess") from None
 
 
+_WARNED: set[str] = set()  # images already named as built from another commit in this process
+
+
 def check_images(client, runtimes: Iterable[str] = LOCAL_RUNTIMES) -> dict[str, str]:
     """Each image the run needs exists (else: run make images); warn when one was built from another commit."""
     import docker
@@ -66,7 +72,8 @@ def check_images(client, runtimes: Iterable[str] = LOCAL_RUNTIMES) -> dict[str, 
             raise ContainerError(f"image {reference} is not built: run make images (or use --runner "
                                  "subprocess)") from None
         revisions[reference] = labels.get(REVISION_LABEL, "unknown")
-        if here and revisions[reference] != here:
+        if here and revisions[reference] != here and reference not in _WARNED:
+            _WARNED.add(reference)
             log.warning("image %s was built from %s, this checkout is at %s: run make images to rebuild it",
                         reference, revisions[reference], here)
     return revisions
@@ -89,10 +96,14 @@ def run_arguments(folders: HostFolders, user: tuple[int, int], run_label: str,
     """`containers.run` arguments for every step (kfp.local's DockerRunner adds the image, command and root)."""
     environ = os.environ if environ is None else environ
     environment = {name: environ[name] for name in PASSED_VARIABLES if environ.get(name)}
-    read_only = {*folders.read_only, *(Path(environ[name]) for name in FILE_VARIABLES if environ.get(name))}
-    mounts = [_bind(path, read_only=False) for path in sorted(set(folders.writable))]
-    mounts += [_bind(path, read_only=True) for path in sorted(read_only - set(folders.writable))
-               if not any(path.is_relative_to(writable) for writable in folders.writable)]
+    for name in FILE_VARIABLES + CACHE_VARIABLES:  # a relative path means the same file inside
+        if name in environment:
+            environment[name] = str(Path(environment[name]).resolve())
+    writable = {*folders.writable, *(Path(environment[name]) for name in CACHE_VARIABLES if name in environment)}
+    read_only = {*folders.read_only, *(Path(environment[name]) for name in FILE_VARIABLES if name in environment)}
+    mounts = [_bind(path, read_only=False) for path in sorted(writable)]
+    mounts += [_bind(path, read_only=True) for path in sorted(read_only - writable)
+               if not any(path.is_relative_to(folder) for folder in writable)]
     return {"user": f"{user[0]}:{user[1]}", "read_only": True, "network_mode": "host",
             "tmpfs": {"/tmp": "rw,nosuid,nodev,exec,mode=1777"}, "environment": environment,
             "mounts": mounts, "labels": {RUN_LABEL: run_label}}
@@ -100,7 +111,7 @@ def run_arguments(folders: HostFolders, user: tuple[int, int], run_label: str,
 
 @contextlib.contextmanager
 def owned_by_step_user(folders: Iterable[Path]) -> Iterator[tuple[int, int]]:
-    """The user the steps run as: the invoking user's ids, or when that is root, the image's user, lent the folders.
+    """The user the steps run as: the invoking user's ids, or when that is root, ROOT_RUN_USER, lent the folders.
 
     After a root-invoked run every path is given back: what existed to its owner before, what the steps made to root.
     """
@@ -111,9 +122,9 @@ def owned_by_step_user(folders: Iterable[Path]) -> Iterator[tuple[int, int]]:
     paths = [path for folder in folders for path in _tree(folder)]
     owners = {path: (path.lstat().st_uid, path.lstat().st_gid) for path in paths}
     for path in paths:
-        os.chown(path, *IMAGE_USER, follow_symlinks=False)
+        os.chown(path, *ROOT_RUN_USER, follow_symlinks=False)
     try:
-        yield IMAGE_USER
+        yield ROOT_RUN_USER
     finally:
         for folder in folders:
             for path in _tree(folder):
@@ -129,11 +140,26 @@ def _tree(folder: Path) -> Iterator[Path]:
             yield Path(root) / name
 
 
-def started_containers(client, since: float, run_label: str) -> list[dict]:
-    """The step containers the daemon started for this run since `since`: name, image and the image's revision."""
-    import time
+def step_containers(client, since: float, run_label: str) -> list[dict]:
+    """The step containers the daemon ran for this run since `since`: name, image, its revision, exit code.
 
-    events = client.events(since=int(since), until=int(time.time()) + 1, decode=True,
-                           filters={"type": "container", "event": "start", "label": f"{RUN_LABEL}={run_label}"})
-    return [{"container": event["Actor"]["Attributes"].get("name", ""), "image": event["Actor"]["Attributes"]["image"],
-             "revision": event["Actor"]["Attributes"].get(REVISION_LABEL, "unknown")} for event in events]
+    From the daemon's events, not kfp.local's word: kfp.local removes each container as it exits and counts a
+    container already gone when it asks for the exit code as a success.
+    """
+    filters = {"type": "container", "event": ["start", "die"], "label": f"{RUN_LABEL}={run_label}"}
+    events = client.events(since=int(since), until=int(time.time()) + 1, decode=True, filters=filters)
+    ran: dict[str, dict] = {}
+    for event in events:
+        attributes = event["Actor"]["Attributes"]
+        entry = ran.setdefault(event["Actor"]["ID"], {"container": attributes.get("name", ""),
+                                                      "image": attributes["image"],
+                                                      "revision": attributes.get(REVISION_LABEL, "unknown")})
+        if event.get("status", event.get("Action")) == "die":
+            entry["exit_code"] = int(attributes.get("exitCode", -1))
+    return list(ran.values())
+
+
+def failed_containers(ran: list[dict]) -> list[str]:
+    """One line for each step container that exited non-zero (or never reported its exit)."""
+    return [f"{entry['container']} ({entry['image']}) exited with {entry.get('exit_code', 'no exit code')}"
+            for entry in ran if entry.get("exit_code") != 0]

@@ -69,6 +69,8 @@ def run_local(source: str | Path, config: PipelineConfig, output: str | Path, re
     warnings.filterwarnings("ignore", message=".*non-Python base image.*")
     if "baseline_model" in dataloop_options:
         dataloop_options["baseline_model"] = baseline_location(dataloop_options["baseline_model"])
+    if config.cache_root:  # a local cache folder made absolute (the steps run elsewhere)
+        config = dataclasses.replace(config, cache_root=_location(config.cache_root))
     arguments = pipeline_arguments(_location(source), config, registry=registry_location, run_id=run_id,
                                    beam_options=beam_options, **dataloop_options)
     if model_ids:
@@ -111,9 +113,13 @@ def _run_in_containers(pipeline, output: Path, pipeline_root: Path, arguments: d
                    pipeline_root=str(pipeline_root))
         log.info("running the pipeline locally, each step in its container (kfp.local DockerRunner, user %s:%s); "
                  "outputs under %s", *user, pipeline_root)
-        pipeline()
-    ran = containers.started_containers(client, started, run_label)
-    (output / "containers.json").write_text(json.dumps(ran, indent=2) + "\n")
+        try:
+            pipeline()
+        finally:
+            ran = containers.step_containers(client, started, run_label)
+            (output / "containers.json").write_text(json.dumps(ran, indent=2) + "\n")
+    if failed := containers.failed_containers(ran):
+        raise RuntimeError(f"step container {failed[0]}" + (f" ({len(failed) - 1} more)" if len(failed) > 1 else ""))
     return dataclasses.replace(collect_outputs(pipeline_root), containers=ran)
 
 

@@ -38,10 +38,11 @@ def source_revision() -> str | None:
     if not (checkout / ".git").exists():
         return None
 
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=checkout, capture_output=True, text=True, check=True).stdout.strip()
-    try:
-        edited = git("status", "--porcelain", "--untracked-files=no", "--", *BUILD_CONTEXT)
+    def git(*args: str) -> str:  # no optional locks: reading never rewrites .git/index
+        return subprocess.run(["git", "--no-optional-locks", *args], cwd=checkout, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    try:  # new files count too: `COPY` takes them (ignored ones, e.g. __pycache__, .dockerignore leaves out)
+        edited = git("status", "--porcelain", "--untracked-files=all", "--", *BUILD_CONTEXT)
         return git("rev-parse", "HEAD") + ("+dirty" if edited else "")
     except (OSError, subprocess.CalledProcessError):
         return None

@@ -17,13 +17,23 @@ import pytest
 
 from movinet_pipeline.core.images import image
 from tests.dataloop_emulator.server import SIGNING_KEY
+from tests.dataloop_emulator.store import Store
 
 pytestmark = pytest.mark.docker
-# The header of every HS256 JWT (what the emulator issues, and what dtlpy's cookie would hold).
-JWT_HEADER = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
-NEEDLES = (SIGNING_KEY.encode(), JWT_HEADER.rstrip(b"="))
+
+
+def _token_prefix(email: str) -> bytes:
+    """What every token the emulator issues for `email` starts with (its header, and its claims' first bytes)."""
+    def encoded(data: bytes) -> bytes:
+        return base64.urlsafe_b64encode(data[: len(data) // 3 * 3])  # whole 3-byte groups: a stable prefix
+    header = base64.urlsafe_b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = json.dumps({"email": email, "sub": email}, separators=(",", ":"))[:-1].encode()
+    return header.rstrip(b"=") + b"." + encoded(claims)
+
+
+NEEDLES = (SIGNING_KEY.encode(), _token_prefix(Store.user_email))
 STRAY = re.compile(r"(^|/)(\.git|\.pytest_cache|\.venv|movinet-run|\.dataloop|\.docker|\.netrc|build/wheelhouse)(/|$)"
-                   r"|^src/tests/|(^|/)(cookie\.json|pip\.conf|id_rsa|id_ed25519)$|\.egg-info/")
+                   r"|^src/|(^|/)(cookie\.json|pip\.conf|id_rsa|id_ed25519)$|site-packages/tests/")
 
 
 def _layer_files(reference: str):

@@ -290,10 +290,15 @@ def test_a_release_compiles_every_executor_image_pinned_by_digest(tmp_path):
         assert "@sha256:" not in (REPO / COMMITTED[name, target]).read_text()
 
 
-def test_a_record_without_digests_is_refused_naming_the_images(tmp_path):
-    (tmp_path / "images.json").write_text(json.dumps({"pipeline": {"image": image("pipeline")}}))
-    with pytest.raises(ValueError, match=f"no digest for {image('pipeline')}"):
-        read_image_digests(tmp_path / "images.json")
-    digests = {image("pipeline"): image("pipeline").rsplit(":", 1)[0] + "@sha256:" + "0" * 64}
-    with pytest.raises(ValueError, match=f"no digest for {image('trainer')}"):
-        compile_pipeline("training", tmp_path / "p.yaml", "kubeflow", image_digests=digests)
+def test_an_image_without_a_digest_is_refused_by_name_and_nothing_is_written(tmp_path):
+    pinned = image("pipeline").rsplit(":", 1)[0] + "@sha256:" + "0" * 64
+    (tmp_path / "images.json").write_text(json.dumps({
+        "pipeline": {"image": image("pipeline"), "digest_reference": pinned},
+        "trainer": {"image": image("trainer")}}))  # built, never pushed
+    assert read_image_digests(tmp_path / "images.json") == {image("pipeline"): pinned}
+    completed = subprocess.run([sys.executable, "-m", "movinet_pipeline.app.cli", "compile", "--images",
+                                str(tmp_path / "images.json"), "--output", str(tmp_path / "p.yaml")], cwd=REPO,
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 2 and not (tmp_path / "p.yaml").exists()
+    assert completed.stderr.strip() == (f"movinet-pipeline compile: error: no digest for {image('trainer')}: push "
+                                        "it (images/build.py --push)")
