@@ -39,15 +39,21 @@ DOCKERFILE = REPO / "images" / "Dockerfile"
 WHEELHOUSES = REPO / "build" / "wheelhouse"
 RECORD = REPO / "build" / "images.json"
 LOCK = REPO / "requirements.lock"
-PUBLIC_BASE = ("python:3.11.14-slim-bookworm"
-               "@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d")
 DEBIAN_BASE = "movinet-base:bookworm-python3"  # made here when the public base cannot be pulled
 DEBIAN_PACKAGES = "python3,python3-venv,ca-certificates,passwd"
 DEBIAN_MIRRORS = ["deb http://deb.debian.org/debian bookworm main",
                   "deb http://deb.debian.org/debian bookworm-updates main",
                   "deb http://deb.debian.org/debian-security bookworm-security main"]
-SOURCE_URL = "https://github.com/movinet-pipeline/movinet-pipeline"
-DATAFLOW_WORKER = "images/dataflow-worker/Dockerfile"
+DATAFLOW_WORKER = REPO / "images" / "dataflow-worker" / "Dockerfile"
+
+
+def dockerfile_line(path: Path, prefix: str) -> str:
+    """The rest of a Dockerfile's first line starting with `prefix` (its base image: one place says it)."""
+    return next(line.removeprefix(prefix).strip() for line in path.read_text().splitlines()
+                if line.startswith(prefix))
+
+
+PUBLIC_BASE = dockerfile_line(DOCKERFILE, "ARG BASE_IMAGE=")  # the pinned public Python slim image
 
 
 class BuildError(Exception):
@@ -196,7 +202,7 @@ def build_image(runtime: str, base: str, revision: str, wheelhouse_url: str) -> 
     reference = image(runtime)
     python_version = base_python(base)
     arguments = {"BASE_IMAGE": base, "WHEELHOUSE_URL": wheelhouse_url, "VERSION": __version__, "REVISION": revision,
-                 "SOURCE": SOURCE_URL, "PIPELINE_WHEELS_KEY": wheelhouse("pipeline", python_version)}
+                 "PIPELINE_WHEELS_KEY": wheelhouse("pipeline", python_version)}
     if runtime != "pipeline":
         arguments.update(TRAINER_WHEELS=runtime, TRAINER_WHEELS_KEY=wheelhouse(runtime, python_version))
     print(f"{runtime}: building {reference} on {base}", flush=True)
@@ -225,15 +231,14 @@ def push(record: dict) -> dict:
 
 def build_dataflow_worker(revision: str) -> None:
     """The Dataflow worker, only where its base (the Beam SDK image) can be had."""
-    base = next(line.split()[1] for line in (REPO / DATAFLOW_WORKER).read_text().splitlines()
-                if line.startswith("FROM "))
+    base = dockerfile_line(DATAFLOW_WORKER, "FROM ")
     if not image_exists(base):
         try:
             docker("pull", base, timeout=300)
         except (BuildError, subprocess.TimeoutExpired):
             print(f"dataflow-worker: skipped, its base {base} cannot be pulled here (images/README.md)", flush=True)
             return
-    docker("build", "--file", str(REPO / DATAFLOW_WORKER), "--tag", DATAFLOW_WORKER_IMAGE,
+    docker("build", "--file", str(DATAFLOW_WORKER), "--tag", DATAFLOW_WORKER_IMAGE,
            "--label", f"{REVISION_LABEL}={revision}", str(REPO), capture=False)
 
 

@@ -3,8 +3,8 @@
 As on a cluster, and no more privileged: a step runs as a non-root user, on a read-only root filesystem with a
 tmpfs for scratch (`/tmp`, also its HOME), on the host network (local Docker here has no bridge); the host folders
 a run reads or writes are bound at the same paths, read-only where the run only reads them. Outputs belong to the
-invoking user: its uid runs the steps, or, when that is root, the image's own user, and the folders are handed back
-to root afterwards. Only the environment the steps read (credentials, endpoints) is passed in, never a parameter.
+invoking user: its uid runs the steps, or, when that is root, an unprivileged uid the folders are lent to and taken
+back from afterwards. Only the environment the steps read (credentials, endpoints) is passed in, never a parameter.
 """
 
 from __future__ import annotations
@@ -56,9 +56,6 @@ def docker_client():
                              "--runner subprocess") from None
 
 
-_WARNED: set[str] = set()  # images already named as built from another commit in this process
-
-
 def check_images(client, runtimes: Iterable[str] = LOCAL_RUNTIMES) -> dict[str, str]:
     """Each image the run needs exists (else: run make images); warn when one was built from another commit."""
     import docker
@@ -72,8 +69,7 @@ def check_images(client, runtimes: Iterable[str] = LOCAL_RUNTIMES) -> dict[str, 
             raise ContainerError(f"image {reference} is not built: run make images (or use --runner "
                                  "subprocess)") from None
         revisions[reference] = labels.get(REVISION_LABEL, "unknown")
-        if here and revisions[reference] != here and reference not in _WARNED:
-            _WARNED.add(reference)
+        if here and revisions[reference] != here:
             log.warning("image %s was built from %s, this checkout is at %s: run make images to rebuild it",
                         reference, revisions[reference], here)
     return revisions

@@ -57,8 +57,9 @@ def run_local(source: str | Path, config: PipelineConfig, output: str | Path, re
     """Run every step under kfp.local; outputs go under `output/kfp`.
 
     `runner`: `subprocess` (every step in this Python environment) or `docker` (each step in its image, see
-    `app.containers`). With `model_ids`, runs the sweep pipeline over them instead (registering the best).
-    `dataloop_options`: the pipeline's `dataloop_filter`, `subset_filters`, `base_model_id`, `baseline_model`.
+    `app.containers`; `containers.check_images` says first whether the images are there). With `model_ids`, runs
+    the sweep pipeline over them instead (registering the best). `dataloop_options`: the pipeline's
+    `dataloop_filter`, `subset_filters`, `base_model_id`, `baseline_model`.
     """
     from movinet_pipeline.pipelines.sweep import sweep_pipeline
     from movinet_pipeline.pipelines.training import training_pipeline
@@ -102,7 +103,6 @@ def _run_in_containers(pipeline, output: Path, pipeline_root: Path, arguments: d
     from movinet_pipeline.app import containers
 
     client = containers.docker_client()
-    containers.check_images(client)
     folders = containers.HostFolders(
         writable=(output, *_host_paths(arguments, containers.WRITABLE_ARGUMENTS, create=True)),
         read_only=_host_paths(arguments, containers.READ_ONLY_ARGUMENTS))

@@ -1,8 +1,8 @@
 """The container images the components run in: named in this one place, overridable at compile time.
 
 `make images` (images/build.py) builds each runtime below under these names from the working tree, with the OCI
-labels `REVISION_LABEL` (the git commit) and `VERSION_LABEL`; `movinet-pipeline run --runner docker` runs the steps
-in them and `compile --images FILE` pins them by digest.
+label `REVISION_LABEL` (the git commit); `movinet-pipeline run --runner docker` runs the steps in them and
+`compile --images FILE` pins them by digest.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from movinet_pipeline import __version__
 
 DEFAULT_REGISTRY = "ghcr.io/movinet-pipeline"
 REVISION_LABEL = "org.opencontainers.image.revision"
-VERSION_LABEL = "org.opencontainers.image.version"
 # runtime -> (pip extras of the project it installs, what runs in it)
 RUNTIMES = {
     "pipeline": ((), "config, export, the Beam driver, baseline, select, register: the core install, no TensorFlow"),

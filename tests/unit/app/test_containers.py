@@ -7,6 +7,7 @@ The refusals are checked against a real Docker daemon (`.ci/run` starts one; ima
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -88,3 +89,21 @@ def test_an_image_built_from_another_commit_is_named_with_its_commit(caplog, mon
     assert revisions == {tag: "0123456789abcdef"}
     assert "built from 0123456789abcdef, this checkout is at" in caplog.text
 
+
+
+@pytest.mark.docker
+def test_a_step_container_that_exits_non_zero_is_failed_from_the_daemons_events():
+    """What kfp.local may miss (it counts a container already removed as a success) the daemon's events keep."""
+    client = containers.docker_client()
+    label, started = f"test-{time.time_ns()}", time.time()
+    for code in (0, 3):
+        container = client.containers.run(image("pipeline"), ["python", "-c", f"raise SystemExit({code})"],
+                                          labels={containers.RUN_LABEL: label}, network_mode="none", detach=True)
+        container.wait()
+        container.remove()
+    ran = containers.step_containers(client, started, label)
+    assert sorted(entry["exit_code"] for entry in ran) == [0, 3]
+    assert {entry["image"] for entry in ran} == {image("pipeline")}
+    assert {entry["revision"] for entry in ran} == {client.images.get(image("pipeline")).labels[REVISION_LABEL]}
+    failed = next(entry for entry in ran if entry["exit_code"] == 3)
+    assert containers.failed_containers(ran) == [f"{failed['container']} ({image('pipeline')}) exited with 3"]
