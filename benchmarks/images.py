@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EDITED = REPO / "movinet_pipeline" / "core" / "layouts.py"
-CUDA_FOLDERS = ("cublas", "cuda_runtime", "cudnn", "cufft", "curand", "cusolver", "cusparse", "nccl", "nvjitlink",
+CUDA_FOLDERS = ("cublas", "cuda_runtime", "cudnn", "cufft", "cusolver", "cusparse", "nvjitlink",
                 "cuda_cupti", "cuda_nvrtc", "cuda_nvcc")
 
 

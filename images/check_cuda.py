@@ -1,8 +1,10 @@
 """What can be proved of the GPU trainer image without a GPU: run inside it (`docker run -i IMAGE python - < this`).
 
 TensorFlow imports; the CUDA libraries it was built against come from its own CUDA wheels (`nvidia-*-cu12`, the
-`and-cuda` extra) and load; the CUDA and cuDNN versions TensorFlow was built for and those the wheels carry are
-printed as one JSON object. Exits non-zero when a library is missing or fails to load.
+`and-cuda` extra less NCCL and cuRAND) and load; NCCL is inside TensorFlow's framework library and no TensorFlow
+library names cuRAND or a NCCL library to open, which is why the image leaves their wheels out. The CUDA and cuDNN
+versions TensorFlow was built for and those the wheels carry are printed as one JSON object. Exits non-zero when a
+library is missing or fails to load, or when TensorFlow would look for a library the image left out.
 """
 
 import ctypes
@@ -17,7 +19,32 @@ import tensorflow as tf
 LIBRARIES = {"nvidia-cuda-runtime-cu12": "libcudart.so.12", "nvidia-cublas-cu12": "libcublas.so.12",
              "nvidia-cudnn-cu12": "libcudnn.so.9", "nvidia-cufft-cu12": "libcufft.so.11",
              "nvidia-cusolver-cu12": "libcusolver.so.11", "nvidia-cusparse-cu12": "libcusparse.so.12",
-             "nvidia-nccl-cu12": "libnccl.so.2", "nvidia-nvjitlink-cu12": "libnvJitLink.so.12"}
+             "nvidia-nvjitlink-cu12": "libnvJitLink.so.12"}
+# What the image leaves out of `and-cuda`, and the bytes that would show TensorFlow still opening it.
+LEFT_OUT = {"nvidia-nccl-cu12": b"libnccl.so", "nvidia-curand-cu12": b"curand"}
+STATIC_NCCL = b"ncclDevKernel_AllReduce"  # NCCL's device kernels, linked into libtensorflow_framework.so.2
+
+
+def _left_out_unused() -> list[str]:
+    """Why leaving NCCL's and cuRAND's wheels out is safe; a reason for each that is not."""
+    problems = [f"{name} is installed" for name in LEFT_OUT if _installed(name)]
+    libraries = sorted(Path(tf.__file__).parent.rglob("*.so*"))
+    for library in libraries:
+        content = library.read_bytes()
+        problems += [f"{library.name} names {needle.decode()} ({name} left out)"
+                     for name, needle in LEFT_OUT.items() if needle in content]
+    framework = Path(tf.sysconfig.get_lib()) / "libtensorflow_framework.so.2"
+    if STATIC_NCCL not in framework.read_bytes():
+        problems.append(f"{framework.name} does not carry NCCL: the image needs nvidia-nccl-cu12")
+    return problems
+
+
+def _installed(distribution: str) -> bool:
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def _wheel_library(distribution: str, filename: str) -> Path:
@@ -56,6 +83,8 @@ def main() -> int:
         cudnn.cudnnGetVersion.restype = ctypes.c_size_t
         value = cudnn.cudnnGetVersion()
         report["cudnn"] = f"{value // 10000}.{value % 10000 // 100}.{value % 100}"
+    report["left_out"] = sorted(LEFT_OUT)
+    failed += _left_out_unused()
     report["failed"] = failed
     print(json.dumps(report, indent=2))
     return 1 if failed or not report["built_with_cuda"] else 0
