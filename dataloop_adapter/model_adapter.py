@@ -2,7 +2,10 @@
 
 - `load`: base mode: the registered weights artifact; else a TF Hub model from `hub_version` / `model_id` /
   `model_mode` (or `hub_handle`); else a SavedModel in the artifacts folder. Stream mode: the model's `stream/`
-  export (a causal model), fed frame by frame, or with `stream_model` float32 / float16 / int8 its TFLite one.
+  export (a causal model), fed frame by frame, or with `stream_model` float32 / float16 / int8 its TFLite one;
+  without trained artifacts, TF Hub's stream MoViNet, fed frame by frame the same way. A TF Hub model without labels
+  of its own predicts the Kinetics-600 names; a model whose labels do not name its outputs one to one predicts
+  nothing (`check_label_count`'s one-line error), and can still be fine-tuned.
 - `predict`: top-k `class` annotations with confidences over each video's frame range (temperature-scaled, and
   filtered by per-label thresholds, when the artifacts hold a calibration.json). A video that cannot be decoded is
   reported (logged and listed in `failed_items`) and gets no annotation; the rest of the batch still gets
@@ -42,9 +45,11 @@ from movinet_pipeline.core.model.inference import (
     ModelLoadError,
     StreamModel,
     TfliteStreamModel,
+    check_label_count,
     top_k,
     video_clip,
 )
+from movinet_pipeline.core.model.kinetics import kinetics_600_labels
 from movinet_pipeline.core.model.temporal import predict_segments
 
 log = logging.getLogger(__name__)
@@ -112,32 +117,34 @@ class MovinetAdapter(dl.BaseModelAdapter):
             log.info("calibration from %s: temperature %.3f, %d per-label threshold(s) for precision %g",
                      layouts.ModelFolder(local_path).calibration, self.calibration.temperature,
                      len(self.calibration.thresholds), self.calibration.target_precision)
-        if config.model_mode == "stream":
-            if not layouts.ModelFolder(local_path).has_stream_model():
-                raise ModelLoadError(f"model {self.model_entity.name!r} is configured for stream mode, but its "
-                                     "artifacts hold no stream/ export (train it with causal: true to get one); "
-                                     "or use model_mode: base")
-            self.model = _stream_model(layouts.ModelFolder(local_path), config, labels)
+        if config.model_mode == "stream":  # inference only: a model that cannot stream is an error here
+            self.model = self._load_stream(layouts.ModelFolder(local_path), config, labels)
+            check_label_count(self.model_entity.name, self.model.labels, self.model.num_outputs)
             log.info("loaded %s (%d labels) from %s", self.model_entity.name, len(labels), self.model.source)
             return
         self.model_entity.configuration["embeddings_size"] = EMBEDDING_SIZES[config.model_id]
         try:
             self.model = self._load_base(local_path, config, labels)
+            check_label_count(self.model_entity.name, self.model.labels, self.model.num_outputs)
         except ModelLoadError as error:  # training can still start from the configured pretrained weights
             self.model, self._load_error = None, str(error)
             log.warning("%s; prediction will fail until the model is trained", error)
             return
-        log.info("loaded %s (%d labels) from %s", self.model_entity.name, len(labels), self.model.source)
+        log.info("loaded %s (%d labels) from %s", self.model_entity.name, len(self.model.labels), self.model.source)
+
+    def _hub_handle(self, config: PipelineConfig) -> str:
+        return self.configuration.get("hub_handle") or _default_hub_handle(config)
 
     def _load_base(self, local_path: Path, config: PipelineConfig, labels: list[str]) -> BaseModel:
         model = layouts.ModelFolder(local_path)
         weights = model.weights(config.weights_filename)
-        hub_handle = self.configuration.get("hub_handle") or _default_hub_handle(config)
+        hub_handle = self._hub_handle(config)
         if weights.is_file():
             return BaseModel.from_weights(weights, config, labels)
         if not model.saved_model.is_dir() and hub_handle:
             try:
-                return BaseModel.from_hub(hub_handle, labels)
+                return BaseModel.from_hub(hub_handle, _hub_labels(labels), [1, config.n_frames, config.imgz,
+                                                                            config.imgz, 3])
             except Exception as error:  # noqa: BLE001 - hub raises many types (network, format); name the handle
                 raise ModelLoadError(f"model {self.model_entity.name!r}: no weights artifact, and TF Hub model "
                                      f"{hub_handle} could not be loaded: {error}") from error
@@ -145,6 +152,28 @@ class MovinetAdapter(dl.BaseModelAdapter):
             return BaseModel.from_saved_model(model.saved_model, labels)
         raise ModelLoadError(f"model {self.model_entity.name!r}: no {config.weights_filename}, TF Hub handle or "
                              f"SavedModel in {local_path}")
+
+    def _load_stream(self, model: layouts.ModelFolder, config: PipelineConfig,
+                     labels: list[str]) -> FrameByFrameModel:
+        """The model's own stream export; without trained artifacts, TF Hub's stream MoViNet for the configuration."""
+        if model.has_stream_model():
+            return _stream_model(model, config, labels)
+        if model.weights(config.weights_filename).is_file() or model.saved_model.is_dir():
+            raise ModelLoadError(f"model {self.model_entity.name!r} is configured for stream mode, but its "
+                                 "artifacts hold no stream/ export (train it with causal: true to get one); "
+                                 "or use model_mode: base")
+        handle = self._hub_handle(config)
+        if config.stream_model != "savedmodel":
+            raise ModelLoadError(f"model {self.model_entity.name!r}: stream_model {config.stream_model!r} needs "
+                                 f"the model's own TFLite export; TF Hub's stream model ({handle}) is served with "
+                                 "stream_model: savedmodel")
+        try:
+            import tensorflow_hub as hub
+
+            return StreamModel(Path(hub.resolve(handle)), _hub_labels(labels), source=f"TF Hub {handle}")
+        except Exception as error:  # noqa: BLE001 - hub raises many types (network, format); name the handle
+            raise ModelLoadError(f"model {self.model_entity.name!r}: no trained artifacts, and TF Hub stream model "
+                                 f"{handle} could not be loaded: {error}") from error
 
     def save(self, local_path, **kwargs):
         """Copy the model's artifact files (layouts.ModelFolder.artifact_files) into `local_path` for upload."""
@@ -333,6 +362,15 @@ def _stream_model(model: layouts.ModelFolder, config: PipelineConfig, labels: li
                              "models come with conv_type 2plus1d; int8 needs training clips to calibrate); use "
                              "stream_model: savedmodel")
     return TfliteStreamModel(path, labels)
+
+
+def _hub_labels(labels: list[str]) -> list[str]:
+    """A TF Hub model's labels: the model's own, else the Kinetics-600 names its head was trained on."""
+    if labels:
+        return labels
+    log.info("the model has no labels of its own: its TF Hub head predicts the %d Kinetics-600 classes",
+             len(kinetics_600_labels()))
+    return list(kinetics_600_labels())
 
 
 def _default_hub_handle(config: PipelineConfig) -> str:

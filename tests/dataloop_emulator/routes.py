@@ -176,6 +176,33 @@ def register(emulator: DataloopEmulator) -> None:
     def query_apps(request: Request):
         return _ok(dql.run_query(_visible(emulator, list(store.apps.values())), request.json()))
 
+    @route("POST", "/app-registry")
+    def publish_dpk(request: Request):
+        payload = request.json()
+        project_id = (payload.get("context") or {}).get("project")
+        get(store.projects, project_id, "project")
+        emulator.check_access([project_id])
+        try:
+            return _ok(store.publish_dpk(payload))
+        except ValueError as error:
+            raise HttpError(400, str(error)) from None
+        except FileExistsError as error:
+            raise HttpError(409, str(error)) from None
+
+    @route("POST", "/apps")
+    def install_app(request: Request):
+        payload = request.json()
+        get(store.projects, payload.get("projectId"), "project")
+        emulator.check_access([payload["projectId"]])
+        dpks = [d for d in store.dpks.values()
+                if d["name"] == payload.get("dpkName") and d["version"] == payload.get("dpkVersion")]
+        if not dpks:
+            raise HttpError(404, f"dpk not found: {payload.get('dpkName')} {payload.get('dpkVersion')}")
+        if any(a["name"] == payload.get("name") and a["projectId"] == payload["projectId"]
+               for a in store.apps.values()):
+            raise HttpError(409, f"app named {payload.get('name')!r} already exists in project")
+        return _ok(store.install_app(payload["projectId"], dpks[0], payload.get("name")))
+
     # -- models ------------------------------------------------------------------------------------------------
     def _new_model(payload: dict, status: str = "created") -> dict:
         model = {"id": new_id(), "createdAt": now(), "updatedAt": now(), "creator": store.user_email,

@@ -130,15 +130,36 @@ class Store:
             item["annotationsCount"] = sum(a["itemId"] == item["id"] for a in self.annotations.values())
             item["annotated"] = item["annotationsCount"] > 0
 
-    def add_app(self, project_id: str, dpk_json: dict) -> dict:
+    def publish_dpk(self, dpk_json: dict) -> dict:
+        """The app registry's copy of a DPK (a name and version once)."""
+        missing = [key for key in ("name", "version", "components", "codebase") if not dpk_json.get(key)]
+        if missing:
+            raise ValueError(f"dpk: missing required field(s) {missing}")
+        if any(d["name"] == dpk_json["name"] and d["version"] == dpk_json["version"] for d in self.dpks.values()):
+            raise FileExistsError(f"dpk {dpk_json['name']} {dpk_json['version']} is already published")
         dpk = {**copy.deepcopy(dpk_json), "id": new_id(), "baseId": new_id(), "createdAt": now(),
-               "version": dpk_json.get("version", "1.0.0")}
+               "updatedAt": now(), "creator": self.user_email}
         self.dpks[dpk["id"]] = dpk
-        app = {"id": new_id(), "name": dpk["name"], "projectId": project_id, "dpkName": dpk["name"],
-               "dpkVersion": dpk["version"], "dpkId": dpk["id"], "status": "running", "createdAt": now(),
-               "scope": "project", "dpk": dpk, "integrations": [], "customInstallation": {}}
+        return dpk
+
+    def install_app(self, project_id: str, dpk: dict, name: str | None = None) -> dict:
+        """An app of `dpk` in the project; as on the platform, the DPK's models are created in the project."""
+        app = {"id": new_id(), "name": name or dpk["name"], "projectId": project_id, "dpkName": dpk["name"],
+               "dpkVersion": dpk["version"], "dpkId": dpk["id"], "status": "ready", "createdAt": now(),
+               "scope": "project", "integrations": [], "customInstallation": {}, "metadata": {}}
         self.apps[app["id"]] = app
+        for component in dpk["components"].get("models", []):
+            model = {**copy.deepcopy(component), "id": new_id(), "createdAt": now(), "updatedAt": now(),
+                     "creator": self.user_email, "projectId": project_id, "artifacts": [], "tags": [],
+                     "context": {"project": project_id}, "metadata": {"system": {}},
+                     "app": {"id": app["id"], "componentName": component["name"], "dpkName": dpk["name"],
+                             "dpkVersion": dpk["version"]}}
+            self.models[model["id"]] = model
         return app
+
+    def add_app(self, project_id: str, dpk_json: dict) -> dict:
+        """Publish `dpk_json` and install it in the project (the app named as the DPK)."""
+        return self.install_app(project_id, self.publish_dpk(dpk_json))
 
     # -- views -----------------------------------------------------------------------------------------------
     def item_with_annotations(self, item: dict) -> dict:

@@ -27,6 +27,19 @@ class ModelLoadError(RuntimeError):
     """No usable model at the given place; the message says what was looked for."""
 
 
+class LabelCountMismatch(ModelLoadError):
+    """The model's labels do not name its outputs one to one: its predictions could not be named."""
+
+
+def check_label_count(model_name: str, labels: list[str], outputs: int) -> None:
+    """Raise LabelCountMismatch (one line: the model, both counts, the fixes) unless `labels` names every output."""
+    if outputs != len(labels):
+        raise LabelCountMismatch(
+            f"model {model_name!r} has {outputs} outputs but {len(labels)} labels: give it {outputs} labels (the "
+            f"model's labels, or id_to_label_map in its configuration) to predict with it, or fine-tune it on a "
+            f"dataset to get a model with that dataset's labels")
+
+
 @dataclass(frozen=True)
 class VideoClip:
     """A decoded, sampled, cropped clip and the frames it covers."""
@@ -64,8 +77,9 @@ def top_k(probabilities: np.ndarray, labels: list[str], k: int) -> list[Predicti
 class BaseModel:
     """A base-mode classifier: clip batch [B, T, H, W, 3] -> class probabilities [B, C]."""
 
-    def __init__(self, predict_fn, labels: list[str], source: str, keras_model=None) -> None:
+    def __init__(self, predict_fn, labels: list[str], source: str, num_outputs: int, keras_model=None) -> None:
         self._predict_fn, self.labels, self.source = predict_fn, labels, source
+        self.num_outputs = num_outputs  # the classifier's outputs (check_label_count: one label each)
         self.keras_model = keras_model  # the tf_keras classifier, when built from weights
 
     def probabilities(self, clips: tf.Tensor) -> np.ndarray:
@@ -94,9 +108,13 @@ class BaseModel:
             modeling.build_backbone(config.model_id, config.conv_type, config.norm_momentum, config.causal),
             len(labels),
             config.n_frames, config.imgz)
-        classifier.load_weights(str(weights))
+        try:
+            classifier.load_weights(str(weights))
+        except ValueError as error:
+            raise ModelLoadError(f"{weights} does not fit a {config.model_id} classifier with {len(labels)} outputs "
+                                 f"(one per label; check the labels and model_id): {error}") from error
         return cls(lambda clips: tf.nn.softmax(classifier(clips, training=False)), labels, f"weights {weights}",
-                   classifier)
+                   len(labels), classifier)
 
     @classmethod
     def from_saved_model(cls, path: Path, labels: list[str]) -> BaseModel:
@@ -109,15 +127,19 @@ class BaseModel:
             result = serve(image=clips)[key] if "image" in serve.structured_input_signature[1] else serve(clips)[key]
             return result if key == "probabilities" else tf.nn.softmax(result)
 
-        return cls(predict, labels, f"SavedModel {path}")
+        return cls(predict, labels, f"SavedModel {path}", int(serve.structured_outputs[key].shape[-1]))
 
     @classmethod
-    def from_hub(cls, handle: str, labels: list[str]) -> BaseModel:
-        """A TF Hub MoViNet (Kinetics-600 head): `handle` is a tfhub.dev URL or a local path."""
+    def from_hub(cls, handle: str, labels: list[str], clip_shape: list[int]) -> BaseModel:
+        """A TF Hub MoViNet (Kinetics-600 head): `handle` is a tfhub.dev URL or a local path.
+
+        Its number of outputs is read off one zero clip of `clip_shape` ([1, T, H, W, 3]).
+        """
         import tensorflow_hub as hub
 
         layer = hub.KerasLayer(handle, trainable=False)
-        return cls(lambda clips: tf.nn.softmax(layer({"image": clips})), labels, f"TF Hub {handle}")
+        outputs = int(layer({"image": tf.zeros(clip_shape)}).shape[-1])
+        return cls(lambda clips: tf.nn.softmax(layer({"image": clips})), labels, f"TF Hub {handle}", outputs)
 
 
 class FrameByFrameModel(abc.ABC):
@@ -125,6 +147,7 @@ class FrameByFrameModel(abc.ABC):
 
     labels: list[str]
     source: str
+    num_outputs: int  # the classifier's outputs (check_label_count: one label each)
 
     @abc.abstractmethod
     def initial_states(self, frame_shape: list[int]) -> dict:
@@ -153,13 +176,14 @@ class FrameByFrameModel(abc.ABC):
 
 
 class StreamModel(FrameByFrameModel):
-    """A stream SavedModel (`init_states`, `call`)."""
+    """A stream SavedModel (`init_states`, `call`): the project's stream export, or a TF Hub stream MoViNet."""
 
-    def __init__(self, path: Path, labels: list[str]) -> None:
+    def __init__(self, path: Path, labels: list[str], source: str | None = None) -> None:
         loaded = tf.saved_model.load(str(path))
         self._loaded = loaded  # keeps the functions' variables alive
         self._init_states, self._call = loaded.signatures["init_states"], loaded.signatures["call"]
-        self.labels, self.source = labels, f"stream SavedModel {path}"
+        self.labels, self.source = labels, source or f"stream SavedModel {path}"
+        self.num_outputs = int(self._call.structured_outputs["logits"].shape[-1])
 
     def initial_states(self, frame_shape: list[int]) -> dict:
         """The SavedModel's `init_states` for `frame_shape`."""
@@ -182,6 +206,7 @@ class TfliteStreamModel(FrameByFrameModel):
         inputs = self._runner.get_input_details()
         self._zero_states = {name: np.zeros(d["shape"], d["dtype"]) for name, d in inputs.items() if name != "image"}
         self.labels, self.source = labels, f"TFLite stream model {path}"
+        self.num_outputs = int(self._runner.get_output_details()["logits"]["shape"][-1])
 
     def initial_states(self, frame_shape: list[int]) -> dict:
         """Zero states (what `init_states` gives); the frame shape is fixed in the TFLite model."""

@@ -19,10 +19,11 @@ from official.projects.movinet.modeling import movinet, movinet_model
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.clients import storage
 from movinet_pipeline.core.config import PipelineConfig
+from movinet_pipeline.core.model.kinetics import kinetics_600_labels
 
 log = logging.getLogger(__name__)
 
-KINETICS_CLASSES = 600
+KINETICS_CLASSES = len(kinetics_600_labels())  # the pretrained heads' outputs
 HUB_HANDLE = "https://tfhub.dev/tensorflow/movinet/{model_id}/{model_mode}/kinetics-600/classification/{hub_version}"
 HUB_PREFIXES = ("https://tfhub.dev/", "https://www.kaggle.com/models/")
 GARDEN_CHECKPOINT = "https://storage.googleapis.com/tf_model_garden/vision/movinet/movinet_{model_id}_base.tar.gz"

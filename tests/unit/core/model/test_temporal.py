@@ -116,8 +116,8 @@ def test_a_long_video_gets_one_segment_per_colour_run_and_a_short_flash_joins_it
     path = _colour_video(tmp_path, [("red", 40), ("blue", 8), ("red", 32), ("blue", 43)])
     config = resolve_config(None, None, {"imgz": 32, "n_frames": 4, "segment_seconds": 1.0,
                                          "min_segment_seconds": 1.5, "batch_size": 3})
-    model = (BaseModel(lambda clips: tf.nn.softmax(_colour_logits(clips)), LABELS, "colour") if mode == "base"
-             else _ColourStream())
+    model = (BaseModel(lambda clips: tf.nn.softmax(_colour_logits(clips)), LABELS, "colour", len(LABELS))
+             if mode == "base" else _ColourStream())
     found = predict_segments(model, str(path), config)
     assert [(s.label, s.first_frame, s.last_frame) for s in found] == [("red", 0, 79), ("blue", 80, 122)]
     assert all(0.5 < s.confidence <= 1 for s in found)
@@ -140,6 +140,6 @@ def test_a_video_that_does_not_decode_raises_a_decode_error_naming_why(tmp_path)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x00\x00 ftypisom" + b"x" * 500)
     config = resolve_config(None, None, {"imgz": 32, "n_frames": 4, "segment_seconds": 1.0})
-    model = BaseModel(lambda clips: tf.nn.softmax(_colour_logits(clips)), LABELS, "colour")
+    model = BaseModel(lambda clips: tf.nn.softmax(_colour_logits(clips)), LABELS, "colour", len(LABELS))
     with pytest.raises(VideoDecodeError, match="cannot open as video|no frame decodes|no decodable frame"):
         predict_segments(model, str(broken), config)

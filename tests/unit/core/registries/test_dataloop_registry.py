@@ -65,6 +65,6 @@ def test_clear_errors_for_a_wrong_project_or_no_way_to_create_the_model(dataloop
     with pytest.raises(DataloopError, match="^project 'no-such-project' not found in Dataloop"):
         _register(dataloop_pipeline_run, "no-such-project", "x")
     bare = dataloop_env.store.add_project("no-apps")
-    with pytest.raises(RegisterError, match="has no 'movinet' app installed and no base model was given"):
+    with pytest.raises(RegisterError, match="has no app of the 'movinet' DPK installed and no base"):
         _register(dataloop_pipeline_run, bare["id"], "x")
 
