@@ -49,8 +49,12 @@ def test_the_manifest_parses_as_a_dpk_and_names_the_adapter_class():
     assert issubclass(getattr(adapter_module, module.class_name), dl.BaseModelAdapter)
     model = dpk.components.models[0]
     assert model["moduleName"] == module.name and model["inputType"] == "video" and model["outputType"] == "class"
-    defaults = PipelineConfig().to_dict()
-    assert {key: model["configuration"][key] for key in SEED_KEYS} == {key: defaults[key] for key in SEED_KEYS}
+    from movinet_pipeline.dataloop_adapter.manifest import RESOLUTIONS
+
+    for model in dpk.components.models:  # the keys users know, at Model Garden's resolution for each size
+        model_id = model["configuration"]["model_id"]
+        defaults = PipelineConfig(model_id=model_id, imgz=RESOLUTIONS[model_id]).to_dict()
+        assert {key: model["configuration"][key] for key in SEED_KEYS} == {key: defaults[key] for key in SEED_KEYS}
 
 
 def test_prediction_input_equals_what_evaluation_reads_from_the_records(dataloop_pipeline_run):
@@ -192,31 +196,6 @@ def test_without_weights_the_adapter_loads_the_tf_hub_model_named_by_the_configu
     red[..., 0] = 1.0
     probabilities = adapter.model.probabilities(tf.constant(red))
     assert probabilities.argmax() == 0 and probabilities[0, 0] > 0.99
-
-
-@pytest.mark.slow
-def test_train_model_fine_tunes_in_base_mode_and_uploads_the_weights(dataloop_env, dataloop_dataset, monkeypatch,
-                                                                     tmp_path):
-    """Dataloop's training entry point (`train_model`): prepare_data downloads the subsets through dtlpy, `train`
-    runs the project's export -> TFRecords -> trainer, the result is uploaded and the model turns `trained`.
-    """
-    from movinet_pipeline.core.config import resolve_config
-    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
-
-    monkeypatch.chdir(tmp_path)  # prepare_data works under ./tmp/<model id>
-    dl = _dl(dataloop_env)
-    config = resolve_config("cpu-sample", None, {"num_epochs": 1, "pretrained": "none"})
-    subsets = {subset: {"filter": {"$and": [{"dir": f"/{subset}"}]}, "resource": "items"}
-               for subset in ("train", "validation")}
-    entity = _model_entity(dl, dataloop_env, config.to_dict(), status="created", datasetId=dataloop_dataset["id"],
-                           metadata={"system": {"subsets": subsets}})
-    adapter = MovinetAdapter()
-    trained = adapter.train_model(entity)
-    stored = dataloop_env.store.models[entity.id]
-    assert trained.status == "trained" and stored["status"] == "trained"
-    names = {dataloop_env.store.items[a["itemId"]]["name"] for a in stored["artifacts"]}
-    assert {"model.weights.h5", "labels.json", "config.json"} <= names
-    assert adapter.model is not None and adapter.model.labels == LABELS
 
 
 def test_without_weights_or_hub_the_adapter_serves_the_saved_model_in_the_artifacts(dataloop_pipeline_run,

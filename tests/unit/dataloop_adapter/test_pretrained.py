@@ -314,6 +314,8 @@ def test_first_use_install_the_app_clone_predict_in_both_modes_then_fine_tune(
     assert len(annotations) == 3 and all(a.label in kinetics_600_labels() for a in annotations)
 
     subsets = {subset: dl.Filters(field="dir", values=f"/{subset}") for subset in ("train", "validation")}
+    pretrained = project.models.get(model_name="movinet-a0-base")  # dtlpy's clone updated the entity's own config
+    assert pretrained.configuration["model_mode"] == "base"
     clone = project.models.clone(from_model=pretrained, model_name="directions", dataset=dataset,
                                  configuration={"imgz": 32, "n_frames": 4, "num_epochs": 1, "batch_size": 4,
                                                 "pretrained": "hub"},
