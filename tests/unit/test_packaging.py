@@ -61,7 +61,10 @@ def test_every_package_folder_is_installed_under_the_namespace(wheel):
         expected |= {package + str(p.parent.relative_to(REPO / folder)).removeprefix(".").join(["/", ""]).rstrip("/")
                      for p in (REPO / folder).rglob("__init__.py")}
     assert installed == {name.rstrip("/") for name in expected}
-    assert "movinet_pipeline/dataloop_adapter/dataloop.json" in zipfile.ZipFile(wheel).namelist()
+    files = zipfile.ZipFile(wheel).namelist()
+    assert "movinet_pipeline/dataloop_adapter/dataloop.json" in files
+    assert "movinet_pipeline/core/model/kinetics_600_labels.txt" in files  # the pretrained heads' names
+    assert any(name.endswith(".dist-info/licenses/LICENSE") for name in files)
 
 
 def test_the_dataloop_app_entry_point_loads_the_adapter(installed):
