@@ -146,7 +146,8 @@ class Store:
         """An app of `dpk` in the project; as on the platform, the DPK's models are created in the project."""
         app = {"id": new_id(), "name": name or dpk["name"], "projectId": project_id, "dpkName": dpk["name"],
                "dpkVersion": dpk["version"], "dpkId": dpk["id"], "status": "ready", "createdAt": now(),
-               "scope": "project", "integrations": [], "customInstallation": {}, "metadata": {}}
+               "scope": "project", "integrations": [], "customInstallation": {}, "metadata": {},
+               "dpk": copy.deepcopy(dpk)}  # the platform returns the app with its DPK (dtlpy's models.create reads it)
         self.apps[app["id"]] = app
         for component in dpk["components"].get("models", []):
             model = {**copy.deepcopy(component), "id": new_id(), "createdAt": now(), "updatedAt": now(),
