@@ -68,3 +68,19 @@ def test_clear_errors_for_a_wrong_project_or_no_way_to_create_the_model(dataloop
     with pytest.raises(RegisterError, match="has no app of the 'movinet' DPK installed and no base"):
         _register(dataloop_pipeline_run, bare["id"], "x")
 
+
+
+@pytest.mark.parametrize("model_id", ["a0", "a2"])
+def test_a_new_model_is_created_through_the_app_from_the_pretrained_entry_of_its_size(dataloop_env, model_id):
+    """Without the pipeline run: the app is found by its DPK's name and the model made from that size's entry."""
+    from movinet_pipeline.core.clients.dataloop import connect
+    from movinet_pipeline.core.registries.dataloop import _new_model
+
+    dl = connect()
+    project = dl.projects.get(project_id=dataloop_env.project["id"])
+    entry = {"name": f"through-the-app-{model_id}", "labels": ["a", "b"], "description": "test",
+             "configuration": {"model_id": model_id}}
+    model = _new_model(dl, project, entry, f"run-{model_id}", None, None)
+    stored = dataloop_env.store.models[model.id]
+    assert stored["app"]["componentName"] == f"movinet-{model_id}-base" and stored["app"]["dpkName"] == "movinet"
+    assert stored["labels"] == ["a", "b"] and stored["status"] == "created"
