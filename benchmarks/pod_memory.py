@@ -1,10 +1,11 @@
 """Peak memory of serving each MoViNet size on CPU: what dataloop.json's pod per size is chosen from.
 
-Each size runs in a fresh process: TensorFlow imported, the Kinetics-600 classifier built as TF Hub's is (conv_type
-3d, 600 outputs), one base-mode prediction on a batch of `batch_size` clips (the adapter predicts items in batches
-of the configuration's batch_size) of `n_frames` at Model Garden's resolution for the size
-(`dataloop_adapter/manifest.py`'s RESOLUTIONS), then the process's peak resident memory (ru_maxrss). Printed per size
-with the ratio to a0 measured in the same run, and as the PEAK_MEMORY_MIB table the manifest generator takes.
+Each size runs in a fresh process: TensorFlow imported, the Kinetics-600 classifier built as the adapter serves TF
+Hub's (conv_type 3d, 600 outputs, the fast 3D operations on CPU), one base-mode prediction on a batch of
+`batch_size` clips (the adapter predicts items in batches of the configuration's batch_size) of `n_frames` at Model
+Garden's resolution for the size (`dataloop_adapter/manifest.py`'s RESOLUTIONS), then the process's peak resident
+memory (ru_maxrss). Printed per size with the ratio to a0 measured in the same run, and as the PEAK_MEMORY_MIB table
+the manifest generator takes.
 
     python benchmarks/pod_memory.py [--sizes a0 a1 ...] [--n-frames 13] [--batch-size 2]
 """

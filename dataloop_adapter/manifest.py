@@ -28,7 +28,7 @@ TRAIN_CONFIG = "movinet-train-evaluate"
 RESOLUTIONS = {"a0": 172, "a1": 172, "a2": 224, "a3": 256, "a4": 290, "a5": 320}
 # Peak resident memory of one base-mode prediction (a batch of batch_size clips of n_frames at the size's
 # resolution), CPU, MiB: `python benchmarks/pod_memory.py` (benchmarks/RESULTS.md).
-PEAK_MEMORY_MIB = {"a0": 987, "a1": 1165, "a2": 1529, "a3": 1738, "a4": 2577, "a5": 2623}
+PEAK_MEMORY_MIB = {"a0": 1044, "a1": 1139, "a2": 1326, "a3": 1582, "a4": 1892, "a5": 2194}
 # Dataloop CPU pods from the smallest, with the memory this project assumes for each (Dataloop's instance catalog
 # is not reachable from here: check these against your organisation's); a size gets the first with 1.5x headroom.
 POD_MEMORY_MIB = (("regular-xs", 2048), ("regular-s", 4096), ("regular-m", 8192), ("highmem-m", 16384),

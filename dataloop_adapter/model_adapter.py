@@ -46,6 +46,7 @@ from movinet_pipeline.core.model.inference import (
     StreamModel,
     TfliteStreamModel,
     check_label_count,
+    stream_model_from_hub,
     top_k,
     video_clip,
 )
@@ -143,8 +144,8 @@ class MovinetAdapter(dl.BaseModelAdapter):
             return BaseModel.from_weights(weights, config, labels)
         if not model.saved_model.is_dir() and hub_handle:
             try:
-                return BaseModel.from_hub(hub_handle, _hub_labels(labels), [1, config.n_frames, config.imgz,
-                                                                            config.imgz, 3])
+                return BaseModel.from_hub(hub_handle, _hub_labels(labels), config.model_id,
+                                          [1, config.n_frames, config.imgz, config.imgz, 3])
             except Exception as error:  # noqa: BLE001 - hub raises many types (network, format); name the handle
                 raise ModelLoadError(f"model {self.model_entity.name!r}: no weights artifact, and TF Hub model "
                                      f"{hub_handle} could not be loaded: {error}") from error
@@ -168,9 +169,7 @@ class MovinetAdapter(dl.BaseModelAdapter):
                                  f"the model's own TFLite export; TF Hub's stream model ({handle}) is served with "
                                  "stream_model: savedmodel")
         try:
-            import tensorflow_hub as hub
-
-            return StreamModel(Path(hub.resolve(handle)), _hub_labels(labels), source=f"TF Hub {handle}")
+            return stream_model_from_hub(handle, _hub_labels(labels), config.model_id, config.imgz)
         except Exception as error:  # noqa: BLE001 - hub raises many types (network, format); name the handle
             raise ModelLoadError(f"model {self.model_entity.name!r}: no trained artifacts, and TF Hub stream model "
                                  f"{handle} could not be loaded: {error}") from error
@@ -358,8 +357,8 @@ def _stream_model(model: layouts.ModelFolder, config: PipelineConfig, labels: li
         return StreamModel(model.stream_model, labels)
     path = model.root / layouts.stream_tflite_name(config.stream_model)
     if not path.is_file():
-        raise ModelLoadError(f"stream_model {config.stream_model!r}: the artifacts hold no {path.name} (TFLite stream "
-                             "models come with conv_type 2plus1d; int8 needs training clips to calibrate); use "
+        raise ModelLoadError(f"stream_model {config.stream_model!r}: the artifacts hold no {path.name} (causal models "
+                             "get TFLite stream models when trained; int8 needs training clips to calibrate); use "
                              "stream_model: savedmodel")
     return TfliteStreamModel(path, labels)
 

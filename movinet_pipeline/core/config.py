@@ -133,11 +133,11 @@ KEY_HELP: dict[str, str] = {
     "pretrained": "Pretrained start: auto (Model Garden's Kinetics-600 checkpoint if reachable, else the TF Hub "
     "model if TF Hub's cache has it, else from scratch), hub (the TF Hub model named by hub_version / model_id), a "
     "TF Hub handle, none, or a checkpoint (prefix, directory or .tar.gz; local or gs://).",
-    "conv_type": "MoViNet convolutions: 3d (Model Garden's base; pretrained checkpoints), 2plus1d (an order of "
-    "magnitude faster on CPU) or 3d_2plus1d.",
+    "conv_type": "MoViNet convolutions: 3d (Model Garden's base; pretrained checkpoints; its depthwise convolutions "
+    "computed by taps on CPU), 2plus1d (on CPU 1.2-1.6x faster to serve, 2.2x faster to train) or 3d_2plus1d.",
     "causal": "Causal backbone, trained in base mode; the model then also gets a stream SavedModel (stream/) "
-    "for frame-by-frame inference (the adapter's stream mode) and, with conv_type 2plus1d, a TFLite stream model "
-    "(stream.tflite).",
+    "for frame-by-frame inference (the adapter's stream mode) and TFLite stream models (float32, float16, "
+    "int8).",
     "norm_momentum": "Batch-norm moving-average momentum (0.99 as Model Garden; lower for short runs).",
     "optimizer": "Optimizer: adam, rmsprop or sgd.",
     "lr_schedule": "Learning-rate schedule: cosine (decay to 0 over the run, as Model Garden's recipe) or constant.",
@@ -293,8 +293,8 @@ def from_mapping(values: Mapping[str, Any]) -> PipelineConfig:
 
 
 # The CPU profile: sized so the bundled sample trains to well above chance on 2 CPU cores in minutes.
-# (2+1)D convolutions run an order of magnitude faster than 3D ones on CPU (benchmarks/RESULTS.md); a short run
-# needs faster batch-norm statistics.
+# (2+1)D convolutions train 2.2x faster than 3D ones on CPU, even with the fast 3D operations (benchmarks/RESULTS.md);
+# a short run needs faster batch-norm statistics.
 PROFILES: dict[str, dict[str, Any]] = {
     "cpu-sample": {
         "imgz": 48,

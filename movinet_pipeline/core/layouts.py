@@ -42,7 +42,7 @@ CONTACT_SHEET = "contact_sheet.html"
 SAVED_MODEL = "saved_model"  # base-mode SavedModel folder
 STREAM_MODEL = "stream"  # stream SavedModel folder (causal models)
 SAVED_MODEL_PROTO = "saved_model.pb"  # TensorFlow's name, inside a SavedModel folder
-STREAM_TFLITE = "stream.tflite"  # TFLite stream model, one frame per call (causal, conv_type 2plus1d)
+STREAM_TFLITE = "stream.tflite"  # TFLite stream model, one frame per call (causal models)
 TFLITE_PRECISIONS = ("float32", "float16", "int8")  # int8: integer-quantized, float inputs/states (fallback)
 
 

@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
@@ -19,6 +20,9 @@ import tensorflow as tf
 from movinet_pipeline.core.config import PipelineConfig
 from movinet_pipeline.core.media.records import ClipRecord, serialize_clip
 from movinet_pipeline.core.media.video import read_clip
+
+if TYPE_CHECKING:
+    import tf_keras
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +84,19 @@ class BaseModel:
     def __init__(self, predict_fn, labels: list[str], source: str, num_outputs: int, keras_model=None) -> None:
         self._predict_fn, self.labels, self.source = predict_fn, labels, source
         self.num_outputs = num_outputs  # the classifier's outputs (check_label_count: one label each)
-        self.keras_model = keras_model  # the tf_keras classifier, when built from weights
+        self.keras_model = keras_model  # the tf_keras classifier, when built from weights or a TF Hub MoViNet
+        self._backbone_fn = None if keras_model is None else tf.function(
+            lambda clips: keras_model.backbone(clips, training=False), reduce_retracing=True)
+
+    @classmethod
+    def of_classifier(cls, classifier: tf_keras.Model, labels: list[str], source: str,
+                      num_outputs: int) -> BaseModel:
+        """A tf_keras classifier's softmax, traced once per input signature.
+
+        Called eagerly instead, each of Model Garden's Conv3D layers would compile a new XLA function at every call.
+        """
+        predict = tf.function(lambda clips: tf.nn.softmax(classifier(clips, training=False)), reduce_retracing=True)
+        return cls(predict, labels, source, num_outputs, classifier)
 
     def probabilities(self, clips: tf.Tensor) -> np.ndarray:
         """Class probabilities [B, C] of a clip batch."""
@@ -90,11 +106,12 @@ class BaseModel:
         """One L2-normalised vector [B, D] per clip: the backbone's pooled features (its head, before the classifier).
 
         D is `config.EMBEDDING_SIZES[model_id]`; deterministic (inference mode: batch norm statistics, no dropout).
-        Needs the classifier built from the weights artifact (a SavedModel or TF Hub model exposes only its outputs).
+        Needs a tf_keras classifier: built from the weights artifact or a TF Hub MoViNet (a SavedModel exposes only
+        its outputs).
         """
-        if self.keras_model is None:
+        if self._backbone_fn is None:
             raise ModelLoadError(f"embeddings need the model's weights artifact; {self.source} exposes no backbone")
-        output = self.keras_model.backbone(clips, training=False)
+        output = self._backbone_fn(clips)
         endpoints = output[0] if isinstance(output, tuple) else output
         pooled = tf.reshape(endpoints["head"], [tf.shape(clips)[0], -1])
         return tf.math.l2_normalize(pooled, axis=-1).numpy()
@@ -113,8 +130,7 @@ class BaseModel:
         except ValueError as error:
             raise ModelLoadError(f"{weights} does not fit a {config.model_id} classifier with {len(labels)} outputs "
                                  f"(one per label; check the labels and model_id): {error}") from error
-        return cls(lambda clips: tf.nn.softmax(classifier(clips, training=False)), labels, f"weights {weights}",
-                   len(labels), classifier)
+        return cls.of_classifier(classifier, labels, f"weights {weights}", len(labels))
 
     @classmethod
     def from_saved_model(cls, path: Path, labels: list[str]) -> BaseModel:
@@ -130,16 +146,39 @@ class BaseModel:
         return cls(predict, labels, f"SavedModel {path}", int(serve.structured_outputs[key].shape[-1]))
 
     @classmethod
-    def from_hub(cls, handle: str, labels: list[str], clip_shape: list[int]) -> BaseModel:
+    def from_hub(cls, handle: str, labels: list[str], model_id: str, clip_shape: list[int]) -> BaseModel:
         """A TF Hub MoViNet (Kinetics-600 head): `handle` is a tfhub.dev URL or a local path.
 
-        Its number of outputs is read off one zero clip of `clip_shape` ([1, T, H, W, 3]).
+        Served through the project's own MoViNet-`model_id` with the Hub model's weights (network.hub_classifier:
+        the fast depthwise path on CPU) when that network gives the Hub SavedModel's logits on a probe clip; else
+        (another network, or settings that hold no variables) the SavedModel as it is, its number of outputs read
+        off one zero clip of `clip_shape` ([1, T, H, W, 3]).
         """
         import tensorflow_hub as hub
 
+        from movinet_pipeline.core.model import network
+
         layer = hub.KerasLayer(handle, trainable=False)
+        try:
+            classifier = network.hub_classifier(model_id, handle)
+            probe = tf.random.stateless_uniform([1, 2, 32, 32, 3], seed=[2, 9])
+            _check_rebuilt(classifier(probe, training=False), layer({"image": probe}), handle)
+        except ValueError as error:
+            log.warning("serving TF Hub %s as its SavedModel (Model Garden's kernels): %s", handle, error)
+        else:
+            log.info("serving TF Hub %s through MoViNet-%s rebuilt from its weights", handle, model_id.upper())
+            return cls.of_classifier(classifier, labels, f"TF Hub {handle}", network.KINETICS_CLASSES)
         outputs = int(layer({"image": tf.zeros(clip_shape)}).shape[-1])
         return cls(lambda clips: tf.nn.softmax(layer({"image": clips})), labels, f"TF Hub {handle}", outputs)
+
+
+def _check_rebuilt(rebuilt: tf.Tensor, hub: tf.Tensor, handle: str) -> None:
+    """ValueError unless a network rebuilt from a TF Hub model's weights gives the Hub SavedModel's logits."""
+    rebuilt, hub = np.asarray(rebuilt), np.asarray(hub)
+    if rebuilt.shape != hub.shape or not np.allclose(rebuilt, hub, rtol=1e-3, atol=1e-3 * np.abs(hub).max()):
+        difference = f"{np.abs(rebuilt - hub).max():.3g}" if rebuilt.shape == hub.shape else f"shape {rebuilt.shape}"
+        raise ValueError(f"the network rebuilt from TF Hub {handle}'s weights does not give its logits on a probe "
+                         f"clip (largest difference {difference}): it differs in settings that hold no weights")
 
 
 class FrameByFrameModel(abc.ABC):
@@ -193,6 +232,48 @@ class StreamModel(FrameByFrameModel):
         """One `call` of the SavedModel."""
         outputs = dict(self._call(**states, image=tf.convert_to_tensor(frame, tf.float32)))
         return np.asarray(outputs.pop("logits")), outputs
+
+
+class KerasStreamModel(FrameByFrameModel):
+    """A stream classifier built by the project (external states in and out), called one frame at a time."""
+
+    def __init__(self, classifier: tf_keras.Model, labels: list[str], source: str) -> None:
+        self._classifier = classifier
+        self._call = tf.function(lambda inputs: classifier(inputs, training=False))  # traced once per frame shape
+        self.labels, self.source = labels, source
+        self.num_outputs = int(classifier.get_config()["num_classes"])
+
+    def initial_states(self, frame_shape: list[int]) -> dict:
+        """The classifier's `init_states` for `frame_shape`."""
+        return self._classifier.init_states(frame_shape)
+
+    def step(self, states: dict, frame: np.ndarray | tf.Tensor) -> tuple[np.ndarray, dict]:
+        """One call of the classifier."""
+        logits, states = self._call({**states, "image": tf.convert_to_tensor(frame, tf.float32)})
+        return np.asarray(logits), states
+
+
+def stream_model_from_hub(handle: str, labels: list[str], model_id: str, imgz: int) -> FrameByFrameModel:
+    """A TF Hub stream MoViNet, served through the project's causal MoViNet-`model_id` rebuilt from its weights.
+
+    The rebuilt network takes the fast depthwise path on CPU; it serves when it gives the Hub SavedModel's logits on
+    a probe frame, else (another network, or settings that hold no variables) the SavedModel serves as it is.
+    """
+    import tensorflow_hub as hub
+
+    from movinet_pipeline.core.model.stream_export import hub_stream_classifier
+
+    saved = StreamModel(Path(hub.resolve(handle)), labels, source=f"TF Hub {handle}")
+    try:
+        rebuilt = KerasStreamModel(hub_stream_classifier(model_id, handle, imgz), labels, f"TF Hub {handle}")
+        frame = tf.random.stateless_uniform([1, 1, imgz, imgz, 3], seed=[3, 9])
+        _check_rebuilt(rebuilt.step(rebuilt.initial_states(frame.shape), frame)[0],
+                       saved.step(saved.initial_states(frame.shape), frame)[0], handle)
+    except ValueError as error:
+        log.warning("serving TF Hub %s as its SavedModel (Model Garden's kernels): %s", handle, error)
+        return saved
+    log.info("serving TF Hub %s through the stream MoViNet-%s rebuilt from its weights", handle, model_id.upper())
+    return rebuilt
 
 
 class TfliteStreamModel(FrameByFrameModel):

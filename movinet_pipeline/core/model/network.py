@@ -19,6 +19,7 @@ from official.projects.movinet.modeling import movinet, movinet_model
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.clients import storage
 from movinet_pipeline.core.config import PipelineConfig
+from movinet_pipeline.core.model.fast_ops import use_fast_ops, uses_fast_ops
 from movinet_pipeline.core.model.kinetics import kinetics_600_labels
 
 log = logging.getLogger(__name__)
@@ -35,22 +36,40 @@ def hub_handle(config: PipelineConfig) -> str:
     return HUB_HANDLE.format(model_id=config.model_id, model_mode=config.model_mode, hub_version=config.hub_version)
 
 
-def build_backbone(model_id: str, conv_type: str = "3d", norm_momentum: float = 0.99,
-                   causal: bool = False) -> tf_keras.Model:
-    """A base-mode MoViNet backbone.
+def fast_ops_by_default() -> bool:
+    """Whether new networks use the fast 3D operations (fast_ops.py): wherever no GPU is visible.
 
-    A base-mode backbone; `causal` makes every temporal operation look only backwards, so the trained model can
-    also run frame by frame (see stream_export.py).
+    On a GPU, Model Garden's grouped Conv3D stays until a GPU benchmark says the taps are not slower there.
     """
-    return movinet.Movinet(model_id=model_id, causal=causal, use_external_states=False, conv_type=conv_type,
-                           norm_momentum=norm_momentum)
+    return not tf.config.list_physical_devices("GPU")
+
+
+def build_backbone(model_id: str, conv_type: str = "3d", norm_momentum: float = 0.99, causal: bool = False,
+                   external_states: bool = False, fast_ops: bool | None = None) -> tf_keras.Model:
+    """A MoViNet backbone, base mode unless `external_states` (the stream model's states in and out).
+
+    `causal` makes every temporal operation look only backwards, so the trained model can also run frame by frame
+    (see stream_export.py). `fast_ops` (default: fast_ops_by_default()) computes the depthwise 3D convolutions of
+    conv_type 3d by taps: the same variables, an order of magnitude faster on CPU (benchmarks/depthwise3d.py).
+    """
+    backbone = movinet.Movinet(model_id=model_id, causal=causal, use_external_states=external_states,
+                               conv_type=conv_type, norm_momentum=norm_momentum)
+    if fast_ops_by_default() if fast_ops is None else fast_ops:
+        switched = use_fast_ops(backbone)
+        log.debug("MoViNet-%s: %d layers switched to the fast 3D operations", model_id.upper(), switched)
+    return backbone
 
 
 def build_classifier(backbone: tf_keras.Model, num_classes: int, n_frames: int | None = None,
                      imgz: int | None = None) -> movinet_model.MovinetClassifier:
-    """Model Garden's MovinetClassifier: `backbone` with a new head of `num_classes`."""
+    """Model Garden's MovinetClassifier: `backbone` with a new head of `num_classes`.
+
+    On the fast 3D operations when the backbone is (the head's pointwise Conv3D too).
+    """
     model = movinet_model.MovinetClassifier(backbone=backbone, num_classes=num_classes)
     model.build([None, n_frames, imgz, imgz, 3])
+    if uses_fast_ops(backbone):
+        use_fast_ops(model)
     return model
 
 
@@ -118,7 +137,7 @@ def _download_garden_checkpoint(model_id: str) -> Path:
     return target
 
 
-def _hub_model_dir(handle: str, download: bool) -> Path | None:
+def hub_model_dir(handle: str, download: bool) -> Path | None:
     """The local folder of the TF Hub model `handle`, or None.
 
     The local folder of the TF Hub model `handle`: from TF Hub's cache (TFHUB_CACHE_DIR), else downloaded when
@@ -133,20 +152,61 @@ def _hub_model_dir(handle: str, download: bool) -> Path | None:
     return Path(hub.resolve(handle)) if download else None
 
 
-def restore_backbone_from_hub(backbone: tf_keras.Model, model_dir: Path, handle: str) -> None:
-    """Restore backbone weights from a TF Hub MoViNet classifier.
+def check_hub_movinet(model_dir: Path, handle: str) -> None:
+    """ValueError unless the SavedModel's variables are rooted at Model Garden's MovinetClassifier.
 
-    Restore backbone weights from a TF Hub MoViNet classifier (a SavedModel of Model Garden's Kinetics-600
-    MovinetClassifier): its variables are a checkpoint rooted at the classifier, read into a wrapper shaped like it.
+    Read off the checkpoint's object graph (the root's `_backbone` child), without building a network.
     """
-    wrapper = build_classifier(backbone, KINETICS_CLASSES)
+    from tensorflow.core.protobuf import trackable_object_graph_pb2
+
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
     try:
-        wrapper.load_weights(str(model_dir / "variables" / "variables")).expect_partial() \
+        reader = tf.train.load_checkpoint(str(model_dir / "variables" / "variables"))
+        graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    except (tf.errors.OpError, KeyError) as error:  # no TF2 variables (e.g. a TF1 Hub module)
+        raise ValueError(f"TF Hub model {handle} has no TF2 checkpoint of variables: {error}") from None
+    if not any(child.local_name == "_backbone" for child in graph.nodes[0].children):
+        raise ValueError(f"TF Hub model {handle} is not an export of Model Garden's MovinetClassifier (its "
+                         "variables have no backbone)")
+
+
+def load_hub_classifier(classifier: movinet_model.MovinetClassifier, model_dir: Path, handle: str) -> None:
+    """Read a TF Hub MoViNet classifier's variables into `classifier`, shaped like it.
+
+    The Hub model is a SavedModel of Model Garden's Kinetics-600 MovinetClassifier: its variables are a checkpoint
+    rooted at the classifier. ValueError naming `handle` when they do not fit.
+    """
+    check_hub_movinet(model_dir, handle)
+    model_id = classifier.backbone.get_config()["model_id"]
+    try:
+        classifier.load_weights(str(model_dir / "variables" / "variables")).expect_partial() \
             .assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as error:
-        raise ValueError(f"TF Hub model {handle} does not match MoViNet-{backbone.name} as tf-models-official builds "
-                         f"it ({str(error)[:200]}); use pretrained: auto (Model Garden checkpoint) instead") from None
+        raise ValueError(f"TF Hub model {handle} does not match MoViNet-{model_id.upper()} as tf-models-official "
+                         f"builds it ({str(error)[:200]})") from None
+
+
+def restore_backbone_from_hub(backbone: tf_keras.Model, model_dir: Path, handle: str) -> None:
+    """Restore backbone weights from a TF Hub MoViNet classifier, through a Kinetics-600 classifier sharing it."""
+    try:
+        load_hub_classifier(build_classifier(backbone, KINETICS_CLASSES), model_dir, handle)
+    except ValueError as error:
+        raise ValueError(f"{error}; use pretrained: auto (Model Garden checkpoint) instead") from None
     log.info("restored %s backbone weights from TF Hub %s", backbone.name, handle)
+
+
+def hub_classifier(model_id: str, handle: str) -> movinet_model.MovinetClassifier:
+    """The TF Hub Kinetics-600 classifier `handle` rebuilt as the project's MoViNet-`model_id` (head included).
+
+    The same weights as the Hub SavedModel, computed by this project's network, so the depthwise 3D convolutions
+    take the fast path on CPU instead of the grouped Conv3D traced into the SavedModel. ValueError when the Hub
+    model is not that network.
+    """
+    model_dir = hub_model_dir(handle, download=True)
+    check_hub_movinet(model_dir, handle)  # before the network is built: building takes seconds
+    classifier = build_classifier(build_backbone(model_id), KINETICS_CLASSES)
+    load_hub_classifier(classifier, model_dir, handle)
+    return classifier
 
 
 def pretrained_backbone(config: PipelineConfig) -> tuple[tf_keras.Model, str]:
@@ -161,7 +221,7 @@ def pretrained_backbone(config: PipelineConfig) -> tuple[tf_keras.Model, str]:
         return backbone, "none (from scratch, by configuration)"
     if config.pretrained == "hub" or config.pretrained.startswith(HUB_PREFIXES):
         handle = hub_handle(config) if config.pretrained == "hub" else config.pretrained
-        restore_backbone_from_hub(backbone, _hub_model_dir(handle, download=True), handle)
+        restore_backbone_from_hub(backbone, hub_model_dir(handle, download=True), handle)
         return backbone, f"TF Hub {handle}"
     if config.pretrained != "auto":
         restore_backbone(backbone, config.pretrained, KINETICS_CLASSES)
@@ -174,7 +234,7 @@ def pretrained_backbone(config: PipelineConfig) -> tuple[tf_keras.Model, str]:
         checkpoint = _download_garden_checkpoint(config.model_id)
     except (urllib.error.URLError, OSError, TimeoutError) as error:
         handle = hub_handle(config)
-        cached = _hub_model_dir(handle, download=False)
+        cached = hub_model_dir(handle, download=False)
         if cached:
             log.info("Model Garden's checkpoint is not reachable (%s); TF Hub's cache has %s",
                      getattr(error, "reason", error), handle)
@@ -191,8 +251,10 @@ def export_saved_model(model: tf_keras.Model, path: str | Path) -> None:
     """Save a base-mode SavedModel whose `serving_default` takes float32 `image` [B, T, H, W, 3] in [0, 1].
 
     Only the variables and the serving function are saved (not every Keras layer's traced call), which keeps the
-    export fast; the tf_keras weights file is the way back to a Keras model.
+    export fast; the tf_keras weights file is the way back to a Keras model. SavedModels are served on CPU (the
+    adapter's pods), so they always use the fast 3D operations, wherever the model was trained.
     """
+    use_fast_ops(model)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, None, 3], tf.float32, name="image")])
     def serve(image: tf.Tensor) -> dict[str, tf.Tensor]:
