@@ -1,8 +1,8 @@
-"""Shared, session-scoped fixtures: the expensive things (sample videos, one full pipeline run) are built once.
+"""Shared, session-scoped fixtures: the expensive things (sample videos, the one whole pipeline run) are built once.
 
-Tests under `tests/integration/`, and every test that uses one of the whole-pipeline runs, are marked `e2e`
-(`make test-fast` leaves them out). Under pytest-xdist, the tests of each whole-pipeline run share one worker
-(`pytest_xdist_make_scheduler`), so each run is built once per session.
+Tests under `tests/integration/`, and every test that uses the whole pipeline run, are marked `e2e` (and the run's
+users `docker`: its steps run in the images); `make test-fast` leaves them out. Under pytest-xdist, the tests of the
+whole run share one worker (`pytest_xdist_make_scheduler`), so it is built once per session.
 """
 
 from __future__ import annotations
@@ -27,47 +27,85 @@ for _variable in ("DATALOOP_API_KEY", "DATALOOP_API_KEY_FILE", "DATALOOP_M2M_EMA
     os.environ.pop(_variable, None)
 REPO = Path(__file__).resolve().parents[1]
 GCS_BUCKET = "movinet-test"
-WHOLE_PIPELINE_RUNS = {"pipeline_run": "readme-run", "dataloop_pipeline_run": "dataloop-run"}  # fixture -> group
+WHOLE_PIPELINE_RUNS = {"pipeline_run": "whole-run"}  # fixture -> group
+RUN_ID = "dataloop-e2e"  # the whole run's
 
 
 # Where each worker writes the group of every test it collected, for the controller's scheduler (below).
 GROUPS_VARIABLE = "MOVINET_TEST_GROUPS"
 
 
+_RUNS_TESTS = True  # False in pytest-xdist's controller, which runs none itself
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    global _RUNS_TESTS
+    _RUNS_TESTS = bool(os.environ.get("PYTEST_XDIST_WORKER")) or not getattr(config.option, "numprocesses", None)
     if not os.environ.get("PYTEST_XDIST_WORKER"):  # the controller (or a run without xdist): workers inherit it
         os.environ[GROUPS_VARIABLE] = tempfile.mkdtemp(prefix="movinet-test-groups-")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    groups = {}
+    groups, heavy = {}, []
     for item in items:
         runs = [fixture for fixture in WHOLE_PIPELINE_RUNS if fixture in item.fixturenames]
         if runs or "integration" in item.path.parts:
             item.add_marker(pytest.mark.e2e)
         if runs:
+            item.add_marker(pytest.mark.docker)
             groups[item.nodeid] = WHOLE_PIPELINE_RUNS[runs[0]]
+        if any(item.get_closest_marker(mark) for mark in ("slow", "e2e", "docker")):
+            heavy.append(item.nodeid)
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker and os.environ.get(GROUPS_VARIABLE):
-        (Path(os.environ[GROUPS_VARIABLE]) / f"{worker}.json").write_text(json.dumps(groups))
+        (Path(os.environ[GROUPS_VARIABLE]) / f"{worker}.json").write_text(json.dumps({"groups": groups,
+                                                                                       "heavy": heavy}))
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple) -> None:
+    """With MOVINET_TEST_MEMORY_LOG set: each test's resident and peak memory (MiB) in its worker, one line per test,
+    to find what a worker holds (a worker killed for memory shows as "node down" under xdist).
+    """
+    log = os.environ.get("MOVINET_TEST_MEMORY_LOG")
+    if log and _RUNS_TESTS:
+        status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+        mib = {key: int(status[key].split()[0]) // 1024 for key in ("VmRSS", "VmHWM")}
+        with open(log, "a") as out:
+            out.write(f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')} {mib['VmRSS']} {mib['VmHWM']} {nodeid}\n")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """Load scheduling in which the tests of each whole-pipeline run form one unit of work (one worker).
+    """Load scheduling in which the tests of the whole pipeline run form one unit of work (one worker).
 
     pytest-xdist's own `loadgroup` marks a group by renaming the test's node id, which pytest 9 no longer allows;
     this scheduler reads the groups the workers wrote instead. Every other test goes with its module, so module
-    fixtures (a trained model) are built once. Units are handed out largest first.
+    fixtures (a trained model) are built once. Units holding a slow, e2e or docker test go first (the whole run
+    first of all), the rest by size: the minutes-long runs then overlap the many short tests instead of each other
+    at the end.
     """
     from xdist.scheduler import LoadScopeScheduling
 
     class RunGroupScheduling(LoadScopeScheduling):
+        def _read_groups(self) -> None:
+            self._groups, self._heavy = {}, set()
+            for path in Path(os.environ[GROUPS_VARIABLE]).glob("*.json"):
+                written = json.loads(path.read_text())
+                self._groups.update(written["groups"])
+                self._heavy.update(written["heavy"])
+
         def _split_scope(self, nodeid: str) -> str:
             if not hasattr(self, "_groups"):
-                self._groups = {}
-                for path in Path(os.environ[GROUPS_VARIABLE]).glob("*.json"):
-                    self._groups.update(json.loads(path.read_text()))
+                self._read_groups()
             return self._groups.get(nodeid) or nodeid.split("::")[0]  # else its module: module fixtures once
+
+        def _assign_work_unit(self, node) -> None:
+            if not getattr(self, "_heavy_first", False):
+                heavy = [scope for scope, work in self.workqueue.items() if any(n in self._heavy for n in work)]
+                for scope in sorted(heavy, key=lambda scope: scope not in WHOLE_PIPELINE_RUNS.values(),
+                                    reverse=True):
+                    self.workqueue.move_to_end(scope, last=False)
+                self._heavy_first = True
+            super()._assign_work_unit(node)
 
     return RunGroupScheduling(config, log)
 
@@ -87,31 +125,6 @@ def exported_dir(sample_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     output = tmp_path_factory.mktemp("export") / "dataset"
     export_local(sample_dir, output)
     return output
-
-
-@pytest.fixture(scope="session")
-def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """`movinet-pipeline run` exactly as the README gives it (bundled sample, cpu-sample profile), once."""
-    output = tmp_path_factory.mktemp("run") / "out"
-    completed = subprocess.run(
-        [sys.executable, "-m", "movinet_pipeline.app.cli", "run", "--output", str(output), "--run-id", "e2e-test"],
-        cwd=REPO, capture_output=True, text=True, timeout=40 * 60,
-    )
-    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
-    run_dirs = [p for p in (output / "kfp").iterdir() if p.is_dir()]
-    assert len(run_dirs) == 1
-    run_dir = run_dirs[0]
-    return {
-        "output": output,
-        "stdout": completed.stdout,
-        "run_dir": run_dir,
-        "dataset": run_dir / "export-dataset" / "dataset",
-        "examples": run_dir / "build-tfrecords" / "examples",
-        "model": run_dir / "train" / "model",
-        "evaluation": run_dir / "evaluate" / "evaluation",
-        "metrics": json.loads((run_dir / "evaluate" / "evaluation" / "metrics.json").read_text()),
-        "registry": output / "registry",
-    }
 
 
 @pytest.fixture(scope="session")
@@ -166,12 +179,16 @@ def _dataloop_credentials(emulator):
 
 
 @pytest.fixture(scope="session")
-def dataloop_pipeline_run(dataloop_emulator, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The whole pipeline once with Dataloop as source and registry, each step in its image (as deployed): the
-    bundled sample is uploaded into the emulator through dtlpy, then `movinet-pipeline run --runner docker --source
-    dataloop://... --registry dataloop://...` (the images `make images` built; .ci/run builds them).
+def pipeline_run(dataloop_emulator, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The whole pipeline once, as deployed, shared by every test of a whole run: the bundled sample uploaded into
+    the Dataloop emulator through dtlpy, then `movinet-pipeline run --runner docker --source dataloop://...
+    --registry dataloop://... --profile cpu-sample --causal true` (each step in the images `make images` built;
+    .ci/run builds them). Causal, so the model also gets its stream SavedModel and TFLite edge models.
+
+    The same model is also registered in a local registry folder (`registry`), for the tests of that registry.
     """
     from movinet_pipeline.core.media.sample_data import generate_sample_dataset
+    from movinet_pipeline.core.registries.local import register_local
     from tests.dataloop_emulator.seed import upload_download_folder
 
     sample = generate_sample_dataset(tmp_path_factory.mktemp("dataloop-sample") / "data")
@@ -191,18 +208,22 @@ def dataloop_pipeline_run(dataloop_emulator, tmp_path_factory: pytest.TempPathFa
     cache_root = tmp_path_factory.mktemp("dataloop-run-cache")
     completed = subprocess.run(
         [sys.executable, "-m", "movinet_pipeline.app.cli", "run", "--source", f"dataloop://{dataset['id']}",
-         "--registry", f"dataloop://{dataloop_emulator.project['id']}", "--profile", "cpu-sample",
-         "--output", str(output), "--run-id", "dataloop-e2e", "--cache-root", str(cache_root), "--runner", "docker"],
+         "--registry", f"dataloop://{dataloop_emulator.project['id']}", "--profile", "cpu-sample", "--causal", "true",
+         "--output", str(output), "--run-id", RUN_ID, "--cache-root", str(cache_root), "--runner", "docker"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=40 * 60,
     )
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
     run_dir = next(p for p in (output / "kfp").iterdir() if p.is_dir())
-    return {"dataset": dataset, "sample": sample, "stdout": completed.stdout, "stderr": completed.stderr,
-            "key": env["DATALOOP_API_KEY"], "home": home, "tmp": temporary, "output": output, "run_dir": run_dir,
-            "cache_root": cache_root, "examples": run_dir / "build-tfrecords" / "examples",
-            "model": run_dir / "train" / "model",
-            "evaluation": run_dir / "evaluate" / "evaluation", "export": run_dir / "export-dataset" / "dataset",
-            "registered": json.loads((run_dir / "register-model" / "registered" / "registered.json").read_text())}
+    run = {"dataset": dataset, "sample": sample, "stdout": completed.stdout, "stderr": completed.stderr,
+           "key": env["DATALOOP_API_KEY"], "home": home, "tmp": temporary, "output": output, "run_dir": run_dir,
+           "cache_root": cache_root, "examples": run_dir / "build-tfrecords" / "examples",
+           "model": run_dir / "train" / "model", "evaluation": run_dir / "evaluate" / "evaluation",
+           "export": run_dir / "export-dataset" / "dataset",
+           "metrics": json.loads((run_dir / "evaluate" / "evaluation" / "metrics.json").read_text()),
+           "registered": json.loads((run_dir / "register-model" / "registered" / "registered.json").read_text()),
+           "registry": tmp_path_factory.mktemp("local-registry")}
+    register_local(run["model"], run["evaluation"], run["registry"], run_id=RUN_ID, dataset_dir=run["export"])
+    return run
 
 
 @pytest.fixture(scope="session")
@@ -217,3 +238,13 @@ def gcs_emulator():
     threading.Thread(target=server.start, daemon=True).start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def hub_base_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A TF Hub cache (TFHUB_CACHE_DIR) holding the default handle's base-mode a0 Kinetics-600 model, built once per
+    session for every worker (tests/shared_builds.py); read-only: copy it to add models.
+    """
+    from tests.shared_builds import built_once, save_kinetics_base_hub_model
+
+    return built_once(tmp_path_factory, "hub-base-a0", save_kinetics_base_hub_model)

@@ -19,14 +19,14 @@ pytestmark = pytest.mark.docker  # the run's steps, and the adapter, run in the 
 
 
 @pytest.fixture(scope="module")
-def registered_model(dataloop_pipeline_run, dataloop_emulator) -> dict:
-    model_id = dataloop_pipeline_run["registered"]["model_id"]
+def registered_model(pipeline_run, dataloop_emulator) -> dict:
+    model_id = pipeline_run["registered"]["model_id"]
     return dataloop_emulator.store.models[model_id]
 
 
-def test_the_pipeline_registers_a_trained_model_in_the_dataloop_project(dataloop_pipeline_run, registered_model,
+def test_the_pipeline_registers_a_trained_model_in_the_dataloop_project(pipeline_run, registered_model,
                                                                         dataloop_emulator):
-    assert "Registered model: movinet-a0-dataloop-e2e in dataloop://" in dataloop_pipeline_run["stdout"]
+    assert "Registered model: movinet-a0-dataloop-e2e in dataloop://" in pipeline_run["stdout"]
     model = registered_model
     assert model["name"] == "movinet-a0-dataloop-e2e" and model["status"] == "trained"
     assert model["projectId"] == dataloop_emulator.project["id"]
@@ -37,66 +37,66 @@ def test_the_pipeline_registers_a_trained_model_in_the_dataloop_project(dataloop
     assert configuration["id_to_label_map"] == {"0": "down", "1": "left", "2": "right", "3": "up"}
     assert configuration["label_to_id_map"] == {"down": 0, "left": 1, "right": 2, "up": 3}
     lineage = model["metadata"]["system"]["lineage"]
-    export_info = json.loads((dataloop_pipeline_run["export"] / "export.json").read_text())
-    assert lineage["run_id"] == "dataloop-e2e" and lineage["dataset_id"] == dataloop_pipeline_run["dataset"]["id"]
+    export_info = json.loads((pipeline_run["export"] / "export.json").read_text())
+    assert lineage["run_id"] == "dataloop-e2e" and lineage["dataset_id"] == pipeline_run["dataset"]["id"]
     assert lineage["export_fingerprint"] == export_info["export_fingerprint"]
     artifact_names = {dataloop_emulator.store.items[a["itemId"]]["filename"].split(
         f"/artifacts/models/{model['name']}/", 1)[1] for a in model["artifacts"]}
     assert {"model.weights.h5", "labels.json", "config.json", "saved_model/saved_model.pb", "model_card.md"} <= \
         artifact_names
     assert "## Intended use" in model["description"] and "- run id: `dataloop-e2e`" in model["description"]
-    assert f"Dataloop dataset `{dataloop_pipeline_run['dataset']['id']}`" in model["description"]
+    assert f"Dataloop dataset `{pipeline_run['dataset']['id']}`" in model["description"]
     binaries = next(d for d in dataloop_emulator.store.datasets.values()
                     if d["name"] == "Binaries" and d["projects"] == [dataloop_emulator.project["id"]])
     weights_item = next(i for i in dataloop_emulator.store.items.values()
                         if i["datasetId"] == binaries["id"] and i["filename"].endswith("/model.weights.h5"))
-    weights = dataloop_pipeline_run["model"] / "model.weights.h5"
+    weights = pipeline_run["model"] / "model.weights.h5"
     assert dataloop_emulator.store.blobs[weights_item["id"]] == weights.read_bytes()
     metrics = [m for m in dataloop_emulator.store.metrics if m["modelId"] == model["id"]]
     assert {m["figure"] for m in metrics} >= {"loss", "accuracy", "top1_accuracy"}
-    assert all(m["datasetId"] == dataloop_pipeline_run["dataset"]["id"] for m in metrics)
+    assert all(m["datasetId"] == pipeline_run["dataset"]["id"] for m in metrics)
 
 
-def test_every_step_ran_in_its_image_built_from_this_commit_and_left_outputs_to_the_user(dataloop_pipeline_run):
+def test_every_step_ran_in_its_image_built_from_this_commit_and_left_outputs_to_the_user(pipeline_run):
     from movinet_pipeline.core.images import image, source_revision
 
-    ran = json.loads((dataloop_pipeline_run["output"] / "containers.json").read_text())
-    tasks = {path.name for path in dataloop_pipeline_run["run_dir"].iterdir() if path.is_dir()}
+    ran = json.loads((pipeline_run["output"] / "containers.json").read_text())
+    tasks = {path.name for path in pipeline_run["run_dir"].iterdir() if path.is_dir()}
     assert {"export-dataset", "build-tfrecords", "train", "evaluate", "register-model"} <= tasks
     assert len(ran) >= len(tasks)  # one container per task (the exit handler's too)
     assert {entry["image"] for entry in ran} == {image("pipeline"), image("trainer-cpu")}
     assert {entry["revision"] for entry in ran} == {source_revision()}
-    assert f"step(s) in {image('trainer-cpu')} (built from {source_revision()})" in dataloop_pipeline_run["stdout"]
-    owners = {(path.stat().st_uid, path.stat().st_gid) for path in dataloop_pipeline_run["output"].rglob("*")}
+    assert f"step(s) in {image('trainer-cpu')} (built from {source_revision()})" in pipeline_run["stdout"]
+    owners = {(path.stat().st_uid, path.stat().st_gid) for path in pipeline_run["output"].rglob("*")}
     assert owners == {(os.getuid(), os.getgid())}
-    assert {(p.stat().st_uid, p.stat().st_gid) for p in dataloop_pipeline_run["cache_root"].rglob("*")} == owners
+    assert {(p.stat().st_uid, p.stat().st_gid) for p in pipeline_run["cache_root"].rglob("*")} == owners
 
 
-def test_the_cache_root_parameter_reaches_the_export_and_the_examples(dataloop_pipeline_run):
+def test_the_cache_root_parameter_reaches_the_export_and_the_examples(pipeline_run):
     """The run's cache_root (a run parameter) keys the export's entries and fills the clip cache."""
     from movinet_pipeline.core import layouts
 
-    stats = json.loads((dataloop_pipeline_run["examples"] / "stats.json").read_text())
+    stats = json.loads((pipeline_run["examples"] / "stats.json").read_text())
     assert stats["clips_encoded"] == stats["clips"] > 0 and stats["clips_reused"] == 0
-    assert f"Examples: {stats['clips']} clips, {stats['clips']} encoded, 0 reused" in dataloop_pipeline_run["stdout"]
-    entries = list(layouts.read_manifest(dataloop_pipeline_run["export"]))
+    assert f"Examples: {stats['clips']} clips, {stats['clips']} encoded, 0 reused" in pipeline_run["stdout"]
+    entries = list(layouts.read_manifest(pipeline_run["export"]))
     assert all(entry.content_id.startswith(f"dataloop:{entry.item_id}:") for entry in entries)
-    stored = list((dataloop_pipeline_run["cache_root"] / "clips").glob("*/*/*.clips"))
-    assert len(stored) == len(entries) and list((dataloop_pipeline_run["cache_root"] / "clips").glob("*/sampling.json"))
+    stored = list((pipeline_run["cache_root"] / "clips").glob("*/*/*.clips"))
+    assert len(stored) == len(entries) and list((pipeline_run["cache_root"] / "clips").glob("*/sampling.json"))
 
 
-def test_the_key_is_nowhere_at_rest_nor_in_logs_or_the_compiled_pipeline(dataloop_pipeline_run):
-    key = dataloop_pipeline_run["key"]
-    for text in (dataloop_pipeline_run["stdout"], dataloop_pipeline_run["stderr"]):
+def test_the_key_is_nowhere_at_rest_nor_in_logs_or_the_compiled_pipeline(pipeline_run):
+    key = pipeline_run["key"]
+    for text in (pipeline_run["stdout"], pipeline_run["stderr"]):
         assert key not in text and key.split(".")[-1] not in text
-    written = [path for folder in ("output", "home", "tmp") for path in dataloop_pipeline_run[folder].rglob("*")
+    written = [path for folder in ("output", "home", "tmp") for path in pipeline_run[folder].rglob("*")
                if path.is_file()]
     assert len(written) > 50  # the run's outputs, logs, kfp.local's files: every type
     for path in written:
         content = path.read_bytes()
         assert key.encode() not in content and key.split(".")[-1].encode() not in content, path
-    assert not (dataloop_pipeline_run["home"] / ".dataloop").exists()  # dtlpy's default state folder
-    assert not list(dataloop_pipeline_run["tmp"].glob("movinet-dtlpy-*"))  # the private one, removed at exit
+    assert not (pipeline_run["home"] / ".dataloop").exists()  # dtlpy's default state folder
+    assert not list(pipeline_run["tmp"].glob("movinet-dtlpy-*"))  # the private one, removed at exit
     compiled = read_compiled(REPO / "pipeline.yaml")[0]
     parameters = {name.lower() for name in compiled["root"]["inputDefinitions"]["parameters"]}
     credential_like = {name for name in parameters if any(w in name for w in ("password", "key", "token", "secret"))}
@@ -118,7 +118,7 @@ print(json.dumps({"failed": [str(item) for item in adapter.failed_items], "annot
 """
 
 
-def test_the_adapter_predicts_in_the_image_the_manifest_names_and_uploads_annotations(dataloop_pipeline_run,
+def test_the_adapter_predicts_in_the_image_the_manifest_names_and_uploads_annotations(pipeline_run,
                                                                                         dataloop_env):
     """The Dataloop app's serving image (dataloop.json's runnerImage), run as Dataloop would: the registered model
     loaded through dtlpy, `predict_items` on validation videos, annotations uploaded to the emulator.
@@ -129,9 +129,9 @@ def test_the_adapter_predicts_in_the_image_the_manifest_names_and_uploads_annota
     serving_image = next(c["runtime"]["runnerImage"] for c in manifest["components"]["computeConfigs"]
                          if c["name"] == manifest["components"]["modules"][0]["computeConfig"])
     dl = connect()
-    model_id = dataloop_pipeline_run["registered"]["model_id"]
+    model_id = pipeline_run["registered"]["model_id"]
     model_name = dl.models.get(model_id=model_id).name
-    dataset = dl.datasets.get(dataset_id=dataloop_pipeline_run["dataset"]["id"])
+    dataset = dl.datasets.get(dataset_id=pipeline_run["dataset"]["id"])
     validation = [item for page in dataset.items.list(filters=dl.Filters(field="dir", values="/validation"))
                   for item in page]
     per_label = 4

@@ -1,8 +1,11 @@
-"""The README's main job: `movinet-pipeline run` on the bundled sample, locally through kfp.local, learns."""
+"""The README's main job, `movinet-pipeline run` on the bundled sample through kfp.local, learns: checked on the
+whole run (tests/conftest.py `pipeline_run`: the sample through Dataloop, each step in its image, causal).
+"""
 
 import json
 
 from movinet_pipeline.core import layouts
+from tests.conftest import RUN_ID
 
 
 def test_run_prints_every_output_and_the_final_metrics(pipeline_run):
@@ -27,6 +30,7 @@ def test_model_contract(pipeline_run):
     config = json.loads((model / "config.json").read_text())
     # the cpu-sample profile
     assert (config["imgz"], config["n_frames"], config["batch_size"], config["conv_type"]) == (48, 8, 8, "2plus1d")
+    assert config["causal"] is True  # the run's one override
     assert (model / config["weights_filename"]).is_file()
     assert (model / "saved_model" / "saved_model.pb").is_file()
     assert layouts.read_labels(model) == ["down", "left", "right", "up"]
@@ -43,7 +47,7 @@ def test_weights_file_loads_into_a_fresh_movinet_classifier_and_matches_the_save
     from movinet_pipeline.core.model.network import build_backbone, build_classifier
 
     model_dir, examples = pipeline_run["model"], pipeline_run["examples"]
-    classifier = build_classifier(build_backbone("a0", "2plus1d"), 4, 8, 48)
+    classifier = build_classifier(build_backbone("a0", "2plus1d", causal=True), 4, 8, 48)
     classifier.load_weights(str(model_dir / "model.weights.h5"))
     frames, _ = next(iter(clip_dataset(examples, "validation", 8, 48, 4, training=False)))
     served = tf.saved_model.load(str(model_dir / "saved_model")).signatures["serving_default"](image=frames)
@@ -84,7 +88,7 @@ def test_kfp_metrics_and_confusion_matrix_artifacts(pipeline_run):
 
 
 def test_registered_model_holds_what_dataloop_would_get(pipeline_run):
-    entry_dir = pipeline_run["registry"] / "movinet-a0-e2e-test"
+    entry_dir = pipeline_run["registry"] / f"movinet-a0-{RUN_ID}"
     model_json = json.loads((entry_dir / "model.json").read_text())
     assert model_json["status"] == "trained"
     assert model_json["labels"] == ["down", "left", "right", "up"]
@@ -96,14 +100,14 @@ def test_registered_model_holds_what_dataloop_would_get(pipeline_run):
                 "learning_rate"):
         assert key in configuration
     lineage = model_json["metadata"]["system"]["lineage"]
-    assert lineage["run_id"] == "e2e-test" and len(lineage["export_fingerprint"]) == 64
+    assert lineage["run_id"] == RUN_ID and len(lineage["export_fingerprint"]) == 64
     assert {m["figure"] for m in model_json["metrics"]} >= {"accuracy", "loss", "top1_accuracy"}
     for artifact in model_json["artifacts"]:
         assert (entry_dir / artifact["path"]).stat().st_size == artifact["bytes"]
     assert any(a["filename"] == "model.weights.h5" for a in model_json["artifacts"])
     assert model_json["description"].startswith("# MoViNet-A0 video classifier")
-    assert "- registered as: `movinet-a0-e2e-test`" in model_json["description"]
-    assert "- run id: `e2e-test`" in model_json["description"]
+    assert f"- registered as: `movinet-a0-{RUN_ID}`" in model_json["description"]
+    assert f"- run id: `{RUN_ID}`" in model_json["description"]
     assert (entry_dir / "artifacts" / "model_card.md").read_text() == model_json["description"]
 
 
@@ -115,6 +119,6 @@ def test_registering_the_same_run_again_updates_and_another_run_is_separate(pipe
     registry = tmp_path / "registry"
     shutil.copytree(pipeline_run["registry"], registry)
     args = (pipeline_run["model"], pipeline_run["evaluation"], registry)
-    register_local(*args, run_id="e2e-test", dataset_dir=pipeline_run["dataset"])
-    register_local(*args, run_id="another-run", dataset_dir=pipeline_run["dataset"])
-    assert sorted(p.name for p in registry.iterdir()) == ["movinet-a0-another-run", "movinet-a0-e2e-test"]
+    register_local(*args, run_id=RUN_ID, dataset_dir=pipeline_run["export"])
+    register_local(*args, run_id="another-run", dataset_dir=pipeline_run["export"])
+    assert sorted(p.name for p in registry.iterdir()) == ["movinet-a0-another-run", f"movinet-a0-{RUN_ID}"]

@@ -114,9 +114,9 @@ def test_a_baseline_that_cannot_be_compared_is_refused_by_name(pipeline_run, tmp
         evaluate(pipeline_run["model"], pipeline_run["examples"], tmp_path / "b", baseline=str(tmp_path / "nowhere"))
 
 
-def test_the_model_registered_in_dataloop_is_a_baseline(dataloop_pipeline_run, dataloop_env, tmp_path):
-    model_id = dataloop_pipeline_run["registered"]["model_id"]
-    figures, verdict = evaluate(dataloop_pipeline_run["model"], dataloop_pipeline_run["run_dir"] / "build-tfrecords"
+def test_the_model_registered_in_dataloop_is_a_baseline(pipeline_run, dataloop_env, tmp_path):
+    model_id = pipeline_run["registered"]["model_id"]
+    figures, verdict = evaluate(pipeline_run["model"], pipeline_run["run_dir"] / "build-tfrecords"
                                 / "examples", tmp_path / "evaluation", baseline=f"dataloop://{model_id}")
     assert verdict["baseline"]["source"] == f"dataloop://{model_id}"
     assert verdict["baseline"]["top1_accuracy"] == figures.top1_accuracy and verdict["baseline"]["passed"]
@@ -124,16 +124,16 @@ def test_the_model_registered_in_dataloop_is_a_baseline(dataloop_pipeline_run, d
 
 def test_unnamed_the_baseline_is_the_newest_model_registered_for_the_same_source(pipeline_run, tmp_path):
     entry = next(p for p in pipeline_run["registry"].iterdir() if p.is_dir())
-    assert latest_registered(str(pipeline_run["registry"]), pipeline_run["dataset"]) == str(entry)
+    assert latest_registered(str(pipeline_run["registry"]), pipeline_run["export"]) == str(entry)
     other = tmp_path / "other-export"
     other.mkdir()
-    info = json.loads((pipeline_run["dataset"] / "export.json").read_text())
+    info = json.loads((pipeline_run["export"] / "export.json").read_text())
     (other / "export.json").write_text(json.dumps({**info, "source": "dataloop://another-dataset"}))
     assert latest_registered(str(pipeline_run["registry"]), other) == ""
-    assert latest_registered("", pipeline_run["dataset"]) == ""
+    assert latest_registered("", pipeline_run["export"]) == ""
 
 
-def test_unnamed_in_dataloop_the_baseline_is_the_model_registered_for_the_dataset(dataloop_pipeline_run, dataloop_env):
+def test_unnamed_in_dataloop_the_baseline_is_the_model_registered_for_the_dataset(pipeline_run, dataloop_env):
     project = f"dataloop://{dataloop_env.project['id']}"
-    assert latest_registered(project, dataloop_pipeline_run["export"]) == \
-        f"dataloop://{dataloop_pipeline_run['registered']['model_id']}"
+    assert latest_registered(project, pipeline_run["export"]) == \
+        f"dataloop://{pipeline_run['registered']['model_id']}"

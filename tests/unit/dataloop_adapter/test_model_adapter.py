@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 from pathlib import Path
@@ -14,6 +13,7 @@ import tensorflow as tf
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.config import SEED_KEYS, PipelineConfig
 from tests.conftest import REPO
+from tests.shared_builds import in_hub_cache
 
 MANIFEST = REPO / "dataloop_adapter" / "dataloop.json"
 LABELS = ["down", "left", "right", "up"]
@@ -57,16 +57,16 @@ def test_the_manifest_parses_as_a_dpk_and_names_the_adapter_class():
         assert {key: model["configuration"][key] for key in SEED_KEYS} == {key: defaults[key] for key in SEED_KEYS}
 
 
-def test_prediction_input_equals_what_evaluation_reads_from_the_records(dataloop_pipeline_run):
+def test_prediction_input_equals_what_evaluation_reads_from_the_records(pipeline_run):
     from movinet_pipeline.core.config import read_config
     from movinet_pipeline.core.model.inference import video_clip
     from movinet_pipeline.core.model.input_pipeline import parse_clip, record_files
 
-    config = read_config(dataloop_pipeline_run["model"] / "config.json")
-    export = dataloop_pipeline_run["export"]
+    config = read_config(pipeline_run["model"] / "config.json")
+    export = pipeline_run["export"]
     videos = {json.loads(p.read_text())["id"]: export / "items" / json.loads(p.read_text())["filename"].lstrip("/")
               for p in (export / "json").rglob("*.json")}
-    examples = dataloop_pipeline_run["run_dir"] / "build-tfrecords" / "examples"
+    examples = pipeline_run["run_dir"] / "build-tfrecords" / "examples"
     checked = 0
     for serialized in tf.data.TFRecordDataset(record_files(examples, "validation")).take(3):
         example = tf.train.SequenceExample.FromString(serialized.numpy())
@@ -78,13 +78,13 @@ def test_prediction_input_equals_what_evaluation_reads_from_the_records(dataloop
     assert checked == 3
 
 
-def test_one_undecodable_video_is_reported_and_the_others_are_predicted(dataloop_pipeline_run, dataloop_env,
+def test_one_undecodable_video_is_reported_and_the_others_are_predicted(pipeline_run, dataloop_env,
                                                                        tmp_path):
     from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
     dl = _dl(dataloop_env)
-    model = dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"])
-    dataset = dl.datasets.get(dataset_id=dataloop_pipeline_run["dataset"]["id"])
+    model = dl.models.get(model_id=pipeline_run["registered"]["model_id"])
+    dataset = dl.datasets.get(dataset_id=pipeline_run["dataset"]["id"])
     (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00 ftypisom" + b"x" * 500)
     (tmp_path / "notes.txt").write_text("hello")
     broken = dataset.items.upload(local_path=str(tmp_path / "broken.mp4"), remote_path="/incoming")
@@ -99,7 +99,7 @@ def test_one_undecodable_video_is_reported_and_the_others_are_predicted(dataloop
         adapter.prepare_item_func(text)
 
 
-def test_a_retraining_export_after_predictions_trains_on_ground_truth_only(dataloop_pipeline_run, dataloop_env,
+def test_a_retraining_export_after_predictions_trains_on_ground_truth_only(pipeline_run, dataloop_env,
                                                                           sample_dir, tmp_path):
     """The loop production runs: the adapter predicts into the dataset, then the next retraining exports it."""
     from movinet_pipeline.core.sources.dataloop import export_dataloop
@@ -111,7 +111,7 @@ def test_a_retraining_export_after_predictions_trains_on_ground_truth_only(datal
     before = export_dataloop(seeded["id"], tmp_path / "before")
     dataset = dl.datasets.get(dataset_id=seeded["id"])
     items = [item for page in dataset.items.list() for item in page if item.type == "file"]
-    adapter = MovinetAdapter(dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"]))
+    adapter = MovinetAdapter(dl.models.get(model_id=pipeline_run["registered"]["model_id"]))
     _, annotations = adapter.predict_items(items)
     predicted = len(items) * adapter.pipeline_config.top_k
     assert len([a for page in dataset.annotations.list() for a in page]) == before.clips + predicted
@@ -123,31 +123,37 @@ def test_a_retraining_export_after_predictions_trains_on_ground_truth_only(datal
 
 
 def test_an_item_whose_name_would_leave_the_folder_is_predicted_from_bytes_and_never_written_there(
-        dataloop_pipeline_run, dataloop_env, tmp_path, monkeypatch):
+        pipeline_run, dataloop_env, tmp_path, monkeypatch):
     from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
     dl = _dl(dataloop_env)
-    store, dataset_id = dataloop_env.store, dataloop_pipeline_run["dataset"]["id"]
-    video = (dataloop_pipeline_run["sample"] / "items" / "validation" / "up_000.mp4").read_bytes()
+    store, dataset_id = dataloop_env.store, pipeline_run["dataset"]["id"]
+    video = (pipeline_run["sample"] / "items" / "validation" / "up_000.mp4").read_bytes()
     escaping = "../../../../../../../../../../tmp/escaped-by-name.mp4"
     hostile = store.add_item(dataset_id, "/" + escaping, video)
     hostile["name"] = escaping  # what a hostile upload could make dtlpy join into a local path
     monkeypatch.chdir(tmp_path)
-    adapter = MovinetAdapter(dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"]))
+    adapter = MovinetAdapter(dl.models.get(model_id=pipeline_run["registered"]["model_id"]))
     _, annotations = adapter.predict_items([dl.items.get(item_id=hostile["id"])])
     assert adapter.failed_items == [] and {a.item_id for a in annotations} == {hostile["id"]}
     assert not Path("/tmp/escaped-by-name.mp4").exists()
 
 
-def test_stream_mode_says_what_is_missing(dataloop_pipeline_run, dataloop_env):
+def test_stream_mode_says_what_is_missing(pipeline_run, dataloop_env, tmp_path):
+    """A model trained without causal (the whole run's model with its stream exports left out) in stream mode."""
+    import shutil
+
+    from movinet_pipeline.core.config import read_config
     from movinet_pipeline.core.model.inference import ModelLoadError
     from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
-    dl = _dl(dataloop_env)
-    model = dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"])
-    model.configuration["model_mode"] = "stream"
+    base_only = tmp_path / "model"
+    shutil.copytree(pipeline_run["model"], base_only, ignore=shutil.ignore_patterns("stream*", "checkpoints", "logs"))
+    configuration = {**read_config(base_only / "config.json").to_dict(), "model_mode": "stream"}
+    adapter = MovinetAdapter()
+    adapter.model_entity = _model_entity(_dl(dataloop_env), dataloop_env, configuration, name="base-only")
     with pytest.raises(ModelLoadError, match="no stream/ export"):
-        MovinetAdapter(model)
+        adapter.load(str(base_only))
 
 
 def test_stream_mode_training_is_refused(dataloop_env, tmp_path):
@@ -185,7 +191,7 @@ def test_without_weights_the_adapter_loads_the_tf_hub_model_named_by_the_configu
     assert handle == "https://tfhub.dev/tensorflow/movinet/a2/base/kinetics-600/classification/3"
     cache = tmp_path / "tfhub-cache"
     weights = np.eye(3, 4, dtype=np.float32) * 10  # red, green, blue mean -> classes 0, 1, 2
-    tf.saved_model.save(_TinyHubVideoModel(weights), str(cache / hashlib.sha1(handle.encode()).hexdigest()))
+    tf.saved_model.save(_TinyHubVideoModel(weights), str(in_hub_cache(cache, handle)))
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
     dl = _dl(dataloop_env)
     adapter = MovinetAdapter()
@@ -198,7 +204,7 @@ def test_without_weights_the_adapter_loads_the_tf_hub_model_named_by_the_configu
     assert probabilities.argmax() == 0 and probabilities[0, 0] > 0.99
 
 
-def test_without_weights_or_hub_the_adapter_serves_the_saved_model_in_the_artifacts(dataloop_pipeline_run,
+def test_without_weights_or_hub_the_adapter_serves_the_saved_model_in_the_artifacts(pipeline_run,
                                                                                      dataloop_env, tmp_path):
     import shutil
 
@@ -207,8 +213,8 @@ def test_without_weights_or_hub_the_adapter_serves_the_saved_model_in_the_artifa
     from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
     artifacts = tmp_path / "artifacts"
-    shutil.copytree(dataloop_pipeline_run["model"] / "saved_model", artifacts / "saved_model")
-    config = read_config(dataloop_pipeline_run["model"] / "config.json")
+    shutil.copytree(pipeline_run["model"] / "saved_model", artifacts / "saved_model")
+    config = read_config(pipeline_run["model"] / "config.json")
     dl = _dl(dataloop_env)
     adapter = MovinetAdapter()
     adapter.model_entity = _model_entity(dl, dataloop_env, config.to_dict())
@@ -216,9 +222,9 @@ def test_without_weights_or_hub_the_adapter_serves_the_saved_model_in_the_artifa
     assert adapter.model.source == f"SavedModel {artifacts / 'saved_model'}"
     with_weights = MovinetAdapter()
     with_weights.model_entity = adapter.model_entity
-    with_weights.load(str(dataloop_pipeline_run["model"]))
+    with_weights.load(str(pipeline_run["model"]))
     assert with_weights.model.source.startswith("weights ")
-    clip = video_clip(dataloop_pipeline_run["sample"] / "items" / "validation" / "left_000.mp4", config).frames
+    clip = video_clip(pipeline_run["sample"] / "items" / "validation" / "left_000.mp4", config).frames
     np.testing.assert_allclose(adapter.model.probabilities(clip[None]), with_weights.model.probabilities(clip[None]),
                                atol=1e-5)
 
@@ -240,17 +246,17 @@ def test_save_copies_every_artifact_file_a_registry_uploads_stream_models_includ
 
 
 def test_the_models_calibration_rescales_confidences_and_its_thresholds_leave_out_unsure_labels(
-        dataloop_pipeline_run, dataloop_env, tmp_path):
+        pipeline_run, dataloop_env, tmp_path):
     import shutil
 
     from movinet_pipeline.core.config import read_config
     from movinet_pipeline.core.model.calibration import Calibration
     from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
-    config = read_config(dataloop_pipeline_run["model"] / "config.json").replace(top_k=4)
+    config = read_config(pipeline_run["model"] / "config.json").replace(top_k=4)
     dl = _dl(dataloop_env)
     entity = _model_entity(dl, dataloop_env, config.to_dict())
-    item = dl.datasets.get(dataset_id=dataloop_pipeline_run["dataset"]["id"]).items.get(
+    item = dl.datasets.get(dataset_id=pipeline_run["dataset"]["id"]).items.get(
         filepath="/validation/left_000.mp4")
 
     def predictions(artifacts) -> list[tuple[str, float]]:
@@ -260,9 +266,9 @@ def test_the_models_calibration_rescales_confidences_and_its_thresholds_leave_ou
         (collection,) = adapter.predict([adapter.prepare_item_func(item)])
         return [(a.label, a.metadata["user"]["model"]["confidence"]) for a in collection.annotations]
 
-    plain = predictions(dataloop_pipeline_run["model"])
+    plain = predictions(pipeline_run["model"])
     artifacts = tmp_path / "artifacts"
-    shutil.copytree(dataloop_pipeline_run["model"], artifacts, ignore=shutil.ignore_patterns("checkpoints", "logs"))
+    shutil.copytree(pipeline_run["model"], artifacts, ignore=shutil.ignore_patterns("checkpoints", "logs"))
     top_label = plain[0][0]
     calibration = Calibration(temperature=3.0, target_precision=0.9, thresholds={top_label: None})
     calibration.write(artifacts)
@@ -272,15 +278,15 @@ def test_the_models_calibration_rescales_confidences_and_its_thresholds_leave_ou
     np.testing.assert_allclose([confidence for _, confidence in calibrated], expected[1:], rtol=1e-5)
 
 
-def test_embed_items_uploads_one_normalised_vector_per_video_to_the_models_feature_set(dataloop_pipeline_run,
+def test_embed_items_uploads_one_normalised_vector_per_video_to_the_models_feature_set(pipeline_run,
                                                                                       dataloop_env, tmp_path):
     from movinet_pipeline.core.config import EMBEDDING_SIZES
     from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
     dl = _dl(dataloop_env)
-    model = dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"])
+    model = dl.models.get(model_id=pipeline_run["registered"]["model_id"])
     assert model.configuration["embeddings_size"] == EMBEDDING_SIZES["a0"] == 480, "registered with its size"
-    dataset = dl.datasets.get(dataset_id=dataloop_pipeline_run["dataset"]["id"])
+    dataset = dl.datasets.get(dataset_id=pipeline_run["dataset"]["id"])
     videos = [dataset.items.get(filepath=f"/validation/{label}_{i:03d}.mp4") for label in ("left", "up")
               for i in range(3)]
     (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00 ftypisom" + b"x" * 300)
@@ -307,7 +313,7 @@ def test_embed_items_uploads_one_normalised_vector_per_video_to_the_models_featu
 
 
 def test_evaluate_model_predicts_the_subset_and_publishes_the_scores_dataloop_compares_models_by(
-        dataloop_pipeline_run, dataloop_env, sample_dir):
+        pipeline_run, dataloop_env, sample_dir):
     import io
 
     import pandas as pd
@@ -316,7 +322,7 @@ def test_evaluate_model_predicts_the_subset_and_publishes_the_scores_dataloop_co
     from tests.dataloop_emulator.seed import seed_dataset
 
     dl = _dl(dataloop_env)
-    model = dl.models.get(model_id=dataloop_pipeline_run["registered"]["model_id"])
+    model = dl.models.get(model_id=pipeline_run["registered"]["model_id"])
     dataset = dl.datasets.get(dataset_id=seed_dataset(dataloop_env.store, dataloop_env.project["id"],
                                                       "evaluate-model", sample_dir)["id"])
     filters = dl.Filters(field="dir", values="/validation")

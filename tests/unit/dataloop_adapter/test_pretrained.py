@@ -7,7 +7,6 @@ tfhub.dev is not reachable here: each test saves a small model of its own in TF 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +15,11 @@ import tensorflow as tf
 
 from movinet_pipeline.core.config import PipelineConfig
 from movinet_pipeline.core.model.kinetics import kinetics_600_labels
+from tests.model_weights import perturb
+from tests.shared_builds import in_hub_cache as _in_hub_cache
 from tests.unit.dataloop_adapter.test_model_adapter import LABELS, _dl, _model_entity, _TinyHubVideoModel
 
 RED_CLASS = 17  # "backflip (human)": what the tiny base-mode Hub model answers for a red clip
-
-
-def _in_hub_cache(cache: Path, handle: str) -> Path:
-    return cache / hashlib.sha1(handle.encode()).hexdigest()
 
 
 def _tiny_kinetics_hub_model(cache: Path, handle: str) -> None:
@@ -94,36 +91,18 @@ def test_labels_that_do_not_name_every_output_make_no_prediction(dataloop_env, m
         check_label_count("x", ["a", "b"], 3)
 
 
-def _perturb(variables, seed: int) -> None:
-    """Weights like a trained model's: kernels keep their initialisation, batch-norm statistics, offsets and the
-    zero-initialised ReZero scales move (with those at zero the depthwise convolutions would drop out of the output).
-    """
-    rng = np.random.default_rng(seed)
-    for variable in variables:
-        name = variable.name
-        if "moving_variance" in name:
-            values = rng.uniform(0.5, 1.5, variable.shape)
-        elif "gamma" in name:
-            values = rng.uniform(0.8, 1.2, variable.shape)
-        elif "moving_mean" in name or "beta" in name or "bias" in name or name.endswith("scale:0"):
-            values = rng.normal(0, 0.3 if name.endswith("scale:0") else 0.05, variable.shape)
-        else:
-            continue
-        variable.assign(values.astype(variable.dtype.as_numpy_dtype))
-
-
 def _causal_kinetics_classifiers(imgz: int, frames: int):
     """A causal a0 with 600 outputs and non-trivial weights (ReZero scales too), as a stream model (external states)
-    and as the same network in base mode.
+    and as the same network in base mode, both with Model Garden's kernels (as tfhub.dev's models are).
     """
     from movinet_pipeline.core.model import network
     from movinet_pipeline.core.model.stream_export import build_stream_classifier
 
     config = PipelineConfig(causal=True, imgz=imgz, n_frames=frames)
-    stream = build_stream_classifier(config, network.KINETICS_CLASSES)
-    base = network.build_classifier(network.build_backbone("a0", causal=True), network.KINETICS_CLASSES, frames,
-                                    imgz)
-    _perturb(stream.variables, seed=3)
+    stream = build_stream_classifier(config, network.KINETICS_CLASSES, fast_ops=False)
+    base = network.build_classifier(network.build_backbone("a0", causal=True, fast_ops=False),
+                                    network.KINETICS_CLASSES, frames, imgz)
+    perturb(stream.variables, seed=3)
     base.set_weights(stream.get_weights())
     return stream, base
 
@@ -150,6 +129,7 @@ def hub_stream_cache(tmp_path_factory):
 @pytest.mark.slow
 def test_stream_mode_without_artifacts_serves_the_hub_stream_model_frame_by_frame(
         hub_stream_cache, dataloop_env, monkeypatch, tmp_path):
+    from movinet_pipeline.core.model.inference import KerasStreamModel
     from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(hub_stream_cache["cache"]))
@@ -158,6 +138,7 @@ def test_stream_mode_without_artifacts_serves_the_hub_stream_model_frame_by_fram
     dl = _dl(dataloop_env)
     adapter = MovinetAdapter(_model_entity(dl, dataloop_env, config.to_dict(), labels=[], name="pretrained-stream"))
     assert adapter.model.source == f"TF Hub {hub_stream_cache['handle']}"
+    assert isinstance(adapter.model, KerasStreamModel)  # rebuilt from the Hub weights: the fast depthwise path
     assert adapter.model.labels == list(kinetics_600_labels())
     clips = tf.random.stateless_uniform([2, frames, imgz, imgz, 3], seed=[1, 2])
     base_logits = hub_stream_cache["base"](clips, training=False).numpy()
@@ -255,20 +236,84 @@ def fresh_dataloop(monkeypatch):
     assert emulator.unknown_routes == [], f"dtlpy called routes the emulator does not serve: {emulator.unknown_routes}"
 
 
-def _kinetics_base_hub_model(cache: Path, handle: str) -> None:
-    """TF Hub's base-mode a0 layout (Model Garden's export of a Kinetics-600 classifier), non-trivial weights."""
+@pytest.mark.slow
+def test_the_hub_model_is_served_by_the_fast_network_rebuilt_from_its_weights(dataloop_env, monkeypatch, hub_base_cache,
+                                                                               sample_dir):
+    """The pretrained base model is the project's MoViNet with the Hub model's weights (the depthwise taps), and it
+    predicts what the Hub SavedModel predicts on the sample's videos: top-5 identical, probabilities within 1e-4.
+    """
+    import tensorflow_hub as hub
+
+    from movinet_pipeline.core.model.fast_ops import DepthwiseConv3DTaps
+    from movinet_pipeline.core.model.inference import video_clip
+    from movinet_pipeline.core.model.network import hub_handle
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+
+    config = PipelineConfig(imgz=48, n_frames=6)
+    handle = hub_handle(config)
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(hub_base_cache))
+    adapter = MovinetAdapter(_model_entity(_dl(dataloop_env), dataloop_env, config.to_dict(), labels=[],
+                                           name="pretrained"))
+    assert adapter.model.source == f"TF Hub {handle}"
+    assert any(isinstance(layer, DepthwiseConv3DTaps) for layer in adapter.model.keras_model.submodules)
+    hub_layer = hub.KerasLayer(str(_in_hub_cache(hub_base_cache, handle)))  # the SavedModel as it is
+    videos = sorted(sample_dir.rglob("*.mp4"))[::5]
+    clips = tf.stack([video_clip(video, config).frames for video in videos])
+    served = adapter.model.probabilities(clips)
+    expected_logits = hub_layer({"image": clips}).numpy()
+    expected = tf.nn.softmax(expected_logits).numpy()
+    np.testing.assert_allclose(served, expected, atol=1e-4)
+    np.testing.assert_allclose(np.log(served), tf.nn.log_softmax(expected_logits), atol=1e-3)  # every class
+    np.testing.assert_array_equal(np.argsort(-served)[:, :5], np.argsort(-expected)[:, :5])
+    assert len(videos) >= 4 and len({tuple(row) for row in np.argsort(-expected)[:, :5]}) > 1  # not one answer
+
+
+@pytest.mark.slow
+def test_a_hub_model_whose_settings_differ_without_weights_is_served_as_its_saved_model(
+        dataloop_env, monkeypatch, tmp_path, caplog):
+    """A Hub MoViNet with the project's variables but another activation (a setting that holds no weights) loads
+    into the rebuilt network without error; the probe clip catches it, and the Hub SavedModel serves instead.
+    """
+    import logging
+
+    import tensorflow_hub as hub
+    from official.projects.movinet.modeling import movinet
     from official.projects.movinet.tools.export_saved_model import export_saved_model
 
     from movinet_pipeline.core.model import network
+    from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
 
-    classifier = network.build_classifier(network.build_backbone("a0"), network.KINETICS_CLASSES)
-    _perturb(classifier.variables, seed=5)
-    export_saved_model(classifier, [1, None, None, None, 3], str(_in_hub_cache(cache, handle)))
+    config = PipelineConfig(imgz=32, n_frames=4)
+    handle = network.hub_handle(config)
+    classifier = network.build_classifier(movinet.Movinet(model_id="a0", activation="relu"),
+                                          network.KINETICS_CLASSES)
+    perturb(classifier.variables, seed=6)
+    export_saved_model(classifier, [1, None, None, None, 3], str(_in_hub_cache(tmp_path / "hub", handle)))
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub"))
+    caplog.set_level(logging.WARNING)
+    adapter = MovinetAdapter(_model_entity(_dl(dataloop_env), dataloop_env, config.to_dict(), labels=[],
+                                           name="pretrained-relu"))
+    assert adapter.model.keras_model is None and adapter.model.source == f"TF Hub {handle}"
+    assert any("does not give its logits on a probe clip" in r.getMessage() for r in caplog.records)
+    clips = tf.random.stateless_uniform([2, 4, 32, 32, 3], seed=[4, 4])
+    expected = tf.nn.softmax(hub.KerasLayer(str(_in_hub_cache(tmp_path / "hub", handle)))({"image": clips}))
+    np.testing.assert_allclose(adapter.model.probabilities(clips), expected, atol=1e-6)
+
+
+def test_a_rebuilt_network_must_give_the_hub_models_logits():
+    from movinet_pipeline.core.model.inference import _check_rebuilt
+
+    hub = np.array([[2.0, -1.0, 0.5]])
+    _check_rebuilt(hub + 1e-5, hub, "h")
+    with pytest.raises(ValueError, match="largest difference 0.1"):
+        _check_rebuilt(hub + [[0.0, 0.1, 0.0]], hub, "h")
+    with pytest.raises(ValueError, match=r"shape \(1, 2\)"):
+        _check_rebuilt(hub[:, :2], hub, "h")
 
 
 @pytest.mark.slow
 def test_first_use_install_the_app_clone_predict_in_both_modes_then_fine_tune(
-        fresh_dataloop, hub_stream_cache, monkeypatch, tmp_path, sample_dir, caplog):
+        fresh_dataloop, hub_stream_cache, hub_base_cache, monkeypatch, tmp_path, sample_dir, caplog):
     """What a Dataloop user does first, through dtlpy: install the app from dataloop.json, predict with the
     pretrained model (Kinetics-600 names), clone it for stream mode, then clone it onto a 4-label dataset and
     fine-tune: the trained model's labels are the dataset's 4, not the 600.
@@ -278,14 +323,13 @@ def test_first_use_install_the_app_clone_predict_in_both_modes_then_fine_tune(
     import shutil
 
     from movinet_pipeline.core.clients.dataloop import connect
-    from movinet_pipeline.core.model.network import hub_handle
     from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
     from tests.dataloop_emulator.seed import seed_dataset
     from tests.unit.dataloop_adapter.test_model_adapter import MANIFEST
 
     cache = tmp_path / "hub"
     shutil.copytree(hub_stream_cache["cache"], cache)
-    _kinetics_base_hub_model(cache, hub_handle(PipelineConfig()))
+    shutil.copytree(hub_base_cache, cache, dirs_exist_ok=True)
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
     monkeypatch.chdir(tmp_path)  # train_model's prepare_data works under ./tmp/<model id>
     dl = connect()

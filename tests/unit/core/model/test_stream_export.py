@@ -5,41 +5,30 @@ adapter serves it in stream mode.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from movinet_pipeline.core import layouts
-from movinet_pipeline.core.config import resolve_config
-
-CONFIG = resolve_config("cpu-sample", None, {"causal": True, "num_epochs": 30, "imgz": 32, "n_frames": 6,
-                                             "pretrained": "none", "num_shards": 1})
+from movinet_pipeline.core.config import read_config, resolve_config
 
 
 @pytest.fixture(scope="module")
-def causal_model(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """A causal model trained on the whole bundled sample: one that has learned (98 % validation accuracy when
-    measured), so its predictions on new videos mean something.
+def causal_model(pipeline_run) -> dict:
+    """The whole run's model (tests/conftest.py): causal, trained on the bundled sample until it learned, so its
+    predictions on new videos mean something; its stream models were exported by the run's train step.
     """
-    from movinet_pipeline.core.examples.job import build_examples as build_tfrecords
-    from movinet_pipeline.core.media.sample_data import generate_sample_dataset
-    from movinet_pipeline.core.model.training import train
-    from movinet_pipeline.core.sources.download_folder import export_local
-
-    root = tmp_path_factory.mktemp("causal")
-    export_local(generate_sample_dataset(root / "sample"), root / "export")
-    build_tfrecords(root / "export", root / "examples", CONFIG, ["--direct_running_mode=in_memory"])
-    train(root / "examples", root / "model", CONFIG)
-    return {"examples": root / "examples", "model": root / "model"}
+    return {"examples": pipeline_run["examples"], "model": pipeline_run["model"],
+            "evaluation": pipeline_run["evaluation"], "config": read_config(pipeline_run["model"] / layouts.CONFIG)}
 
 
-def _validation_clips(examples: Path, count: int) -> tf.Tensor:
+def _validation_clips(causal_model: dict, count: int) -> tf.Tensor:
     from movinet_pipeline.core.model.input_pipeline import parse_clip, record_files
 
-    records = tf.data.TFRecordDataset(record_files(examples, "validation")).take(count)
-    return tf.stack([parse_clip(r, CONFIG.n_frames, CONFIG.imgz, training=False)[0] for r in records])
+    config = causal_model["config"]
+    records = tf.data.TFRecordDataset(record_files(causal_model["examples"], "validation")).take(count)
+    return tf.stack([parse_clip(r, config.n_frames, config.imgz, training=False)[0] for r in records])
 
 
 @pytest.mark.slow
@@ -48,11 +37,12 @@ def test_stream_logits_after_the_last_frame_match_base_mode(causal_model):
 
     model_dir = causal_model["model"]
     labels = layouts.read_labels(model_dir)
-    base = BaseModel.from_weights(model_dir / CONFIG.weights_filename, CONFIG, labels)
+    config = causal_model["config"]
+    base = BaseModel.from_weights(model_dir / config.weights_filename, config, labels)
     scales = [v.numpy() for v in base.keras_model.variables if v.name.endswith("/scale:0")]  # ReZero
     assert any(abs(s).max() > 1e-4 for s in scales), "ReZero scales still 0: parity would prove nothing"
     stream = StreamModel(model_dir / layouts.STREAM_MODEL, labels)
-    clips = _validation_clips(causal_model["examples"], 3)
+    clips = _validation_clips(causal_model, 3)
     serving = tf.saved_model.load(str(model_dir / layouts.SAVED_MODEL)).signatures["serving_default"]
     base_logits = serving(image=clips)["logits"].numpy()
     stream_logits = np.concatenate([stream.logits(clips[i : i + 1]) for i in range(len(clips))])
@@ -61,12 +51,35 @@ def test_stream_logits_after_the_last_frame_match_base_mode(causal_model):
 
 
 @pytest.mark.slow
+def test_a_causal_3d_model_gets_tflite_stream_models_that_match_it_frame_by_frame(tmp_path):
+    """conv_type 3d (the pretrained layout) converts too: its depthwise convolutions and pooling are the fast 3D
+    operations in the stream model, which are TFLite builtins where Model Garden's are not.
+    """
+    from movinet_pipeline.core.model import network
+    from movinet_pipeline.core.model.inference import TfliteStreamModel
+    from movinet_pipeline.core.model.stream_export import export_stream
+    from tests.model_weights import perturb
+
+    config = resolve_config(None, None, {"conv_type": "3d", "causal": True, "imgz": 32, "n_frames": 4})
+    model = network.build_classifier(network.build_backbone("a0", "3d", causal=True), 4, 4, 32)
+    perturb(model.variables, seed=11)
+    clips = tf.random.stateless_uniform([2, 4, 32, 32, 3], seed=[11, 0])
+    export_stream(model, config, 4, tmp_path, calibration_clips=list(clips))
+    base = model(clips, training=False).numpy()
+    assert np.abs(base).max() > 0.1 and np.abs(base[0] - base[1]).max() > 1e-3
+    for precision, tolerance in (("float32", 1e-4), ("float16", 1e-2), ("int8", 0.1)):
+        tflite = TfliteStreamModel(tmp_path / layouts.stream_tflite_name(precision), list("abcd"))
+        logits = np.concatenate([tflite.logits(clips[i : i + 1]) for i in range(2)])
+        np.testing.assert_allclose(logits, base, atol=tolerance * np.abs(base).max(), err_msg=precision)
+
+
+@pytest.mark.slow
 def test_the_tflite_stream_model_matches_base_mode_frame_by_frame(causal_model):
     from movinet_pipeline.core.model.inference import TfliteStreamModel
 
     model_dir = causal_model["model"]
     tflite = TfliteStreamModel(model_dir / layouts.STREAM_TFLITE, layouts.read_labels(model_dir))
-    clips = _validation_clips(causal_model["examples"], 3)
+    clips = _validation_clips(causal_model, 3)
     serving = tf.saved_model.load(str(model_dir / layouts.SAVED_MODEL)).signatures["serving_default"]
     base_logits = serving(image=clips)["logits"].numpy()
     tflite_logits = np.concatenate([tflite.logits(clips[i : i + 1]) for i in range(len(clips))])
@@ -83,7 +96,8 @@ def test_the_adapter_predicts_in_stream_mode(causal_model, dataloop_env, sample_
     dl = connect()
     # a dataset of its own: the predictions it uploads must not become other tests' labels
     dataloop_dataset = seed_dataset(dataloop_env.store, dataloop_env.project["id"], "stream-predictions", sample_dir)
-    entity = _model_entity(dl, dataloop_env, {**CONFIG.to_dict(), "model_mode": "stream"},
+    config = causal_model["config"]
+    entity = _model_entity(dl, dataloop_env, {**config.to_dict(), "model_mode": "stream"},
                            labels=layouts.read_labels(causal_model["model"]))
     adapter = MovinetAdapter()
     adapter.model_entity = entity
@@ -93,10 +107,10 @@ def test_the_adapter_predicts_in_stream_mode(causal_model, dataloop_env, sample_
     items = [dataset.items.get(filepath=f"/validation/{label}_000.mp4") for label in ("down", "up")]
     _, annotations = adapter.predict_items(items)
     assert {a.item_id for a in annotations} == {item.id for item in items}
-    assert len(annotations) == 2 * CONFIG.top_k
+    assert len(annotations) == 2 * config.top_k
     stored = [a for a in dataloop_env.store.annotations.values()
               if a["metadata"].get("system", {}).get("model", {}).get("name") == entity.name]
-    assert len(stored) == 2 * CONFIG.top_k
+    assert len(stored) == 2 * config.top_k
 
 
 @pytest.mark.slow
@@ -120,8 +134,8 @@ def test_the_adapter_labels_the_segments_of_a_long_video(causal_model, dataloop_
         dataloop_env.project["id"], f"long-video-{mode}-{stream_model}", labels=["down", "left", "right", "up"])["id"])
     item = dataset.items.upload(local_path=str(path), remote_path="/")
     clip_seconds = spec.frames / spec.fps
-    entity = _model_entity(dl, dataloop_env, {**CONFIG.to_dict(), "model_mode": mode, "stream_model": stream_model,
-                                              "segment_seconds": clip_seconds,
+    entity = _model_entity(dl, dataloop_env, {**causal_model["config"].to_dict(), "model_mode": mode,
+                                              "stream_model": stream_model, "segment_seconds": clip_seconds,
                                               "min_segment_seconds": 1.5 * clip_seconds},
                            labels=layouts.read_labels(causal_model["model"]), name=f"segments-{mode}-{stream_model}")
     adapter = MovinetAdapter()
@@ -140,17 +154,14 @@ def test_the_adapter_labels_the_segments_of_a_long_video(causal_model, dataloop_
 
 
 @pytest.mark.slow
-def test_the_evaluation_measures_each_tflite_stream_model_against_float32(causal_model, tmp_path):
-    from movinet_pipeline.components.evaluate.evaluator import evaluate
-
-    evaluate(causal_model["model"], causal_model["examples"], tmp_path / "evaluation", CONFIG)
-    rows = {r["precision"]: r for r in json.loads((tmp_path / "evaluation" / layouts.METRICS).read_text())[
-        "edge_models"]}
+def test_the_evaluation_measures_each_tflite_stream_model_against_float32(causal_model):
+    evaluation = causal_model["evaluation"]
+    rows = {r["precision"]: r for r in json.loads((evaluation / layouts.METRICS).read_text())["edge_models"]}
     assert list(rows) == ["float32", "float16", "int8"]
     assert rows["float32"]["top1_accuracy"] >= 0.9  # a model that learned: a change would show
     assert rows["int8"]["megabytes"] < rows["float16"]["megabytes"] < 0.6 * rows["float32"]["megabytes"]
     assert abs(rows["float16"]["top1_change"]) <= 0.02 and rows["float16"]["agreement_with_float32"] >= 0.98
     assert abs(rows["int8"]["top1_change"]) <= 0.1 and rows["int8"]["agreement_with_float32"] >= 0.9
     assert all(r["ms_per_frame"] > 0 for r in rows.values())
-    report = (tmp_path / "evaluation" / layouts.REPORT).read_text()
+    report = (evaluation / layouts.REPORT).read_text()
     assert "Edge models (TFLite, stream)" in report and "stream_int8.tflite" in report

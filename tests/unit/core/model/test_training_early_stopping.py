@@ -21,32 +21,27 @@ def examples(exported_dir, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_training_that_stops_improving_stops_after_the_patience(examples, tmp_path, caplog):
-    from movinet_pipeline.core.model.training import train
-
-    # A frozen backbone (batch norm in inference mode) and a vanishing learning rate: validation cannot improve.
-    config = CONFIG.replace(num_epochs=8, freeze_backbone_epochs=8, learning_rate=1e-9, early_stopping_patience=2,
-                            class_balance="weights")
-    with caplog.at_level(logging.INFO, logger="movinet_pipeline"):
-        summary = train(examples, tmp_path / "model", config)
-    assert summary.epochs == 3, "the first epoch sets the best, two more without improvement stop it"
-    assert "stopped early after epoch 3: validation accuracy has not improved for 2 epoch(s)" in caplog.text
-    assert "class_balance=weights over training clips per label" in caplog.text
-    history = json.loads((tmp_path / "model" / "history.json").read_text())
-    assert len(history["epoch"]) == 3 and (tmp_path / "model" / "saved_model" / "saved_model.pb").exists()
-
-
-@pytest.mark.slow
-def test_balanced_sampling_and_calibration_fitted_on_validation_then_reported(examples, tmp_path, caplog):
+def test_training_that_stops_improving_stops_after_the_patience_and_is_calibrated_on_validation(examples, tmp_path,
+                                                                                               caplog):
+    """One training for both: balanced sampling, early stopping, then calibration fitted on validation, reported
+    by the evaluation.
+    """
     from movinet_pipeline.components.evaluate.evaluator import evaluate
     from movinet_pipeline.core import layouts
     from movinet_pipeline.core.model.calibration import Calibration
     from movinet_pipeline.core.model.training import train
 
-    config = CONFIG.replace(num_epochs=2, class_balance="sampling", temperature_scaling=True, target_precision=0.5)
+    # A frozen backbone (batch norm in inference mode) and a vanishing learning rate: validation cannot improve.
+    config = CONFIG.replace(num_epochs=8, freeze_backbone_epochs=8, learning_rate=1e-9, early_stopping_patience=2,
+                            class_balance="sampling", temperature_scaling=True, target_precision=0.5)
     with caplog.at_level(logging.INFO, logger="movinet_pipeline"):
         summary = train(examples, tmp_path / "model", config)
-    assert summary.epochs == 2 and "class_balance=sampling over training clips per label" in caplog.text
+    assert summary.epochs == 3, "the first epoch sets the best, two more without improvement stop it"
+    assert "stopped early after epoch 3: validation accuracy has not improved for 2 epoch(s)" in caplog.text
+    assert "class_balance=sampling over training clips per label" in caplog.text
+    history = json.loads((tmp_path / "model" / "history.json").read_text())
+    assert len(history["epoch"]) == 3 and (tmp_path / "model" / "saved_model" / "saved_model.pb").exists()
+
     calibration = Calibration.read(tmp_path / "model")
     validation = sum(json.loads((examples / "stats.json").read_text())["clips_per_subset_label"]["validation"].values())
     assert calibration.fitted_on == "validation" and calibration.clips == validation

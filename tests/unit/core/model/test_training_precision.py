@@ -18,11 +18,13 @@ def test_mixed_bfloat16_trains_and_exports_float32(exported_dir, tmp_path, caplo
     from movinet_pipeline.core.model.training import train
 
     config = resolve_config("cpu-sample", None, {"mixed_precision": "mixed_bfloat16", "imgz": 32, "n_frames": 4,
-                                                 "num_epochs": 6, "num_shards": 1, "pretrained": "none"})
+                                                 "num_epochs": 6, "num_shards": 1, "pretrained": "none",
+                                                 "class_balance": "weights"})
     build_tfrecords(exported_dir, tmp_path / "examples", config, ["--direct_running_mode=in_memory"])
     caplog.set_level("INFO")
     train(tmp_path / "examples", tmp_path / "model", config)
     assert "mixed_bfloat16" in caplog.text
+    assert "class_balance=weights over training clips per label" in caplog.text
     assert tf_keras.mixed_precision.global_policy().name == "float32"  # restored for whatever runs next
     history = json.loads((tmp_path / "model" / "history.json").read_text())
     assert history["loss"][-1] < 0.8 * history["loss"][0]  # it learns under the mixed policy

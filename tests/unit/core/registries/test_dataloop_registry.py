@@ -19,30 +19,30 @@ def _metrics_of(emulator, model_id: str) -> int:
     return sum(1 for sample in emulator.store.metrics if sample["modelId"] == model_id)
 
 
-def test_a_retried_registration_updates_the_same_model(dataloop_pipeline_run, dataloop_env):
+def test_a_retried_registration_updates_the_same_model(pipeline_run, dataloop_env):
     store, project_id = dataloop_env.store, dataloop_env.project["id"]
-    first = dataloop_pipeline_run["registered"]["model_id"]
+    first = pipeline_run["registered"]["model_id"]
     models, metrics, artifacts = len(store.models), _metrics_of(dataloop_env, first), len(store.items)
-    again = _register(dataloop_pipeline_run, project_id, "dataloop-e2e")
+    again = _register(pipeline_run, project_id, "dataloop-e2e")
     assert again.id == first and again.status == "trained"
     assert len(store.models) == models and len(store.items) == artifacts  # artifacts overwritten in place
     assert _metrics_of(dataloop_env, first) == metrics
 
 
-def test_another_run_gets_its_own_model_and_never_overwrites_one_of_another_run(dataloop_pipeline_run,
+def test_another_run_gets_its_own_model_and_never_overwrites_one_of_another_run(pipeline_run,
                                                                                 dataloop_env):
     store, project_id = dataloop_env.store, dataloop_env.project["id"]
-    first = dataloop_pipeline_run["registered"]["model_id"]
+    first = pipeline_run["registered"]["model_id"]
     before = dict(store.models[first])
-    other = _register(dataloop_pipeline_run, project_id, "nightly-2026-11-28")
+    other = _register(pipeline_run, project_id, "nightly-2026-11-28")
     assert other.id != first and other.name == "movinet-a0-nightly-2026-11-28"
     assert store.models[first]["updatedAt"] == before["updatedAt"]
     store.models[other.id]["metadata"]["system"]["lineage"]["run_id"] = "someone-else"
     with pytest.raises(RegisterError, match="belongs to run 'someone-else'; refusing to overwrite it"):
-        _register(dataloop_pipeline_run, project_id, "nightly-2026-11-28")
+        _register(pipeline_run, project_id, "nightly-2026-11-28")
 
 
-def test_clone_from_a_base_model_entity(dataloop_pipeline_run, dataloop_env):
+def test_clone_from_a_base_model_entity(pipeline_run, dataloop_env):
     from tests.dataloop_emulator.store import new_id
 
     store, project_id = dataloop_env.store, dataloop_env.project["id"]
@@ -52,21 +52,21 @@ def test_clone_from_a_base_model_entity(dataloop_pipeline_run, dataloop_env):
                              "configuration": {"model_id": "a0", "id_to_label_map": {"0": "abseiling"}},
                              "inputType": "video", "outputType": "class", "artifacts": [],
                              "metadata": {"system": {}}}
-    model = _register(dataloop_pipeline_run, project_id, "cloned-run", base_model_id=base_id)
+    model = _register(pipeline_run, project_id, "cloned-run", base_model_id=base_id)
     stored = store.models[model.id]
     assert stored["metadata"]["system"]["clonedFrom"] == base_id and stored["packageId"] == "dpk-1"
     assert stored["labels"] == ["down", "left", "right", "up"] and stored["status"] == "trained"
     assert stored["configuration"]["id_to_label_map"] == {"0": "down", "1": "left", "2": "right", "3": "up"}
     with pytest.raises(DataloopError, match="base model 'no-such-model' not found"):
-        _register(dataloop_pipeline_run, project_id, "cloned-run-2", base_model_id="no-such-model")
+        _register(pipeline_run, project_id, "cloned-run-2", base_model_id="no-such-model")
 
 
-def test_clear_errors_for_a_wrong_project_or_no_way_to_create_the_model(dataloop_pipeline_run, dataloop_env):
+def test_clear_errors_for_a_wrong_project_or_no_way_to_create_the_model(pipeline_run, dataloop_env):
     with pytest.raises(DataloopError, match="^project 'no-such-project' not found in Dataloop"):
-        _register(dataloop_pipeline_run, "no-such-project", "x")
+        _register(pipeline_run, "no-such-project", "x")
     bare = dataloop_env.store.add_project("no-apps")
     with pytest.raises(RegisterError, match="has no app of the 'movinet' DPK installed and no base"):
-        _register(dataloop_pipeline_run, bare["id"], "x")
+        _register(pipeline_run, bare["id"], "x")
 
 
 
