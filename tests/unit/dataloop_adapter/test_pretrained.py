@@ -15,8 +15,8 @@ import tensorflow as tf
 
 from movinet_pipeline.core.config import PipelineConfig
 from movinet_pipeline.core.model.kinetics import kinetics_600_labels
-from tests.model_weights import perturb
 from tests.shared_builds import in_hub_cache as _in_hub_cache
+from tests.shared_builds import stream_hub_clips
 from tests.unit.dataloop_adapter.test_model_adapter import LABELS, _dl, _model_entity, _TinyHubVideoModel
 
 RED_CLASS = 17  # "backflip (human)": what the tiny base-mode Hub model answers for a red clip
@@ -91,39 +91,19 @@ def test_labels_that_do_not_name_every_output_make_no_prediction(dataloop_env, m
         check_label_count("x", ["a", "b"], 3)
 
 
-def _causal_kinetics_classifiers(imgz: int, frames: int):
-    """A causal a0 with 600 outputs and non-trivial weights (ReZero scales too), as a stream model (external states)
-    and as the same network in base mode, both with Model Garden's kernels (as tfhub.dev's models are).
-    """
-    from movinet_pipeline.core.model import network
-    from movinet_pipeline.core.model.stream_export import build_stream_classifier
-
-    config = PipelineConfig(causal=True, imgz=imgz, n_frames=frames)
-    stream = build_stream_classifier(config, network.KINETICS_CLASSES, fast_ops=False)
-    base = network.build_classifier(network.build_backbone("a0", causal=True, fast_ops=False),
-                                    network.KINETICS_CLASSES, frames, imgz)
-    perturb(stream.variables, seed=3)
-    base.set_weights(stream.get_weights())
-    return stream, base
-
-
 @pytest.fixture(scope="module")
 def hub_stream_cache(tmp_path_factory):
-    """TF Hub's a0 stream model for the default configuration, as Model Garden's export makes it (the layout
-    tfhub.dev serves: `init_states` and `call` signatures, states in and out), in a TF Hub cache; and the same
-    network in base mode.
+    """TF Hub's a0 stream model for the default configuration in a TF Hub cache, and the same network's base-mode
+    logits on known clips (tests/shared_builds.py).
     """
-    from official.projects.movinet.tools.export_saved_model import export_saved_model
-
     from movinet_pipeline.core.model.network import hub_handle
+    from tests.shared_builds import STREAM_HUB_SHAPE, built_once, save_kinetics_stream_hub_model
 
-    imgz, frames = 32, 5
-    stream, base = _causal_kinetics_classifiers(imgz, frames)
     handle = hub_handle(PipelineConfig(model_mode="stream"))
     assert handle == "https://tfhub.dev/tensorflow/movinet/a0/stream/kinetics-600/classification/3"
-    cache = tmp_path_factory.mktemp("hub-stream")
-    export_saved_model(stream, [1, 1, imgz, imgz, 3], str(_in_hub_cache(cache, handle)), causal=True)
-    return {"cache": cache, "handle": handle, "base": base, "imgz": imgz, "frames": frames}
+    cache = built_once(tmp_path_factory, "hub-stream-a0", save_kinetics_stream_hub_model)
+    return {"cache": cache, "handle": handle, "imgz": STREAM_HUB_SHAPE[2], "frames": STREAM_HUB_SHAPE[1],
+            "base_logits": np.load(cache / "expected.npz")["logits"]}
 
 
 @pytest.mark.slow
@@ -140,8 +120,7 @@ def test_stream_mode_without_artifacts_serves_the_hub_stream_model_frame_by_fram
     assert adapter.model.source == f"TF Hub {hub_stream_cache['handle']}"
     assert isinstance(adapter.model, KerasStreamModel)  # rebuilt from the Hub weights: the fast depthwise path
     assert adapter.model.labels == list(kinetics_600_labels())
-    clips = tf.random.stateless_uniform([2, frames, imgz, imgz, 3], seed=[1, 2])
-    base_logits = hub_stream_cache["base"](clips, training=False).numpy()
+    clips, base_logits = stream_hub_clips(), hub_stream_cache["base_logits"]
     stream_logits = np.concatenate([adapter.model.logits(clips[i : i + 1]) for i in range(2)])
     assert np.abs(base_logits).max() > 1e-2 and np.abs(base_logits[0] - base_logits[1]).max() > 1e-3
     np.testing.assert_allclose(stream_logits, base_logits, atol=1e-4, rtol=1e-4)
@@ -270,33 +249,29 @@ def test_the_hub_model_is_served_by_the_fast_network_rebuilt_from_its_weights(da
 
 @pytest.mark.slow
 def test_a_hub_model_whose_settings_differ_without_weights_is_served_as_its_saved_model(
-        dataloop_env, monkeypatch, tmp_path, caplog):
+        dataloop_env, monkeypatch, tmp_path_factory, caplog):
     """A Hub MoViNet with the project's variables but another activation (a setting that holds no weights) loads
     into the rebuilt network without error; the probe clip catches it, and the Hub SavedModel serves instead.
     """
     import logging
 
     import tensorflow_hub as hub
-    from official.projects.movinet.modeling import movinet
-    from official.projects.movinet.tools.export_saved_model import export_saved_model
 
     from movinet_pipeline.core.model import network
     from movinet_pipeline.dataloop_adapter.model_adapter import MovinetAdapter
+    from tests.shared_builds import built_once, save_relu_kinetics_hub_model
 
     config = PipelineConfig(imgz=32, n_frames=4)
     handle = network.hub_handle(config)
-    classifier = network.build_classifier(movinet.Movinet(model_id="a0", activation="relu"),
-                                          network.KINETICS_CLASSES)
-    perturb(classifier.variables, seed=6)
-    export_saved_model(classifier, [1, None, None, None, 3], str(_in_hub_cache(tmp_path / "hub", handle)))
-    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "hub"))
+    cache = built_once(tmp_path_factory, "hub-relu-a0", save_relu_kinetics_hub_model)
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
     caplog.set_level(logging.WARNING)
     adapter = MovinetAdapter(_model_entity(_dl(dataloop_env), dataloop_env, config.to_dict(), labels=[],
                                            name="pretrained-relu"))
     assert adapter.model.keras_model is None and adapter.model.source == f"TF Hub {handle}"
     assert any("does not give its logits on a probe clip" in r.getMessage() for r in caplog.records)
     clips = tf.random.stateless_uniform([2, 4, 32, 32, 3], seed=[4, 4])
-    expected = tf.nn.softmax(hub.KerasLayer(str(_in_hub_cache(tmp_path / "hub", handle)))({"image": clips}))
+    expected = tf.nn.softmax(hub.KerasLayer(str(_in_hub_cache(cache, handle)))({"image": clips}))
     np.testing.assert_allclose(adapter.model.probabilities(clips), expected, atol=1e-6)
 
 

@@ -110,7 +110,19 @@ VERTEX_PACKAGE = REPO / "pipeline-vertex.yaml"
 
 @pytest.fixture
 def vertex_api(gcs_emulator, monkeypatch):
-    """The Vertex API recorder; the pipeline root's bucket lives in the local GCS emulator (the SDK checks it)."""
+    """The Vertex API recorder; the pipeline root's bucket lives in the local GCS emulator (the SDK checks it).
+
+    The SDK also asks Cloud Resource Manager (gRPC, no endpoint setting) for the project number to check the bucket's
+    owner; unreachable here, it would fail only after ~45 s of retries, and the SDK logs the failure and goes on.
+    The unreachable service is made to fail at once, as it does then.
+    """
+    from google.api_core.exceptions import ServiceUnavailable
+    from google.cloud import resourcemanager_v3
+
+    def unreachable(*args, **kwargs):
+        raise ServiceUnavailable("cloudresourcemanager.googleapis.com is not reachable from the tests")
+
+    monkeypatch.setattr(resourcemanager_v3.ProjectsClient, "get_project", unreachable)
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_emulator)
     recorder = VertexApiRecorder().start()
     yield recorder
