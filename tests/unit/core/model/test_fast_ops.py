@@ -152,3 +152,26 @@ def test_causal_a0_by_taps_gives_model_gardens_logits_in_base_mode_and_frame_by_
         logits, states = step({**states, "image": clip[:, t : t + 1]})
     np.testing.assert_allclose(logits, reference(clip, training=False), rtol=1e-4, atol=1e-4)
 
+
+
+def test_the_fast_path_trains_under_mixed_bfloat16():
+    """mixed_bfloat16 (the trainer's CPU mixed precision) with conv_type 3d: the taps run in bfloat16, give the float32
+    network's logits to bfloat16's precision, and every trainable variable (kept in float32) gets a gradient.
+    """
+    fast = network.build_classifier(network.build_backbone("a0", fast_ops=True), 5, FRAMES, SIZE)
+    perturb(fast.variables, seed=8)
+    expected = fast(CLIPS, training=False).numpy()
+    tf_keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        mixed = network.build_classifier(network.build_backbone("a0", fast_ops=True), 5, FRAMES, SIZE)
+    finally:
+        tf_keras.mixed_precision.set_global_policy("float32")
+    mixed.set_weights(fast.get_weights())
+    taps = [layer for layer in mixed.submodules if isinstance(layer, DepthwiseConv3DTaps)]
+    assert taps and all(layer.compute_dtype == "bfloat16" for layer in taps)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.cast(mixed(CLIPS, training=True), tf.float32) ** 2)
+    gradients = tape.gradient(loss, mixed.trainable_variables)
+    assert all(v.dtype == tf.float32 for v in mixed.trainable_variables)
+    assert all(g is not None and np.isfinite(g.numpy()).all() for g in gradients)
+    np.testing.assert_allclose(mixed(CLIPS, training=False), expected, atol=0.1 * np.abs(expected).max())
