@@ -19,6 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.own_process import (
+    CHILD_VARIABLE,
+    GROUPS_VARIABLE,
+    pytest_runtest_protocol,  # noqa: F401 - the hook: `own_process` tests in a child
+)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # dtlpy reads DATALOOP_PATH (its cookie/state folder) once, at import: point it at a private folder first.
 os.environ["DATALOOP_PATH"] = tempfile.mkdtemp(prefix="dataloop-home-")
@@ -29,10 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 GCS_BUCKET = "movinet-test"
 WHOLE_PIPELINE_RUNS = {"pipeline_run": "whole-run"}  # fixture -> group
 RUN_ID = "dataloop-e2e"  # the whole run's
-
-
-# Where each worker writes the group of every test it collected, for the controller's scheduler (below).
-GROUPS_VARIABLE = "MOVINET_TEST_GROUPS"
 
 
 _RUNS_TESTS = True  # False in pytest-xdist's controller, which runs none itself
@@ -71,7 +73,8 @@ def pytest_runtest_logfinish(nodeid: str, location: tuple) -> None:
         status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
         mib = {key: int(status[key].split()[0]) // 1024 for key in ("VmRSS", "VmHWM")}
         with open(log, "a") as out:
-            out.write(f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')} {mib['VmRSS']} {mib['VmHWM']} {nodeid}\n")
+            process = "own-process" if os.environ.get(CHILD_VARIABLE) else os.environ.get("PYTEST_XDIST_WORKER", "main")
+            out.write(f"{process} {mib['VmRSS']} {mib['VmHWM']} {nodeid}\n")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):

@@ -18,15 +18,14 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+SHARED_BUILDS_VARIABLE = "MOVINET_SHARED_BUILDS"  # set for a test's own process: its parent's folder
+
 
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
     """The folder `name`, filled by `build(folder)` (a module-level function: it runs in a spawned process) the first
     time any worker of this session asks for it.
     """
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # shared by the workers of this session
-    folder = root / "shared-builds" / name
+    folder = shared_builds_root(tmp_path_factory) / name
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{folder}.lock"):
         if not (folder.parent / f"{name}.done").exists():
@@ -36,6 +35,14 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
                 process.submit(build, folder).result()
             (folder.parent / f"{name}.done").touch()
     return folder
+
+
+def shared_builds_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's folder of shared builds: one for every xdist worker and every test run in its own process."""
+    if os.environ.get(SHARED_BUILDS_VARIABLE):  # a test's own process (tests/own_process.py)
+        return Path(os.environ[SHARED_BUILDS_VARIABLE])
+    root = tmp_path_factory.getbasetemp()
+    return (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "shared-builds"
 
 
 def in_hub_cache(cache: Path, handle: str) -> Path:

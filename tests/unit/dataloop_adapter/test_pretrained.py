@@ -107,6 +107,7 @@ def hub_stream_cache(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.own_process
 def test_stream_mode_without_artifacts_serves_the_hub_stream_model_frame_by_frame(
         hub_stream_cache, dataloop_env, monkeypatch, tmp_path):
     from movinet_pipeline.core.model.inference import KerasStreamModel
@@ -216,6 +217,7 @@ def fresh_dataloop(monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.own_process
 def test_the_hub_model_is_served_by_the_fast_network_rebuilt_from_its_weights(dataloop_env, monkeypatch, hub_base_cache,
                                                                                sample_dir):
     """The pretrained base model is the project's MoViNet with the Hub model's weights (the depthwise taps), and it
@@ -248,6 +250,7 @@ def test_the_hub_model_is_served_by_the_fast_network_rebuilt_from_its_weights(da
 
 
 @pytest.mark.slow
+@pytest.mark.own_process
 def test_a_hub_model_whose_settings_differ_without_weights_is_served_as_its_saved_model(
         dataloop_env, monkeypatch, tmp_path_factory, caplog):
     """A Hub MoViNet with the project's variables but another activation (a setting that holds no weights) loads
@@ -287,6 +290,7 @@ def test_a_rebuilt_network_must_give_the_hub_models_logits():
 
 
 @pytest.mark.slow
+@pytest.mark.own_process
 def test_first_use_install_the_app_clone_predict_in_both_modes_then_fine_tune(
         fresh_dataloop, hub_stream_cache, hub_base_cache, monkeypatch, tmp_path, sample_dir, caplog):
     """What a Dataloop user does first, through dtlpy: install the app from dataloop.json, predict with the

@@ -51,6 +51,7 @@ def test_stream_logits_after_the_last_frame_match_base_mode(causal_model):
 
 
 @pytest.mark.slow
+@pytest.mark.own_process
 def test_a_causal_3d_model_gets_tflite_stream_models_that_match_it_frame_by_frame(tmp_path):
     """conv_type 3d (the pretrained layout) converts too: its depthwise convolutions and pooling are the fast 3D
     operations in the stream model, which are TFLite builtins where Model Garden's are not.

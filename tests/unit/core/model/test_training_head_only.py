@@ -22,6 +22,7 @@ def _classifier(weights, config, num_classes: int):
 
 
 @pytest.mark.slow
+@pytest.mark.own_process
 def test_head_only_epochs_keep_the_pretrained_backbone_then_fine_tuning_moves_it(exported_dir, tmp_path):
     from movinet_pipeline.core.examples.job import build_examples as build_tfrecords
     from movinet_pipeline.core.model.training import train
