@@ -22,7 +22,7 @@ import pytest
 from tests.own_process import (
     CHILD_VARIABLE,
     GROUPS_VARIABLE,
-    pytest_runtest_protocol,  # noqa: F401 - the hook: `own_process` tests in a child
+    pytest_pyfunc_call,  # noqa: F401 - the hook: `own_process` tests called in a child
 )
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
