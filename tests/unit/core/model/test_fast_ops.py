@@ -154,6 +154,7 @@ def test_causal_a0_by_taps_gives_model_gardens_logits_in_base_mode_and_frame_by_
 
 
 
+@pytest.mark.slow
 def test_the_fast_path_trains_under_mixed_bfloat16():
     """mixed_bfloat16 (the trainer's CPU mixed precision) with conv_type 3d: the taps run in bfloat16, give the float32
     network's logits to bfloat16's precision, and every trainable variable (kept in float32) gets a gradient.
