@@ -16,7 +16,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from movinet_pipeline.app.preflight import PreflightError, check_registry, check_source
-from movinet_pipeline.core.config import KEY_HELP, PROFILES, ConfigError, PipelineConfig, resolve_config
+from movinet_pipeline.core.config import (
+    EXPORT_KEYS,
+    KEY_HELP,
+    PROFILES,
+    SAMPLING_KEYS,
+    ConfigError,
+    PipelineConfig,
+    resolve_config,
+)
 from movinet_pipeline.core.media.sample_data import SampleSpec
 from movinet_pipeline.core.step_runtime import FAILURE_LOG_VARIABLE, read_failures
 from movinet_pipeline.pipelines.submit import SubmitError
@@ -35,21 +43,25 @@ class UsageError(Exception):
     """A command-line mistake; printed as one line."""
 
 
-def add_config_flags(parser: argparse.ArgumentParser, profile_note: str = "") -> None:
-    """Add a flag for every configuration key, plus --config and --profile."""
-    group = parser.add_argument_group("configuration", "every key of the one configuration (see README table)")
+def add_config_flags(parser: argparse.ArgumentParser, profile_note: str = "",
+                     keys: Sequence[str] | None = None) -> None:
+    """Add a flag for every configuration key (or for `keys`: those the command reads), plus --config and --profile."""
+    group = parser.add_argument_group("configuration", "every key of the one configuration (see README table)"
+                                      if keys is None else "the configuration keys this command reads")
     group.add_argument("--config", metavar="FILE", help="YAML or JSON file of configuration keys")
     group.add_argument("--profile", choices=sorted(PROFILES) + ["none"],
                        help="preset applied under the config file and flags" + profile_note)
     defaults = PipelineConfig()
     for field in dataclasses.fields(PipelineConfig):
+        if keys is not None and field.name not in keys:
+            continue
         group.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, metavar=str(field.type).upper(),
                            help=f"{KEY_HELP[field.name]} [default: {getattr(defaults, field.name)}]")
 
 
 def config_from_args(args: argparse.Namespace, default_profile: str | None = None) -> PipelineConfig:
     """The configuration from the flags (defaults < profile < config file < flags)."""
-    overrides = {field.name: getattr(args, field.name) for field in dataclasses.fields(PipelineConfig)}
+    overrides = {field.name: getattr(args, field.name, None) for field in dataclasses.fields(PipelineConfig)}
     profile = args.profile if args.profile is not None else default_profile
     return resolve_config(None if profile == "none" else profile, args.config, overrides)
 
@@ -230,9 +242,10 @@ def cmd_sample_data(args: argparse.Namespace) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     """`export`: a dataset source to the exported-dataset contract."""
-    from movinet_pipeline.core.sources import dataset_source
+    from movinet_pipeline.core.sources import dataset_source, export_options_json
 
-    source = dataset_source(args.source, args.filter or "", args.subset_filters or "")
+    options = export_options_json(config_from_args(args))
+    source = dataset_source(args.source, args.filter or "", args.subset_filters or "", options)
     if not source.resumes_into_output:  # a Dataloop export resumes into its folder
         _require_empty(Path(args.output), "--output")
     source.export(args.output)
@@ -394,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", required=True, help="empty or new folder (for Dataloop: rerun with the same "
                         "folder to resume an interrupted export)")
     add_dataloop_filter_flags(export)
+    add_config_flags(export, keys=(*EXPORT_KEYS, *SAMPLING_KEYS))  # with a cache_root: the clips' content identity
 
     records = command("build-tfrecords", cmd_build_tfrecords, "Decode, sample and encode clips into sharded "
                       "SequenceExample TFRecords with Apache Beam.")

@@ -29,6 +29,10 @@ STREAM_MODELS = ("savedmodel", "float32", "float16", "int8")  # float32 / float1
 # The keys the export step reads (make_config hands them over as `export_options`, so the export's cache key
 # does not change with training settings).
 EXPORT_KEYS = ("include_model_annotations", "cache_root", "video_download")
+# The keys that shape the stored clips (the clip cache's sampling options, examples.clip_cache.SamplingOptions): an
+# export with a cache_root needs them to tell which videos' clips are cached.
+SAMPLING_KEYS = ("n_frames", "record_frames", "imgz", "record_short_side", "sampling", "frame_step", "jpeg_quality",
+                 "train_clips_per_video")
 # The keys Dataloop's MoViNet users already know; the pipeline exposes them as parameters by name.
 SEED_KEYS = ("hub_version", "model_id", "model_mode", "imgz", "batch_size", "num_epochs", "n_frames", "top_k",
              "learning_rate")

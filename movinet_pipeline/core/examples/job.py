@@ -123,6 +123,11 @@ def build_examples(input_dir: str | Path, output_dir: str | Path, config: Pipeli
     to_decode = len(cache.missing(entries)) if cache else len(entries)
     if cache:
         log.info("clip cache: %d of %d entries to decode, the others' clips are reused", to_decode, len(entries))
+        unidentified = sum(not entry.content_id for entry in entries)
+        if unidentified:
+            log.warning("clip cache: %d of %d entries carry no content identity (the export of %s ran without a "
+                        "cache_root), so they are encoded and never cached; export with the same cache_root and "
+                        "sampling keys to reuse their clips", unidentified, len(entries), dataset.root)
     options = local_runner_options(beam_args, to_decode)
     video_source = layouts.read_export_info(dataset.root).get("video_source", "")
     reader = video_reader(video_source, dataloop_secret)

@@ -97,6 +97,39 @@ def test_steps_run_alone_on_plain_folders(sample_dir, tmp_path):
     assert list((tmp_path / "examples" / "validation").glob("*.tfrecord"))
 
 
+def test_export_takes_the_cache_keys_so_a_rebuild_encodes_only_what_changed(sample_dir, tmp_path, capfd):
+    """`export` then `build-tfrecords`, both with --cache-root (as a user runs the steps alone): after one video
+    changes, only its clip is encoded; an export made without the cache is said to defeat it, on one line.
+    """
+    import json
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(sample_dir, source)
+    keys = ["--cache-root", str(tmp_path / "cache"), "--imgz", "32", "--n-frames", "4"]
+
+    def export_and_build(name: str, export_keys: list[str]) -> dict:
+        assert main(["export", "--source", str(source), "--output", str(tmp_path / name / "dataset"),
+                     *export_keys]) == 0
+        assert main(["build-tfrecords", "--input", str(tmp_path / name / "dataset"), "--output",
+                     str(tmp_path / name / "examples"), *keys, "--", "--direct_running_mode=in_memory"]) == 0
+        return json.loads((tmp_path / name / "examples" / "stats.json").read_text())
+
+    first = export_and_build("1", keys)
+    assert first["clips_encoded"] == first["clips"] and first["clips_reused"] == 0
+    video = sorted((source / "items" / "train").glob("*.mp4"))[0]
+    other = sorted((source / "items" / "train").glob("*.mp4"))[-1]
+    video.write_bytes(other.read_bytes() + bytes(64))  # new bytes the cache has never seen
+    changed = export_and_build("2", keys)
+    assert (changed["clips_encoded"], changed["clips_reused"]) == (1, changed["clips"] - 1)
+
+    capfd.readouterr()
+    without = export_and_build("3", [])  # the export knows nothing of the cache
+    assert without["clips_reused"] == 0
+    (warning,) = [line for line in capfd.readouterr().err.splitlines() if "no content identity" in line]
+    assert f"{without['clips']} of {without['clips']} entries" in warning and "cache_root" in warning
+
+
 def test_config_file_is_read(tmp_path, capsys):
     config = tmp_path / "bad.yaml"
     config.write_text("imgz: 8\n")

@@ -160,3 +160,20 @@ def test_a_gcs_cache_is_shared_by_builds(exported_dir, gcs_emulator, monkeypatch
     assert (first["clips_encoded"], again["clips_reused"], again["clips_encoded"]) == (20, 20, 0)
     assert _records(tmp_path / "1") == _records(tmp_path / "2")
     assert storage.exists(f"gs://{GCS_BUCKET}/clip-cache/clips/{SAMPLING.key}/sampling.json")
+
+
+def test_the_sampling_keys_are_exactly_what_keys_the_cache():
+    """config.SAMPLING_KEYS (what `export` takes to find cached clips) are the keys SamplingOptions reads."""
+    from movinet_pipeline.core.config import SAMPLING_KEYS, PipelineConfig
+
+    default = SamplingOptions.from_config(PipelineConfig()).key
+    changes = {"n_frames": 8, "record_frames": 20, "imgz": 172, "record_short_side": 288, "sampling": "stride",
+               "frame_step": 3, "jpeg_quality": 70, "train_clips_per_video": 2}
+    assert set(changes) == set(SAMPLING_KEYS)
+    for key, value in changes.items():
+        base = {"sampling": "stride"} if key == "train_clips_per_video" else {}  # more clips need stride sampling
+        assert (SamplingOptions.from_config(PipelineConfig(**base, **{key: value})).key
+                != SamplingOptions.from_config(PipelineConfig(**base)).key), key
+    others = PipelineConfig(model_id="a2", batch_size=4, num_epochs=3, learning_rate=0.01, conv_type="2plus1d",
+                            top_k=5, cache_root="/cache", include_model_annotations=True, num_shards=2)
+    assert SamplingOptions.from_config(others).key == default
