@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_runtest_logfinish(nodeid: str, location: tuple) -> None:
-    """With MOVINET_TEST_MEMORY_LOG set: each test's resident and peak memory (MiB) in its worker, one line per test,
-    to find what a worker holds (a worker killed for memory shows as "node down" under xdist).
+    """With MOVINET_TEST_MEMORY_LOG set: one line per test, when it finished (UTC), the process that ran it and its
+    resident and peak memory (MiB) there, to find what a worker holds (a worker killed for memory shows as "node
+    down" under xdist) and when a worker sat idle.
     """
     log = os.environ.get("MOVINET_TEST_MEMORY_LOG")
     if log and _RUNS_TESTS:
@@ -74,7 +76,8 @@ def pytest_runtest_logfinish(nodeid: str, location: tuple) -> None:
         mib = {key: int(status[key].split()[0]) // 1024 for key in ("VmRSS", "VmHWM")}
         with open(log, "a") as out:
             process = "own-process" if os.environ.get(CHILD_VARIABLE) else os.environ.get("PYTEST_XDIST_WORKER", "main")
-            out.write(f"{process} {mib['VmRSS']} {mib['VmHWM']} {nodeid}\n")
+            out.write(f"{time.strftime('%H:%M:%S', time.gmtime())} {process} {mib['VmRSS']} {mib['VmHWM']} "
+                      f"{nodeid}\n")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
