@@ -49,7 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    groups, heavy = {}, []
+    groups, heavy = {}, {}  # heavy: node id -> weight (a test in its own process is among the longest)
     for item in items:
         runs = [fixture for fixture in WHOLE_PIPELINE_RUNS if fixture in item.fixturenames]
         if runs or "integration" in item.path.parts:
@@ -58,7 +58,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.docker)
             groups[item.nodeid] = WHOLE_PIPELINE_RUNS[runs[0]]
         if any(item.get_closest_marker(mark) for mark in ("slow", "e2e", "docker")):
-            heavy.append(item.nodeid)
+            heavy[item.nodeid] = 3 if item.get_closest_marker("own_process") else 1
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if worker and os.environ.get(GROUPS_VARIABLE):
         (Path(os.environ[GROUPS_VARIABLE]) / f"{worker}.json").write_text(json.dumps({"groups": groups,
@@ -86,14 +86,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
     pytest-xdist's own `loadgroup` marks a group by renaming the test's node id, which pytest 9 no longer allows;
     this scheduler reads the groups the workers wrote instead. Every other test goes with its module, so module
     fixtures (a trained model) are built once. Units holding a slow, e2e or docker test go first (the whole run
-    first of all), the rest by size: the minutes-long runs then overlap the many short tests instead of each other
-    at the end.
+    first of all, then by weight: an `own_process` test counts three), the rest by size: the minutes-long runs then
+    overlap the many short tests instead of each other at the end.
     """
     from xdist.scheduler import LoadScopeScheduling
 
     class RunGroupScheduling(LoadScopeScheduling):
         def _read_groups(self) -> None:
-            self._groups, self._heavy = {}, set()
+            self._groups, self._heavy = {}, {}
             for path in Path(os.environ[GROUPS_VARIABLE]).glob("*.json"):
                 written = json.loads(path.read_text())
                 self._groups.update(written["groups"])
@@ -106,9 +106,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
         def _assign_work_unit(self, node) -> None:
             if not getattr(self, "_heavy_first", False):
-                heavy = [scope for scope, work in self.workqueue.items() if any(n in self._heavy for n in work)]
-                for scope in sorted(heavy, key=lambda scope: scope not in WHOLE_PIPELINE_RUNS.values(),
-                                    reverse=True):
+                weights = {scope: sum(self._heavy.get(nodeid, 0) for nodeid in work)
+                           for scope, work in self.workqueue.items()}
+                heavy = sorted((scope for scope, weight in weights.items() if weight),
+                               key=lambda scope: (scope in WHOLE_PIPELINE_RUNS.values(), weights[scope]), reverse=True)
+                for scope in reversed(heavy):  # the whole run first, then the heaviest
                     self.workqueue.move_to_end(scope, last=False)
                 self._heavy_first = True
             super()._assign_work_unit(node)
