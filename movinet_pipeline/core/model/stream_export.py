@@ -12,6 +12,7 @@ float32 (external states break under a mixed-precision policy).
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -88,10 +89,9 @@ def representative_frames(stream: movinet_model.MovinetClassifier, step: Callabl
             states = {name: value for name, value in step({**states, "image": frame}).items() if name != "logits"}
 
 
-def _tflite(frame: tf.types.experimental.ConcreteFunction, module: tf.Module, precision: str,
-            representative: list[dict[str, tf.Tensor]]) -> bytes:
-    """The frame function converted at `precision` (float32, float16 weights, or int8 with float fallback)."""
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frame], module)
+def _tflite(frame_model: Path, precision: str, representative: list[dict[str, tf.Tensor]]) -> bytes:
+    """The one-frame SavedModel converted at `precision` (float32, float16 weights, or int8 with float fallback)."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(frame_model), signature_keys=["serving_default"])
     if precision == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -137,11 +137,15 @@ def export_stream(trained: tf_keras.Model, config: PipelineConfig, num_classes: 
     frame = tf.function(call.python_function).get_concrete_function(
         {**static, "image": tf.TensorSpec(one_frame, tf.float32, name="image")})
     representative = list(representative_frames(stream, frame, calibration_clips))
-    for precision in layouts.TFLITE_PRECISIONS:
-        if precision == "int8" and not representative:
-            log.warning("no int8 TFLite stream model: no calibration clips were given")
-            continue
-        tflite = _tflite(frame, module, precision, representative)
-        path = output_dir / layouts.stream_tflite_name(precision)
-        path.write_bytes(tflite)
-        log.info("exported the %s TFLite stream model (%.2f MB) to %s", precision, len(tflite) / 1e6, path)
+    with tempfile.TemporaryDirectory(prefix="movinet-stream-frame-") as frame_model:  # saved once, converted thrice
+        frame_module = tf.Module()
+        frame_module.model_variables = module.model_variables
+        tf.saved_model.save(frame_module, frame_model, signatures={"serving_default": frame})
+        for precision in layouts.TFLITE_PRECISIONS:
+            if precision == "int8" and not representative:
+                log.warning("no int8 TFLite stream model: no calibration clips were given")
+                continue
+            tflite = _tflite(Path(frame_model), precision, representative)
+            path = output_dir / layouts.stream_tflite_name(precision)
+            path.write_bytes(tflite)
+            log.info("exported the %s TFLite stream model (%.2f MB) to %s", precision, len(tflite) / 1e6, path)
