@@ -7,7 +7,6 @@ Folders are read-only by convention: a test that changes one copies it first.
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import shutil
@@ -45,11 +44,6 @@ def shared_builds_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "shared-builds"
 
 
-def in_hub_cache(cache: Path, handle: str) -> Path:
-    """Where TF Hub looks for `handle` in the cache `cache` (TFHUB_CACHE_DIR) before the network."""
-    return cache / hashlib.sha1(handle.encode()).hexdigest()
-
-
 def save_kinetics_base_hub_model(cache: Path) -> None:
     """TF Hub's base-mode a0 (Model Garden's export of a Kinetics-600 classifier, its grouped Conv3D as tfhub.dev's
     models have it) with non-trivial weights, in the TF Hub cache `cache` under the default configuration's handle;
@@ -66,7 +60,7 @@ def save_kinetics_base_hub_model(cache: Path) -> None:
     classifier = network.build_classifier(backbone, network.KINETICS_CLASSES)
     perturb(classifier.variables, seed=5)
     export_saved_model(classifier, [1, None, None, None, 3],
-                       str(in_hub_cache(cache, network.hub_handle(PipelineConfig()))))
+                       str(network.hub_cache_folder(cache, network.hub_handle(PipelineConfig()))))
     np.savez(cache / "backbone.npz", *[variable.numpy() for variable in backbone.variables])
 
 
@@ -102,7 +96,7 @@ def save_kinetics_stream_hub_model(cache: Path) -> None:
     perturb(stream.variables, seed=3)
     base.set_weights(stream.get_weights())
     handle = network.hub_handle(PipelineConfig(model_mode="stream"))
-    export_saved_model(stream, [1, 1, imgz, imgz, 3], str(in_hub_cache(cache, handle)), causal=True)
+    export_saved_model(stream, [1, 1, imgz, imgz, 3], str(network.hub_cache_folder(cache, handle)), causal=True)
     np.savez(cache / "expected.npz", logits=base(stream_hub_clips(), training=False).numpy())
 
 
@@ -121,4 +115,4 @@ def save_relu_kinetics_hub_model(cache: Path) -> None:
                                           network.KINETICS_CLASSES)
     perturb(classifier.variables, seed=6)
     export_saved_model(classifier, [1, None, None, None, 3],
-                       str(in_hub_cache(cache, network.hub_handle(PipelineConfig()))))
+                       str(network.hub_cache_folder(cache, network.hub_handle(PipelineConfig()))))

@@ -137,6 +137,11 @@ def _download_garden_checkpoint(model_id: str) -> Path:
     return target
 
 
+def hub_cache_folder(cache_dir: str | Path, handle: str) -> Path:
+    """Where TF Hub keeps `handle` in the cache `cache_dir` (TFHUB_CACHE_DIR): a folder named by its SHA-1."""
+    return Path(cache_dir) / hashlib.sha1(handle.encode()).hexdigest()
+
+
 def hub_model_dir(handle: str, download: bool) -> Path | None:
     """The local folder of the TF Hub model `handle`, or None.
 
@@ -146,7 +151,7 @@ def hub_model_dir(handle: str, download: bool) -> Path | None:
     import tensorflow_hub as hub
     from tensorflow_hub import resolver
 
-    cached = Path(resolver.tfhub_cache_dir(use_temp=True)) / hashlib.sha1(handle.encode()).hexdigest()
+    cached = hub_cache_folder(resolver.tfhub_cache_dir(use_temp=True), handle)
     if (cached / layouts.SAVED_MODEL_PROTO).is_file():
         return cached
     return Path(hub.resolve(handle)) if download else None

@@ -12,8 +12,8 @@ import tensorflow as tf
 
 from movinet_pipeline.core import layouts
 from movinet_pipeline.core.config import SEED_KEYS, PipelineConfig
+from movinet_pipeline.core.model.network import hub_cache_folder
 from tests.conftest import REPO
-from tests.shared_builds import in_hub_cache
 
 MANIFEST = REPO / "dataloop_adapter" / "dataloop.json"
 LABELS = ["down", "left", "right", "up"]
@@ -191,7 +191,7 @@ def test_without_weights_the_adapter_loads_the_tf_hub_model_named_by_the_configu
     assert handle == "https://tfhub.dev/tensorflow/movinet/a2/base/kinetics-600/classification/3"
     cache = tmp_path / "tfhub-cache"
     weights = np.eye(3, 4, dtype=np.float32) * 10  # red, green, blue mean -> classes 0, 1, 2
-    tf.saved_model.save(_TinyHubVideoModel(weights), str(in_hub_cache(cache, handle)))
+    tf.saved_model.save(_TinyHubVideoModel(weights), str(hub_cache_folder(cache, handle)))
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
     dl = _dl(dataloop_env)
     adapter = MovinetAdapter()

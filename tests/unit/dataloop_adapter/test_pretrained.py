@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from movinet_pipeline.core.config import PipelineConfig
 from movinet_pipeline.core.model.kinetics import kinetics_600_labels
-from tests.shared_builds import in_hub_cache as _in_hub_cache
+from movinet_pipeline.core.model.network import hub_cache_folder
 from tests.shared_builds import stream_hub_clips
 from tests.unit.dataloop_adapter.test_model_adapter import LABELS, _dl, _model_entity, _TinyHubVideoModel
 
@@ -26,7 +26,7 @@ def _tiny_kinetics_hub_model(cache: Path, handle: str) -> None:
     """A base-mode 'Hub MoViNet' with 600 outputs: red clips -> RED_CLASS, green -> 18, blue -> 19."""
     weights = np.zeros([3, len(kinetics_600_labels())], np.float32)
     weights[[0, 1, 2], [RED_CLASS, RED_CLASS + 1, RED_CLASS + 2]] = 20.0
-    tf.saved_model.save(_TinyHubVideoModel(weights), str(_in_hub_cache(cache, handle)))
+    tf.saved_model.save(_TinyHubVideoModel(weights), str(hub_cache_folder(cache, handle)))
 
 
 def _red_video(tmp_path: Path) -> Path:
@@ -237,7 +237,7 @@ def test_the_hub_model_is_served_by_the_fast_network_rebuilt_from_its_weights(da
                                            name="pretrained"))
     assert adapter.model.source == f"TF Hub {handle}"
     assert any(isinstance(layer, DepthwiseConv3DTaps) for layer in adapter.model.keras_model.submodules)
-    hub_layer = hub.KerasLayer(str(_in_hub_cache(hub_base_cache, handle)))  # the SavedModel as it is
+    hub_layer = hub.KerasLayer(str(hub_cache_folder(hub_base_cache, handle)))  # the SavedModel as it is
     videos = sorted(sample_dir.rglob("*.mp4"))[::5]
     clips = tf.stack([video_clip(video, config).frames for video in videos])
     served = adapter.model.probabilities(clips)
@@ -274,7 +274,7 @@ def test_a_hub_model_whose_settings_differ_without_weights_is_served_as_its_save
     assert adapter.model.keras_model is None and adapter.model.source == f"TF Hub {handle}"
     assert any("does not give its logits on a probe clip" in r.getMessage() for r in caplog.records)
     clips = tf.random.stateless_uniform([2, 4, 32, 32, 3], seed=[4, 4])
-    expected = tf.nn.softmax(hub.KerasLayer(str(_in_hub_cache(cache, handle)))({"image": clips}))
+    expected = tf.nn.softmax(hub.KerasLayer(str(hub_cache_folder(cache, handle)))({"image": clips}))
     np.testing.assert_allclose(adapter.model.probabilities(clips), expected, atol=1e-6)
 
 
