@@ -241,6 +241,13 @@ def validate(config: PipelineConfig) -> None:
         _fail("norm_momentum", config.norm_momentum, "must be in (0, 1)")
     if not 0 <= config.warmup_epochs < config.num_epochs:
         _fail("warmup_epochs", config.warmup_epochs, f"must be in [0, num_epochs={config.num_epochs})")
+    if config.warmup_epochs and config.lr_schedule == "constant":
+        _fail("warmup_epochs", config.warmup_epochs,
+              "does nothing under lr_schedule=constant: set lr_schedule=cosine, or warmup_epochs=0")
+    if config.eval_clips > 1 and config.frames_per_record == config.n_frames:
+        _fail("eval_clips", config.eval_clips, f"more than 1 does nothing when record_frames = n_frames "
+              f"({config.n_frames}): every window would be the same clip; store more frames (record_frames 0 = 2 x "
+              "n_frames) or set eval_clips=1")
     if config.freeze_backbone_epochs > config.num_epochs:
         _fail("freeze_backbone_epochs", config.freeze_backbone_epochs, f"must be <= num_epochs ({config.num_epochs})")
     if not 0 <= config.target_precision <= 1:

@@ -92,3 +92,12 @@ def test_learning_rate_warms_up_then_decays_by_cosine_to_zero():
     assert learning_rate(PipelineConfig(lr_schedule="constant"), 5) == PipelineConfig().learning_rate
     with pytest.raises(ConfigError, match="warmup_epochs"):
         PipelineConfig(num_epochs=3, warmup_epochs=3)
+
+
+def test_a_key_that_does_nothing_under_the_others_fails_naming_both():
+    with pytest.raises(ConfigError, match=r"invalid warmup_epochs=2.0: does nothing under lr_schedule=constant"):
+        from_mapping({"lr_schedule": "constant", "warmup_epochs": 2})
+    with pytest.raises(ConfigError, match=r"invalid eval_clips=3: more than 1 does nothing when record_frames"):
+        from_mapping({"eval_clips": 3, "n_frames": 8, "record_frames": 8})
+    from_mapping({"lr_schedule": "cosine", "warmup_epochs": 2})
+    from_mapping({"eval_clips": 3, "n_frames": 8})  # record_frames 0: twice n_frames, windows differ
